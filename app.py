@@ -1,0 +1,118 @@
+"""uqviz entry page: model and sampling settings, the prompt form, and the samples with their token statistics."""
+
+from __future__ import annotations
+
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import RUN_KEY, SCORES_KEY, current_run, language_model, sampling_settings, sidebar_settings
+from uqviz.run import Run
+from uqviz.sampling import SamplingError, clean_prompt, sample, validate
+from uqviz.scoring import score_run
+from uqviz.viz.tokens import legend_html, probability_tokens_html
+
+
+
+def sample_page() -> None:
+    st.title("uqviz: how sure is the model?")
+    st.caption(
+        "Type a prompt; uqviz samples several answers and keeps, for every token, the model's raw probability, "
+        "entropy and top alternatives. Every page shows the same samples from another angle."
+    )
+    with st.form("prompt_form"):
+        prompt = st.text_area("Prompt", key="prompt", height=100, placeholder="What is the capital of France?")
+        submitted = st.form_submit_button("Sample", type="primary")
+    if submitted:
+        run_sampling(prompt)
+    run = current_run()
+    if run is not None:
+        show_run(run)
+
+
+def run_sampling(prompt: str) -> None:
+    """Validate, load the model, sample with progress; errors are messages, never tracebacks."""
+    settings = sampling_settings()
+    cleaned = clean_prompt(prompt)
+    try:
+        validate(cleaned, settings)
+    except SamplingError as error:
+        st.warning(str(error))
+        return
+    if cleaned != prompt:
+        st.info("Control characters were removed from the prompt.")
+    with st.status("Loading the model…", expanded=True) as status:
+        lm = language_model()
+        if lm is None:
+            status.update(label="The model could not be loaded", state="error")
+            return
+        status.update(label=f"Sampling {settings.n} answers from {lm.info.name}…")
+        bar = st.progress(0.0, text="token 0")
+
+        def progress(step: int, total: int) -> None:
+            bar.progress(min(step / total, 1.0), text=f"token {step} of at most {total}")
+
+        try:
+            run = sample(
+                lm,
+                cleaned,
+                settings,
+                chat=bool(st.session_state.get("chat", True)),
+                system_prompt=st.session_state.get("system_prompt") or None,
+                progress=progress,
+            )
+        except SamplingError as error:
+            status.update(label="Sampling was refused", state="error")
+            st.warning(str(error))
+            return
+        except RuntimeError as error:
+            status.update(label="Sampling failed", state="error")
+            st.error(f"The model failed while sampling: {str(error).splitlines()[0][:300]}")
+            return
+        status.update(label=f"Sampled {len(run.samples)} answers in {run.sampling_seconds:.2f} s", state="complete", expanded=False)
+    st.session_state[RUN_KEY] = run
+    st.session_state[SCORES_KEY] = score_run(run)
+
+
+def show_run(run: Run) -> None:
+    scores = st.session_state.get(SCORES_KEY) or score_run(run)
+    st.subheader("Samples")
+    st.caption(
+        f"{len(run.samples)} answers from {run.model.name} on {run.model.device} ({run.model.dtype}), "
+        f"sampled in {run.sampling_seconds:.2f} s · temperature {run.settings.temperature}, top-p {run.settings.top_p}, "
+        f"top-k {run.settings.top_k or 'off'}, seed {run.settings.seed}, chat template {'on' if run.chat else 'off'}"
+    )
+    columns = st.columns(3)
+    for column, name, label in zip(
+        columns,
+        ("ln_predictive_entropy", "predictive_entropy", "self_certainty"),
+        ("LN-PE (nats/token)", "PE (nats)", "U = −self-certainty"),
+    ):
+        column.metric(label, f"{scores.measures[name].result.value:.3f}")
+    ln_pe = scores.measures["ln_predictive_entropy"].result.per_sample
+    certainty = scores.measures["self_certainty"].result.per_sample
+    table = pd.DataFrame(
+        {
+            "answer": [s.text for s in run.samples],
+            "tokens": [len(s) for s in run.samples],
+            "finish": [s.finish_reason for s in run.samples],
+            "LN-PE": ln_pe,
+            "self-certainty": [-value for value in certainty],
+        }
+    )
+    st.dataframe(table, key="samples_table")
+    st.subheader("Tokens by probability")
+    st.html(legend_html("p = 0 (unlikely)", "p = 1 (certain)"))
+    for index, sample_ in enumerate(run.samples):
+        st.markdown(f"**Sample {index + 1}** · {len(sample_)} tokens · finish: {sample_.finish_reason}")
+        st.html(probability_tokens_html(sample_))
+
+
+st.set_page_config(page_title="uqviz", page_icon=":material/blur_on:", layout="wide")
+sidebar_settings()
+navigation = st.navigation(
+    [
+        st.Page(sample_page, title="Sample", icon=":material/edit:", default=True),
+    ]
+)
+navigation.run()

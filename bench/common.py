@@ -1,0 +1,51 @@
+"""Helpers for benchmarks: wall time medians and peak extra resident memory measured while a call runs."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * PAGE
+
+
+def measure(call: Callable[[], object], device: str = "cpu") -> tuple[float, int]:
+    """Seconds and peak extra memory (CUDA allocator on GPU, resident set on CPU) of one call."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        baseline = torch.cuda.memory_allocated()
+        started = time.perf_counter()
+        call()
+        torch.cuda.synchronize()
+        return time.perf_counter() - started, torch.cuda.max_memory_allocated() - baseline
+    baseline = resident_bytes()
+    peak = [baseline]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], resident_bytes())
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started = time.perf_counter()
+    call()
+    seconds = time.perf_counter() - started
+    done.set()
+    watcher.join()
+    return seconds, max(peak[0], resident_bytes()) - baseline
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

@@ -1,0 +1,83 @@
+"""Streamlit glue shared by every page: cached models with their locks, the sidebar settings, the current run."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from uqviz.models import DEFAULT_MODEL, Embedder, LanguageModel, ModelLoadError, load_embedder, load_language_model
+from uqviz.run import Run, SamplingSettings
+from uqviz.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
+
+RUN_KEY = "run"
+SCORES_KEY = "scores"
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def cached_language_model(spec: str, device: str, trust_remote_code: bool) -> LanguageModel:
+    return load_language_model(spec, device=device, trust_remote_code=trust_remote_code)
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def cached_embedder(spec: str = "default") -> Embedder:
+    return load_embedder(spec)
+
+
+def language_model() -> LanguageModel | None:
+    """The model the sidebar names, loaded once per process; a load error is shown as one sentence."""
+    try:
+        return cached_language_model(
+            st.session_state.get("model_spec", DEFAULT_MODEL).strip() or DEFAULT_MODEL,
+            st.session_state.get("device", "auto"),
+            bool(st.session_state.get("trust_remote_code", False)),
+        )
+    except ModelLoadError as error:
+        st.error(str(error))
+        return None
+
+
+def sidebar_settings() -> None:
+    """Model and sampling settings; widget keys keep them in session state across pages."""
+    with st.sidebar:
+        st.header("Model")
+        st.text_input(
+            "Model", value=DEFAULT_MODEL, key="model_spec",
+            help="'default' (SmolLM2-135M-Instruct, packaged), a model directory, a .gguf file or a hub id",
+        )
+        st.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="device")
+        st.checkbox("Trust remote code", value=False, key="trust_remote_code",
+                    help="Runs code shipped with the model; only for models you trust.")
+        st.header("Sampling")
+        st.number_input("Samples (N)", min_value=1, max_value=MAX_SAMPLES, value=10, key="n")
+        st.slider("Temperature", 0.0, 2.0, 1.0, 0.05, key="temperature", help="0 = greedy")
+        st.slider("Top-p", 0.05, 1.0, 1.0, 0.05, key="top_p")
+        st.number_input("Top-k (0 = off)", min_value=0, max_value=1000, value=0, key="top_k")
+        st.number_input("Max new tokens", min_value=1, max_value=MAX_NEW_TOKENS, value=64, key="max_new_tokens")
+        st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="seed")
+        st.toggle("Chat template", value=True, key="chat")
+        st.text_area("System prompt (optional)", value="", key="system_prompt", height=68)
+
+
+def sampling_settings() -> SamplingSettings:
+    state = st.session_state
+    return SamplingSettings(
+        n=int(state.get("n", 10)),
+        temperature=float(state.get("temperature", 1.0)),
+        top_p=float(state.get("top_p", 1.0)),
+        top_k=int(state.get("top_k", 0)),
+        max_new_tokens=int(state.get("max_new_tokens", 64)),
+        seed=int(state.get("seed", 0)),
+    )
+
+
+def current_run() -> Run | None:
+    return st.session_state.get(RUN_KEY)
+
+
+def require_run() -> Run:
+    """The current run, or a pointer to the Sample page and a stop."""
+    run = current_run()
+    if run is None:
+        st.info("No run yet: type a prompt on the Sample page first.")
+        st.page_link("app.py", label="Go to the Sample page", icon=":material/edit:")
+        st.stop()
+    return run

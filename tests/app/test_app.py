@@ -1,0 +1,60 @@
+"""AppTest of the entry page: submit a prompt, see the samples; bad input gets a message, not an exception."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+APP = str(REPO / "app.py")
+
+
+def fresh_app(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception
+    return at
+
+
+def submit(at: AppTest, prompt: str) -> AppTest:
+    at.text_area(key="prompt").input(prompt)
+    at.button[0].click()
+    at.run()
+    return at
+
+
+def test_submit_prompt_shows_samples_with_coloured_tokens():
+    at = submit(fresh_app(n=3, max_new_tokens=10, seed=1), "What is the capital of France?")
+    assert not at.exception
+    run = at.session_state["run"]
+    assert len(run.samples) == 3
+    table = at.dataframe[0].value
+    assert list(table["answer"]) == [s.text for s in run.samples]
+    htmls = [element.proto.body for element in at.get("html")]
+    token_blocks = [body for body in htmls if "uqviz-token" in body]
+    assert len(token_blocks) == 3
+    assert any("Sampled 3 answers" in status.label for status in at.status) or run.sampling_seconds > 0
+    assert not at.error
+
+
+@pytest.mark.parametrize(
+    "prompt, state, message",
+    [
+        ("", {}, "empty"),
+        ("   ", {}, "empty"),
+        ("\x00\x07\x1b", {}, "empty"),
+    ],
+)
+def test_bad_input_gets_a_message(prompt, state, message):
+    at = submit(fresh_app(**state), prompt)
+    assert not at.exception
+    assert any(message in warning.value for warning in at.warning)
+    assert "run" not in at.session_state
+
+
+def test_bad_model_path_gets_one_sentence(tmp_path):
+    at = submit(fresh_app(model_spec=str(tmp_path / "missing-model"), n=1, max_new_tokens=2), "hi")
+    assert not at.exception
+    assert any("does not exist" in error.value for error in at.error)

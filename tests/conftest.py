@@ -1,0 +1,68 @@
+"""Shared fixtures: the real packaged models, loaded once per test session, and small hand-made runs."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+from uqviz.run import ModelInfo, Run, Sample, SamplingSettings  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def language_model():
+    from uqviz.models import load_language_model
+
+    return load_language_model("default", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from uqviz.models import load_embedder
+
+    return load_embedder("default", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def france_run(language_model):
+    """A small real run shared by the tests that only read it."""
+    from uqviz.sampling import sample
+
+    return sample(language_model, "What is the capital of France?", SamplingSettings(n=4, max_new_tokens=16, seed=7))
+
+
+def make_run(answers: list[str], logprobs: list[list[float]] | None = None, prompt: str = "Q?") -> Run:
+    """A run built by hand: one whitespace token per word unless log-probs say otherwise."""
+    samples = []
+    for index, text in enumerate(answers):
+        words = text.split()
+        lps = logprobs[index] if logprobs is not None else [-0.5] * len(words)
+        tokens = words if len(words) == len(lps) else [f"t{i}" for i in range(len(lps))]
+        samples.append(
+            Sample(
+                text=text,
+                token_ids=list(range(1, len(lps) + 1)),
+                tokens=tokens,
+                logprobs=list(lps),
+                entropies=[-lp for lp in lps],
+                finish_reason="stop",
+                kl_from_uniform=[math.log(4) + lp for lp in lps],
+                top_token_ids=[[1, 2] for _ in lps],
+                top_tokens=[["a", "b"] for _ in lps],
+                top_logprobs=[[lp, lp - 1.0] for lp in lps],
+            )
+        )
+    return Run(
+        prompt=prompt,
+        chat=False,
+        model=ModelInfo("hand-made", "test", "cpu", "float32", 4),
+        settings=SamplingSettings(n=len(answers)),
+        prompt_token_ids=[1, 2, 3],
+        samples=samples,
+    )

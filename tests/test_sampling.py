@@ -1,0 +1,108 @@
+"""Sampling on the real packaged SmolLM2: raw statistics match a teacher-forced pass; seeds reproduce."""
+
+import math
+
+import pytest
+import torch
+
+from uqviz.run import SamplingSettings
+from uqviz.sampling import SamplingError, clean_prompt, eos_token_ids, sample
+
+pytestmark = pytest.mark.slow
+
+
+def teacher_forced_logprobs(lm, prompt_ids, answer_ids):
+    ids = torch.tensor([prompt_ids + answer_ids])
+    with torch.no_grad():
+        logits = lm.model(ids).logits[0].float()
+    return torch.log_softmax(logits[len(prompt_ids) - 1 : len(prompt_ids) - 1 + len(answer_ids)], dim=-1)
+
+
+def test_logprobs_entropies_and_alternatives_match_teacher_forcing(language_model, france_run):
+    assert len(france_run.samples) == 4
+    for sample_ in france_run.samples:
+        assert len(sample_) > 0
+        full = teacher_forced_logprobs(language_model, france_run.prompt_token_ids, sample_.token_ids)
+        chosen = full.gather(1, torch.tensor(sample_.token_ids)[:, None]).squeeze(1)
+        assert torch.allclose(chosen, torch.tensor(sample_.logprobs), atol=1e-3)
+        entropy = -(full.exp() * full).sum(-1)
+        assert torch.allclose(entropy, torch.tensor(sample_.entropies), atol=1e-3)
+        vocab = full.shape[-1]
+        kl = -math.log(vocab) - full.mean(-1)
+        assert torch.allclose(kl, torch.tensor(sample_.kl_from_uniform), atol=1e-3)
+        top = full.topk(5, dim=-1)
+        assert [row[0] for row in sample_.top_token_ids] == top.indices[:, 0].tolist()
+        assert torch.allclose(torch.tensor(sample_.top_logprobs), top.values, atol=1e-3)
+
+
+def test_eos_is_not_an_answer_token_and_finish_reason_is_recorded(language_model, france_run):
+    eos = set(eos_token_ids(language_model))
+    for sample_ in france_run.samples:
+        assert not eos & set(sample_.token_ids)
+        assert sample_.finish_reason in {"stop", "length"}
+        if sample_.finish_reason == "length":
+            assert len(sample_) == france_run.settings.max_new_tokens
+    assert "".join(france_run.samples[0].tokens).strip() == france_run.samples[0].text.strip()
+
+
+def test_same_seed_same_samples_different_seed_different_samples(language_model):
+    settings = SamplingSettings(n=3, max_new_tokens=12, seed=11)
+    first = sample(language_model, "Name a colour.", settings)
+    again = sample(language_model, "Name a colour.", settings)
+    other = sample(language_model, "Name a colour.", SamplingSettings(n=3, max_new_tokens=12, seed=12))
+    assert [s.token_ids for s in first.samples] == [s.token_ids for s in again.samples]
+    assert [s.logprobs for s in first.samples] == [s.logprobs for s in again.samples]
+    assert [s.token_ids for s in first.samples] != [s.token_ids for s in other.samples]
+
+
+def test_warped_sampling_still_records_the_raw_distribution(language_model):
+    run = sample(language_model, "Write one word.", SamplingSettings(n=2, temperature=0.5, top_p=0.8, top_k=10, max_new_tokens=8, seed=3))
+    for sample_ in run.samples:
+        full = teacher_forced_logprobs(language_model, run.prompt_token_ids, sample_.token_ids)
+        chosen = full.gather(1, torch.tensor(sample_.token_ids)[:, None]).squeeze(1)
+        assert torch.allclose(chosen, torch.tensor(sample_.logprobs), atol=1e-3)
+
+
+def test_greedy_samples_are_identical(language_model):
+    run = sample(language_model, "What is 2 + 2?", SamplingSettings(n=3, temperature=0.0, max_new_tokens=10))
+    assert len({tuple(s.token_ids) for s in run.samples}) == 1
+
+
+def test_chat_template_and_system_prompt(language_model):
+    with_system = sample(language_model, "Hi", SamplingSettings(n=1, max_new_tokens=2), system_prompt="Answer in French.")
+    plain = sample(language_model, "Hi", SamplingSettings(n=1, max_new_tokens=2), chat=False)
+    assert with_system.chat and not plain.chat
+    decoded = language_model.tokenizer.decode(with_system.prompt_token_ids)
+    assert "Answer in French." in decoded and "<|im_start|>assistant" in decoded
+    assert language_model.tokenizer.decode(plain.prompt_token_ids) == "Hi"
+
+
+@pytest.mark.parametrize(
+    "prompt, settings, message",
+    [
+        ("", SamplingSettings(), "empty"),
+        ("   \n\t ", SamplingSettings(), "empty"),
+        ("hi", SamplingSettings(n=0), "between 1 and 64"),
+        ("hi", SamplingSettings(n=10_000), "between 1 and 64"),
+        ("hi", SamplingSettings(temperature=-1.0), "Temperature"),
+        ("hi", SamplingSettings(max_new_tokens=0), "Max new tokens"),
+        ("hi", SamplingSettings(top_p=0.0), "Top-p"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_sentence(language_model, prompt, settings, message):
+    with pytest.raises(SamplingError, match=message):
+        sample(language_model, prompt, settings)
+
+
+def test_prompt_longer_than_context_is_refused_with_both_lengths(language_model):
+    prompt = "word " * 20_000
+    with pytest.raises(SamplingError) as error:
+        sample(language_model, prompt, SamplingSettings(n=1, max_new_tokens=4))
+    text = str(error.value)
+    assert str(language_model.context_window) in text
+    prompt_tokens = int(text.split("The prompt is ")[1].split(" tokens")[0])
+    assert prompt_tokens > language_model.context_window
+
+
+def test_control_characters_are_removed():
+    assert clean_prompt("a\x00b\x07c\nd\te\x1b") == "abc\nd\te"

@@ -1,0 +1,5 @@
+import sys
+
+from uqviz.cli import main
+
+sys.exit(main())

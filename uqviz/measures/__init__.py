@@ -1,0 +1,16 @@
+"""The registry of measures: adding one means its module, one line here, and its test."""
+
+from __future__ import annotations
+
+from uqviz.measures import logprob, self_certainty
+from uqviz.measures.base import Measure, MeasureResult
+
+REGISTRY: dict[str, Measure] = {
+    measure.name: measure
+    for measure in (
+        *logprob.MEASURES,
+        *self_certainty.MEASURES,
+    )
+}
+
+__all__ = ["REGISTRY", "Measure", "MeasureResult"]

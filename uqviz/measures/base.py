@@ -1,0 +1,33 @@
+"""What every measure is: a named pure function from run statistics to a result holding its detail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from uqviz.statistics import RunStatistics
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    """U (higher = more uncertain), per-sample U where the method has one, and the method's own detail."""
+
+    value: float | None
+    per_sample: list[float] | None = None
+    detail: Any = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A registered measure: how to compute it from RunStatistics and how to explain it."""
+
+    name: str
+    title: str
+    compute: Callable[["RunStatistics"], MeasureResult]
+    formula: str
+    higher_means: str
+    reference: str
+    needs: tuple[str, ...] = ("logprobs",)

@@ -1,0 +1,246 @@
+"""The run format `uqviz.run/1`: dataclasses, JSON read/write and validation (DESIGN.md, "The contract")."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "uqviz.run/1"
+MAX_RUN_FILE_BYTES = 64 * 1024 * 1024
+
+
+class RunFormatError(ValueError):
+    """A run file or dict does not follow `uqviz.run/1`; the message is one line naming the field."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    source: str
+    device: str
+    dtype: str
+    vocab_size: int
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How the answers were drawn. temperature 0 means greedy; top_k 0 means no top-k cut."""
+
+    n: int = 10
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 64
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One answer. Per token: raw-distribution log-prob, entropy, KL from uniform and top alternatives."""
+
+    text: str
+    token_ids: list[int]
+    tokens: list[str]
+    logprobs: list[float]
+    entropies: list[float]
+    finish_reason: str
+    kl_from_uniform: list[float] = field(default_factory=list)
+    top_token_ids: list[list[int]] = field(default_factory=list)
+    top_tokens: list[list[str]] = field(default_factory=list)
+    top_logprobs: list[list[float]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+
+@dataclass(frozen=True)
+class Run:
+    prompt: str
+    chat: bool
+    model: ModelInfo
+    settings: SamplingSettings
+    prompt_token_ids: list[int]
+    samples: list[Sample]
+    system_prompt: str | None = None
+    sampling_seconds: float | None = None
+    created: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, **asdict(self)}
+
+
+def run_to_json(run: Run) -> str:
+    return json.dumps(run.to_dict(), ensure_ascii=False, allow_nan=False)
+
+
+def write_run(run: Run, path: str | Path) -> None:
+    Path(path).write_text(run_to_json(run), encoding="utf-8")
+
+
+def read_run(path: str | Path) -> Run:
+    """Read and validate a run file; every problem is a RunFormatError with a one-line message."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunFormatError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > MAX_RUN_FILE_BYTES:
+        raise RunFormatError(f"{path}: file is {size} bytes, more than the {MAX_RUN_FILE_BYTES} allowed")
+    return run_from_json(path.read_bytes(), origin=str(path))
+
+
+def run_from_json(data: str | bytes, origin: str = "run") -> Run:
+    if len(data) > MAX_RUN_FILE_BYTES:
+        raise RunFormatError(f"{origin}: {len(data)} bytes, more than the {MAX_RUN_FILE_BYTES} allowed")
+    try:
+        parsed = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except UnicodeDecodeError:
+        raise RunFormatError(f"{origin}: not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise RunFormatError(f"{origin}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    return run_from_dict(parsed)
+
+
+def run_from_dict(data: Any) -> Run:
+    """Validate a parsed run and build the dataclasses."""
+    if not isinstance(data, dict):
+        raise RunFormatError("run: expected a JSON object at the top level")
+    if data.get("schema") != SCHEMA:
+        raise RunFormatError(f"schema: expected {SCHEMA!r}, got {data.get('schema')!r}")
+    prompt = _field(data, "prompt", str, "a string")
+    chat = _field(data, "chat", bool, "true or false")
+    model = _object(data, "model")
+    settings = _object(data, "settings")
+    raw_samples = _field(data, "samples", list, "a list")
+    samples = [_sample(item, f"samples[{index}]") for index, item in enumerate(raw_samples)]
+    return Run(
+        prompt=prompt,
+        chat=chat,
+        model=ModelInfo(
+            name=_field(model, "name", str, "a string", "model."),
+            source=_field(model, "source", str, "a string", "model."),
+            device=_field(model, "device", str, "a string", "model."),
+            dtype=_field(model, "dtype", str, "a string", "model."),
+            vocab_size=_integer(model, "vocab_size", "model.", minimum=1),
+        ),
+        settings=SamplingSettings(
+            n=_integer(settings, "n", "settings.", minimum=0),
+            temperature=_number(settings, "temperature", "settings."),
+            top_p=_number(settings, "top_p", "settings."),
+            top_k=_integer(settings, "top_k", "settings.", minimum=0),
+            max_new_tokens=_integer(settings, "max_new_tokens", "settings.", minimum=0),
+            seed=_integer(settings, "seed", "settings."),
+        ),
+        prompt_token_ids=_int_list(data.get("prompt_token_ids"), "prompt_token_ids"),
+        samples=samples,
+        system_prompt=_optional(data, "system_prompt", str, "a string or null"),
+        sampling_seconds=_optional(data, "sampling_seconds", (int, float), "a number or null"),
+        created=_optional(data, "created", str, "a string or null"),
+    )
+
+
+def _sample(item: Any, where: str) -> Sample:
+    if not isinstance(item, dict):
+        raise RunFormatError(f"{where}: expected an object")
+    prefix = where + "."
+    token_ids = _int_list(item.get("token_ids"), prefix + "token_ids")
+    length = len(token_ids)
+    tokens = _str_list(item.get("tokens"), prefix + "tokens")
+    logprobs = _float_list(item.get("logprobs"), prefix + "logprobs", maximum=1e-6)
+    entropies = _float_list(item.get("entropies"), prefix + "entropies")
+    kl = _float_list(item.get("kl_from_uniform", []), prefix + "kl_from_uniform")
+    top_ids = [_int_list(row, f"{prefix}top_token_ids[{i}]") for i, row in enumerate(_list(item.get("top_token_ids", []), prefix + "top_token_ids"))]
+    top_tokens = [_str_list(row, f"{prefix}top_tokens[{i}]") for i, row in enumerate(_list(item.get("top_tokens", []), prefix + "top_tokens"))]
+    top_lps = [_float_list(row, f"{prefix}top_logprobs[{i}]", maximum=1e-6) for i, row in enumerate(_list(item.get("top_logprobs", []), prefix + "top_logprobs"))]
+    for name, values, optional in (
+        ("tokens", tokens, False),
+        ("logprobs", logprobs, False),
+        ("entropies", entropies, False),
+        ("kl_from_uniform", kl, True),
+        ("top_token_ids", top_ids, True),
+        ("top_tokens", top_tokens, True),
+        ("top_logprobs", top_lps, True),
+    ):
+        if len(values) != length and not (optional and not values):
+            raise RunFormatError(f"{prefix}{name}: has {len(values)} entries but token_ids has {length}")
+    return Sample(
+        text=_field(item, "text", str, "a string", prefix),
+        token_ids=token_ids,
+        tokens=tokens,
+        logprobs=logprobs,
+        entropies=entropies,
+        finish_reason=_field(item, "finish_reason", str, "a string", prefix),
+        kl_from_uniform=kl,
+        top_token_ids=top_ids,
+        top_tokens=top_tokens,
+        top_logprobs=top_lps,
+    )
+
+
+def _object(data: dict, key: str) -> dict:
+    return _field(data, key, dict, "an object")
+
+
+def _field(data: dict, key: str, kind: type | tuple, expected: str, prefix: str = "") -> Any:
+    if key not in data:
+        raise RunFormatError(f"{prefix}{key}: missing")
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise RunFormatError(f"{prefix}{key}: expected {expected}, got {type(value).__name__}")
+    return value
+
+
+def _optional(data: dict, key: str, kind: type | tuple, expected: str) -> Any:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise RunFormatError(f"{key}: expected {expected}, got {type(value).__name__}")
+    return value
+
+
+def _integer(data: dict, key: str, prefix: str, minimum: int | None = None) -> int:
+    value = _field(data, key, int, "an integer", prefix)
+    if minimum is not None and value < minimum:
+        raise RunFormatError(f"{prefix}{key}: expected at least {minimum}, got {value}")
+    return value
+
+
+def _number(data: dict, key: str, prefix: str) -> float:
+    value = _field(data, key, (int, float), "a number", prefix)
+    if not math.isfinite(value):
+        raise RunFormatError(f"{prefix}{key}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _list(value: Any, where: str) -> list:
+    if not isinstance(value, list):
+        raise RunFormatError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _int_list(value: Any, where: str) -> list[int]:
+    for index, item in enumerate(_list(value, where)):
+        if not isinstance(item, int) or isinstance(item, bool) or item < 0:
+            raise RunFormatError(f"{where}[{index}]: expected a non-negative integer, got {item!r}")
+    return list(value)
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    for index, item in enumerate(_list(value, where)):
+        if not isinstance(item, str):
+            raise RunFormatError(f"{where}[{index}]: expected a string, got {type(item).__name__}")
+    return list(value)
+
+
+def _float_list(value: Any, where: str, maximum: float | None = None) -> list[float]:
+    result = []
+    for index, item in enumerate(_list(value, where)):
+        if not isinstance(item, (int, float)) or isinstance(item, bool) or not math.isfinite(item):
+            raise RunFormatError(f"{where}[{index}]: expected a finite number, got {item!r}")
+        if maximum is not None and item > maximum:
+            raise RunFormatError(f"{where}[{index}]: a log-probability cannot be positive, got {item!r}")
+        result.append(float(item))
+    return result

@@ -1,0 +1,253 @@
+"""Draw N answers in one batched `generate` call, keeping raw-distribution statistics per token (ALGORITHMS.md §0.1)."""
+
+from __future__ import annotations
+
+import math
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from uqviz.models import LanguageModel
+from uqviz.run import Run, Sample, SamplingSettings
+
+MAX_SAMPLES = 64
+MAX_NEW_TOKENS = 2048
+TOP_ALTERNATIVES = 5
+DETOKENIZE_CONTEXT = 4
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class SamplingError(ValueError):
+    """The prompt or settings cannot be sampled; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    text: str
+    token_ids: list[int]
+
+
+def clean_prompt(prompt: str) -> str:
+    """Drop control characters other than newline and tab; the model never sees invisible bytes."""
+    return "".join(ch for ch in prompt if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
+def validate(prompt: str, settings: SamplingSettings) -> None:
+    """Raise SamplingError with one sentence for anything that cannot be sampled."""
+    if not prompt.strip():
+        raise SamplingError("The prompt is empty; type a question or instruction.")
+    if not 1 <= settings.n <= MAX_SAMPLES:
+        raise SamplingError(f"The number of samples must be between 1 and {MAX_SAMPLES}, got {settings.n}.")
+    if not math.isfinite(settings.temperature) or settings.temperature < 0:
+        raise SamplingError(f"Temperature must be 0 (greedy) or positive, got {settings.temperature}.")
+    if not 0 < settings.top_p <= 1:
+        raise SamplingError(f"Top-p must be in (0, 1], got {settings.top_p}.")
+    if settings.top_k < 0:
+        raise SamplingError(f"Top-k must be 0 (off) or positive, got {settings.top_k}.")
+    if not 1 <= settings.max_new_tokens <= MAX_NEW_TOKENS:
+        raise SamplingError(f"Max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {settings.max_new_tokens}.")
+
+
+def prepare_prompt(lm: LanguageModel, prompt: str, chat: bool = True, system_prompt: str | None = None) -> PreparedPrompt:
+    """Apply the chat template when asked for and the model has one; otherwise the plain prompt."""
+    tokenizer = lm.tokenizer
+    if chat and lm.has_chat_template:
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        messages.append({"role": "user", "content": prompt})
+        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    else:
+        text = prompt
+        ids = tokenizer(text)["input_ids"]
+    return PreparedPrompt(text=text, token_ids=list(ids))
+
+
+def sample(
+    lm: LanguageModel,
+    prompt: str,
+    settings: SamplingSettings,
+    *,
+    chat: bool = True,
+    system_prompt: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Run:
+    """Sample `settings.n` answers in one batched generate call; hold the model's lock for the whole call."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    prompt = clean_prompt(prompt)
+    validate(prompt, settings)
+    system_prompt = clean_prompt(system_prompt).strip() or None if system_prompt else None
+    with lm.lock:
+        prepared = prepare_prompt(lm, prompt, chat, system_prompt)
+        window = lm.context_window
+        prompt_length = len(prepared.token_ids)
+        if window is not None and prompt_length + settings.max_new_tokens > window:
+            raise SamplingError(
+                f"The prompt is {prompt_length} tokens and {settings.max_new_tokens} new tokens are asked for, "
+                f"but the model's context window is {window} tokens; shorten the prompt or lower max new tokens."
+            )
+        device = lm.model.device
+        input_ids = torch.tensor([prepared.token_ids] * settings.n, dtype=torch.long, device=device)
+        statistics = TokenStatistics(TOP_ALTERNATIVES, settings.max_new_tokens, progress)
+        eos_ids = eos_token_ids(lm)
+        torch.manual_seed(settings.seed)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            sequences = lm.model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                **generation_kwargs(lm, settings, eos_ids),
+                logits_processor=LogitsProcessorList([statistics]),
+            )
+        generated = sequences[:, prompt_length:]
+        per_step = statistics.finish(generated)
+        seconds = time.perf_counter() - started
+        samples = _build_samples(lm, prepared.token_ids, generated.tolist(), per_step, eos_ids)
+    return Run(
+        prompt=prompt,
+        chat=chat and lm.has_chat_template,
+        model=lm.info,
+        settings=settings,
+        prompt_token_ids=prepared.token_ids,
+        samples=samples,
+        system_prompt=system_prompt if chat and lm.has_chat_template else None,
+        sampling_seconds=round(seconds, 4),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def eos_token_ids(lm: LanguageModel) -> list[int]:
+    configured = lm.model.generation_config.eos_token_id
+    ids = configured if isinstance(configured, list) else [configured]
+    if lm.tokenizer.eos_token_id is not None:
+        ids.append(lm.tokenizer.eos_token_id)
+    return sorted({int(i) for i in ids if i is not None})
+
+
+def generation_kwargs(lm: LanguageModel, settings: SamplingSettings, eos_ids: list[int]) -> dict:
+    """Only the warpers the settings ask for: no processor may run before the statistics see raw logits."""
+    from transformers import GenerationConfig
+
+    greedy = settings.temperature == 0
+    config = GenerationConfig(
+        do_sample=not greedy,
+        temperature=None if greedy else settings.temperature,
+        top_p=None if greedy else settings.top_p,
+        top_k=None if greedy else settings.top_k,
+        max_new_tokens=settings.max_new_tokens,
+        eos_token_id=eos_ids,
+        pad_token_id=lm.tokenizer.pad_token_id,
+        bos_token_id=lm.model.generation_config.bos_token_id,
+    )
+    kwargs = {"generation_config": config}
+    if str(lm.model.device).startswith("cuda"):
+        kwargs["cache_implementation"] = "static"
+    return kwargs
+
+
+class TokenStatistics:
+    """A logits processor that reads each step's raw logits and keeps only small per-token statistics.
+
+    It runs before any warper, so the numbers describe the model's own distribution. The chosen token of
+    step t is only known at step t+1, so one step's log-softmax (N x V) is kept until then; nothing larger.
+    """
+
+    def __init__(self, top_k: int, total_steps: int, progress: ProgressCallback | None = None) -> None:
+        self.top_k = top_k
+        self.total_steps = total_steps
+        self.progress = progress
+        self._previous = None
+        self._chosen, self._entropy, self._kl, self._top_values, self._top_ids = [], [], [], [], []
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        logprobs = torch.log_softmax(scores.float(), dim=-1)
+        if self._previous is not None:
+            self._chosen.append(self._previous.gather(1, input_ids[:, -1:]).squeeze(1))
+        finite = torch.where(torch.isfinite(logprobs), logprobs, torch.zeros_like(logprobs))
+        self._entropy.append(-(logprobs.exp() * finite).sum(-1))
+        self._kl.append(-math.log(logprobs.shape[-1]) - logprobs.mean(-1))
+        top = logprobs.topk(self.top_k, dim=-1)
+        self._top_values.append(top.values)
+        self._top_ids.append(top.indices)
+        self._previous = logprobs
+        if self.progress is not None:
+            self.progress(len(self._entropy), self.total_steps)
+        return scores
+
+    def finish(self, generated) -> dict[str, list]:
+        """Gather the last chosen log-probs and move everything to the CPU once, as (N, steps) lists."""
+        import torch
+
+        steps = generated.shape[1]
+        if steps == 0:
+            empty = [[] for _ in range(generated.shape[0])]
+            return {"logprobs": empty, "entropies": empty, "kl": empty, "top_values": empty, "top_ids": empty}
+        if len(self._chosen) < steps:
+            self._chosen.append(self._previous.gather(1, generated[:, steps - 1 : steps]).squeeze(1))
+        self._previous = None
+        return {
+            "logprobs": torch.stack(self._chosen[:steps], dim=1).cpu().tolist(),
+            "entropies": torch.stack(self._entropy[:steps], dim=1).cpu().tolist(),
+            "kl": torch.stack(self._kl[:steps], dim=1).cpu().tolist(),
+            "top_values": torch.stack(self._top_values[:steps], dim=1).cpu().tolist(),
+            "top_ids": torch.stack(self._top_ids[:steps], dim=1).cpu().tolist(),
+        }
+
+
+def _build_samples(lm: LanguageModel, prompt_ids: list[int], generated: list[list[int]], per_step: dict, eos_ids: list[int]) -> list[Sample]:
+    samples = []
+    eos = set(eos_ids)
+    for row, ids in enumerate(generated):
+        length = next((i for i, token in enumerate(ids) if token in eos), None)
+        finish_reason = "length" if length is None else "stop"
+        length = len(ids) if length is None else length
+        answer = ids[:length]
+        top_ids = [alternatives[: TOP_ALTERNATIVES] for alternatives in per_step["top_ids"][row][:length]]
+        tokens, top_tokens = token_texts(lm.tokenizer, prompt_ids, answer, top_ids)
+        samples.append(
+            Sample(
+                text=lm.tokenizer.decode(answer, skip_special_tokens=True),
+                token_ids=answer,
+                tokens=tokens,
+                logprobs=per_step["logprobs"][row][:length],
+                entropies=per_step["entropies"][row][:length],
+                finish_reason=finish_reason,
+                kl_from_uniform=per_step["kl"][row][:length],
+                top_token_ids=top_ids,
+                top_tokens=top_tokens,
+                top_logprobs=per_step["top_values"][row][:length],
+            )
+        )
+    return samples
+
+
+def token_texts(tokenizer, prompt_ids: list[int], answer_ids: list[int], alternatives: list[list[int]]) -> tuple[list[str], list[list[str]]]:
+    """Each token's text as it reads in context, so leading spaces survive for BPE and SentencePiece alike."""
+    sequence = list(prompt_ids[-DETOKENIZE_CONTEXT:]) + list(answer_ids)
+    offset = len(sequence) - len(answer_ids)
+    contexts = [sequence[max(0, offset + i - DETOKENIZE_CONTEXT) : offset + i] for i in range(len(answer_ids))]
+    queries = [context + [token] for context, token in zip(contexts, answer_ids)]
+    queries += [context + [alt] for context, alts in zip(contexts, alternatives) for alt in alts]
+    decoded_contexts = tokenizer.batch_decode(contexts) if contexts else []
+    decoded = tokenizer.batch_decode(queries) if queries else []
+    tokens = [_new_text(decoded_contexts[i], decoded[i]) for i in range(len(answer_ids))]
+    top_tokens, cursor = [], len(answer_ids)
+    for i, alts in enumerate(alternatives):
+        top_tokens.append([_new_text(decoded_contexts[i], text) for text in decoded[cursor : cursor + len(alts)]])
+        cursor += len(alts)
+    return tokens, top_tokens
+
+
+def _new_text(before: str, after: str) -> str:
+    common = 0
+    for a, b in zip(before, after):
+        if a != b:
+            break
+        common += 1
+    return after[common:]

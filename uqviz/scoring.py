@@ -1,0 +1,72 @@
+"""Compute every registered measure for a run and write `uqviz.scores/1` (DESIGN.md, "The contract")."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from uqviz.measures import REGISTRY, MeasureResult
+from uqviz.run import Run
+from uqviz.statistics import RunStatistics, ScoreConfig
+
+SCORES_SCHEMA = "uqviz.scores/1"
+
+
+@dataclass(frozen=True)
+class ScoredMeasure:
+    name: str
+    result: MeasureResult
+    seconds: float
+    model_calls: int
+
+
+@dataclass(frozen=True)
+class Scores:
+    measures: dict[str, ScoredMeasure]
+    similarity: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCORES_SCHEMA,
+            "similarity": self.similarity,
+            "measures": {
+                name: {
+                    "value": _finite_or_none(scored.result.value),
+                    "per_sample": None if scored.result.per_sample is None else [_finite_or_none(v) for v in scored.result.per_sample],
+                    "reason": scored.result.reason,
+                    "seconds": round(scored.seconds, 6),
+                    "model_calls": scored.model_calls,
+                }
+                for name, scored in self.measures.items()
+            },
+        }
+
+
+def score_run(run: Run, statistics: RunStatistics | None = None, names: list[str] | None = None) -> Scores:
+    """Every registered measure (or `names`), each timed, sharing one RunStatistics."""
+    statistics = statistics or RunStatistics(run, ScoreConfig())
+    measures = {}
+    for name in names or list(REGISTRY):
+        measure = REGISTRY[name]
+        before = sum(cost.model_calls for cost in statistics.costs.values())
+        started = time.perf_counter()
+        if run.samples:
+            result = measure.compute(statistics)
+        else:
+            result = MeasureResult(None, None, reason="the run has no samples")
+        seconds = time.perf_counter() - started
+        calls = sum(cost.model_calls for cost in statistics.costs.values()) - before
+        measures[name] = ScoredMeasure(name, result, seconds, calls)
+    return Scores(measures, similarity=None)
+
+
+def write_scores(scores: Scores, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(scores.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
