@@ -7,9 +7,11 @@ import streamlit as st
 from uqviz.models import DEFAULT_MODEL, Embedder, LanguageModel, ModelLoadError, load_embedder, load_language_model
 from uqviz.run import Run, SamplingSettings
 from uqviz.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
+from uqviz.statistics import RunStatistics, ScoreConfig
 
 RUN_KEY = "run"
 SCORES_KEY = "scores"
+STATISTICS_KEY = "statistics"
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
@@ -81,3 +83,15 @@ def require_run() -> Run:
         st.page_link("app.py", label="Go to the Sample page", icon=":material/edit:")
         st.stop()
     return run
+
+
+def run_statistics(run: Run, config: ScoreConfig | None = None) -> RunStatistics:
+    """One RunStatistics per run (and config) in session state, so every page shares embeddings and relevance."""
+    config = config or ScoreConfig()
+    statistics = st.session_state.get(STATISTICS_KEY)
+    if statistics is None or statistics.run is not run:
+        statistics = RunStatistics(run, config, embedder=cached_embedder)
+    elif statistics.config != config:
+        statistics = statistics.with_config(config)
+    st.session_state[STATISTICS_KEY] = statistics
+    return statistics

@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="score a run.json with every registered measure")
     score.add_argument("run")
     score.add_argument("--out", default=None, help="scores.json path; stdout when left out")
+    score.add_argument("--embedder", default="default", help="'default' (packaged MiniLM) or a sentence-transformers folder")
     return parser
 
 
@@ -70,11 +71,13 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from uqviz.models import load_embedder
     from uqviz.run import read_run
     from uqviz.scoring import score_run, write_scores
+    from uqviz.statistics import RunStatistics
 
     run = read_run(args.run)
-    scores = score_run(run)
+    scores = score_run(run, RunStatistics(run, embedder=lambda: load_embedder(args.embedder)))
     if args.out:
         write_scores(scores, args.out)
         print(f"wrote {len(scores.measures)} measures to {args.out}", file=sys.stderr)

@@ -11,7 +11,7 @@ from typing import Any
 
 from uqviz.measures import REGISTRY, MeasureResult
 from uqviz.run import Run
-from uqviz.statistics import RunStatistics, ScoreConfig
+from uqviz.statistics import MissingModelError, RunStatistics, ScoreConfig
 
 SCORES_SCHEMA = "uqviz.scores/1"
 
@@ -47,21 +47,27 @@ class Scores:
 
 
 def score_run(run: Run, statistics: RunStatistics | None = None, names: list[str] | None = None) -> Scores:
-    """Every registered measure (or `names`), each timed, sharing one RunStatistics."""
+    """Every registered measure (or `names`), each timed, sharing one RunStatistics.
+
+    A measure whose model is missing gets value None and the reason, the others are still computed.
+    """
     statistics = statistics or RunStatistics(run, ScoreConfig())
     measures = {}
     for name in names or list(REGISTRY):
         measure = REGISTRY[name]
         before = sum(cost.model_calls for cost in statistics.costs.values())
         started = time.perf_counter()
-        if run.samples:
-            result = measure.compute(statistics)
-        else:
+        if not run.samples:
             result = MeasureResult(None, None, reason="the run has no samples")
+        else:
+            try:
+                result = measure.compute(statistics)
+            except MissingModelError as error:
+                result = MeasureResult(None, None, reason=str(error))
         seconds = time.perf_counter() - started
         calls = sum(cost.model_calls for cost in statistics.costs.values()) - before
         measures[name] = ScoredMeasure(name, result, seconds, calls)
-    return Scores(measures, similarity=None)
+    return Scores(measures, similarity=statistics.similarity_name)
 
 
 def write_scores(scores: Scores, path: str | Path) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from uqviz.measures import logprob, self_certainty
 from uqviz.measures.base import Measure, MeasureResult
 
-REGISTRY: dict[str, Measure] = {
-    measure.name: measure
-    for measure in (
-        *logprob.MEASURES,
-        *self_certainty.MEASURES,
-    )
-}
+FAMILIES = (
+    logprob,
+    self_certainty,
+)
+
+REGISTRY: dict[str, Measure] = {measure.name: measure for family in FAMILIES for measure in family.MEASURES}
 
 __all__ = ["REGISTRY", "Measure", "MeasureResult"]
