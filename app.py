@@ -113,6 +113,7 @@ sidebar_settings()
 navigation = st.navigation(
     [
         st.Page(sample_page, title="Sample", icon=":material/edit:", default=True),
+        # Views: one line per page file in pages/.
     ]
 )
 navigation.run()
