@@ -67,6 +67,7 @@ class Run:
     system_prompt: str | None = None
     sampling_seconds: float | None = None
     created: str | None = None
+    perturbations: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **asdict(self)}
@@ -138,6 +139,7 @@ def run_from_dict(data: Any) -> Run:
         system_prompt=_optional(data, "system_prompt", str, "a string or null"),
         sampling_seconds=_optional(data, "sampling_seconds", (int, float), "a number or null"),
         created=_optional(data, "created", str, "a string or null"),
+        perturbations=None if data.get("perturbations") is None else _str_list(data["perturbations"], "perturbations"),
     )
 
 

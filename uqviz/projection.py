@@ -1,0 +1,51 @@
+"""Low-dimensional projections of embeddings: PCA (numpy) and a 2-D map (UMAP with PCA fallback)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+UMAP_MIN_POINTS = 6
+
+
+@dataclass(frozen=True)
+class Projection:
+    coordinates: np.ndarray
+    method: str
+    explained_variance: list[float] | None = None
+
+
+def pca(vectors: np.ndarray, dimensions: int) -> Projection:
+    """Principal components fitted on these vectors (centred, SVD), at most min(n, d) of them."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    centred = vectors - vectors.mean(axis=0, keepdims=True)
+    if centred.shape[0] == 0:
+        return Projection(np.zeros((0, dimensions)), "pca", [])
+    _, singular, components = np.linalg.svd(centred, full_matrices=False)
+    kept = min(dimensions, components.shape[0])
+    coordinates = centred @ components[:kept].T
+    if kept < dimensions:
+        coordinates = np.hstack([coordinates, np.zeros((coordinates.shape[0], dimensions - kept))])
+    total = float(np.sum(singular**2)) or 1.0
+    return Projection(coordinates, "pca", [float(s**2 / total) for s in singular[:kept]])
+
+
+def map_2d(vectors: np.ndarray, random_state: int = 0) -> Projection:
+    """A 2-D map: UMAP (cosine, fixed random_state) when there are enough points, PCA otherwise."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    count = vectors.shape[0]
+    distinct = np.unique(np.round(vectors, 6), axis=0).shape[0] if count else 0
+    if count < UMAP_MIN_POINTS or distinct < UMAP_MIN_POINTS:
+        return pca(vectors, 2)
+    import umap
+
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=min(15, count - 1),
+        metric="cosine",
+        init="random" if count < 20 else "spectral",
+        random_state=random_state,
+        n_jobs=1,
+    )
+    return Projection(np.asarray(reducer.fit_transform(vectors), dtype=np.float64), "umap")
