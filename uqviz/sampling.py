@@ -96,13 +96,22 @@ def sample(
         eos_ids = eos_token_ids(lm)
         torch.manual_seed(settings.seed)
         started = time.perf_counter()
-        with torch.inference_mode():
-            sequences = lm.model.generate(
-                input_ids=input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                **generation_kwargs(lm, settings, eos_ids),
-                logits_processor=LogitsProcessorList([statistics]),
-            )
+        try:
+            with torch.inference_mode():
+                sequences = lm.model.generate(
+                    input_ids=input_ids,
+                    attention_mask=torch.ones_like(input_ids),
+                    **generation_kwargs(lm, settings, eos_ids),
+                    logits_processor=LogitsProcessorList([statistics]),
+                )
+        except torch.OutOfMemoryError:
+            statistics = None
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise SamplingError(
+                f"The device ran out of memory sampling {settings.n} answers of up to {settings.max_new_tokens} tokens "
+                f"after a {prompt_length}-token prompt; lower N, max new tokens or the prompt length."
+            ) from None
         generated = sequences[:, prompt_length:]
         per_step = statistics.finish(generated)
         seconds = time.perf_counter() - started

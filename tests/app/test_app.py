@@ -58,3 +58,17 @@ def test_bad_model_path_gets_one_sentence(tmp_path):
     at = submit(fresh_app(model_spec=str(tmp_path / "missing-model"), n=1, max_new_tokens=2), "hi")
     assert not at.exception
     assert any("does not exist" in error.value for error in at.error)
+
+
+def test_prompt_of_100000_characters_is_refused_with_both_lengths():
+    at = submit(fresh_app(n=1, max_new_tokens=4), "word " * 20_000)
+    assert not at.exception
+    assert any("context window is 8192 tokens" in warning.value for warning in at.warning)
+    assert "run" not in at.session_state
+
+
+def test_control_characters_are_removed_and_sampling_goes_on():
+    at = submit(fresh_app(n=1, max_new_tokens=4), "Say\x00 hi\x07")
+    assert not at.exception
+    assert any("Control characters were removed" in info.value for info in at.info)
+    assert at.session_state["run"].prompt == "Say hi"
