@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import streamlit as st
 
 from uqviz.models import DEFAULT_MODEL, Embedder, LanguageModel, ModelLoadError, load_embedder, load_language_model
-from uqviz.run import Run, SamplingSettings
+from uqviz.nli import NliModel, load_nli
+from uqviz.run import Run, RunFormatError, SamplingSettings
 from uqviz.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
+from uqviz.scoring import Scores
 from uqviz.statistics import RunStatistics, ScoreConfig
+from uqviz.store import RunStore, StoreError, default_store_path
 
 RUN_KEY = "run"
 SCORES_KEY = "scores"
@@ -22,6 +27,31 @@ def cached_language_model(spec: str, device: str, trust_remote_code: bool) -> La
 @st.cache_resource(max_entries=1, show_spinner=False)
 def cached_embedder(spec: str = "default") -> Embedder:
     return load_embedder(spec)
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def cached_nli(path: str) -> NliModel:
+    """The optional local NLI model, loaded once per process (its pair scores are cached inside it)."""
+    return load_nli(path)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def cached_run_store(path: str) -> RunStore:
+    return RunStore(path)
+
+
+def run_store() -> RunStore:
+    """The run store at $UQVIZ_STORE or in the uqviz data folder, opened once per process and path."""
+    return cached_run_store(str(default_store_path()))
+
+
+def save_to_history(run: Run, scores: Scores | None, name: str | None = None) -> int | None:
+    """Save a run and its scores to the store; a failure is a warning and never stops the page."""
+    try:
+        return run_store().save(run, scores, name)
+    except (OSError, sqlite3.Error, StoreError, RunFormatError) as error:
+        st.warning(f"The run was not saved to the history: {error}")
+        return None
 
 
 def language_model() -> LanguageModel | None:
@@ -79,8 +109,7 @@ def require_run() -> Run:
     """The current run, or a pointer to the Sample page and a stop."""
     run = current_run()
     if run is None:
-        st.info("No run yet: type a prompt on the Sample page first.")
-        st.page_link("app.py", label="Go to the Sample page", icon=":material/edit:")
+        st.info("No run yet: type a prompt on the **Sample** page (first in the navigation) or open one from **History**.")
         st.stop()
     return run
 
@@ -89,9 +118,9 @@ def run_statistics(run: Run, config: ScoreConfig | None = None) -> RunStatistics
     """One RunStatistics per run (and config) in session state, so every page shares embeddings and relevance."""
     config = config or ScoreConfig()
     statistics = st.session_state.get(STATISTICS_KEY)
-    if statistics is None or statistics.run is not run:
+    if statistics is None:
         statistics = RunStatistics(run, config, embedder=cached_embedder)
-    elif statistics.config != config:
-        statistics = statistics.with_config(config)
+    elif statistics.run is not run or statistics.config != config:
+        statistics = statistics.derived(run, config)
     st.session_state[STATISTICS_KEY] = statistics
     return statistics

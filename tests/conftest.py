@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+# Tests never touch the user's run store: every AppTest that samples saves into this session's temporary store.
+os.environ["UQVIZ_STORE"] = str(Path(tempfile.mkdtemp(prefix="uqviz-test-store-")) / "runs.sqlite3")
 
 from uqviz.run import ModelInfo, Run, Sample, SamplingSettings  # noqa: E402
 

@@ -39,7 +39,11 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class Sample:
-    """One answer. Per token: raw-distribution log-prob, entropy, KL from uniform and top alternatives."""
+    """One answer. Per token: raw-distribution log-prob, entropy, KL from uniform and top alternatives.
+
+    Imported samples may lack the distribution statistics: then entropies, kl_from_uniform and the top
+    alternatives are empty lists (unknown), never stand-ins.
+    """
 
     text: str
     token_ids: list[int]
@@ -159,7 +163,7 @@ def _sample(item: Any, where: str) -> Sample:
     for name, values, optional in (
         ("tokens", tokens, False),
         ("logprobs", logprobs, False),
-        ("entropies", entropies, False),
+        ("entropies", entropies, True),
         ("kl_from_uniform", kl, True),
         ("top_token_ids", top_ids, True),
         ("top_tokens", top_tokens, True),

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from uqviz.measures import REGISTRY, MeasureResult
+from uqviz.measures.sar import computed_token_relevance
 from uqviz.run import Run
-from uqviz.statistics import MissingModelError, RunStatistics, ScoreConfig
+from uqviz.statistics import MissingInputError, RunStatistics, ScoreConfig
 
 SCORES_SCHEMA = "uqviz.scores/1"
 
@@ -28,6 +29,7 @@ class ScoredMeasure:
 class Scores:
     measures: dict[str, ScoredMeasure]
     similarity: str | None
+    token_relevance: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,7 @@ class Scores:
                 }
                 for name, scored in self.measures.items()
             },
+            "token_relevance": self.token_relevance,
         }
 
 
@@ -62,12 +65,12 @@ def score_run(run: Run, statistics: RunStatistics | None = None, names: list[str
         else:
             try:
                 result = measure.compute(statistics)
-            except MissingModelError as error:
+            except MissingInputError as error:
                 result = MeasureResult(None, None, reason=str(error))
         seconds = time.perf_counter() - started
         calls = sum(cost.model_calls for cost in statistics.costs.values()) - before
         measures[name] = ScoredMeasure(name, result, seconds, calls)
-    return Scores(measures, similarity=statistics.similarity_name)
+    return Scores(measures, similarity=statistics.similarity_name, token_relevance=computed_token_relevance(statistics))
 
 
 def write_scores(scores: Scores, path: str | Path) -> None:

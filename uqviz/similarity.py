@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
-from uqviz.models import Embedder
+from uqviz.models import Embedder, ModelLoadError, resolve_device
 
 EMBED_BATCH_SIZE = 128
+CROSS_ENCODER_BATCH_SIZE = 64
 
 
 class SimilarityBackend(Protocol):
@@ -42,7 +47,7 @@ class BiEncoderSimilarity:
                 )
             self.calls += -(-len(missing) // self.batch_size)
             self._vectors.update(zip(missing, np.asarray(vectors, dtype=np.float32)))
-        dimension = self.embedder.model.get_sentence_embedding_dimension()
+        dimension = self.embedder.model.get_embedding_dimension()
         if not texts:
             return np.zeros((0, dimension), dtype=np.float32)
         return np.stack([self._vectors[text] for text in texts])
@@ -50,3 +55,57 @@ class BiEncoderSimilarity:
     def pair_scores(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         cosine = np.sum(self.embed(left) * self.embed(right), axis=1)
         return np.clip(cosine, 0.0, 1.0).astype(np.float64)
+
+
+@dataclass
+class CrossEncoderModel:
+    """A sentence-transformers cross-encoder with one output (a similarity score) and its lock."""
+
+    model: Any
+    name: str
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def load_cross_encoder(spec: str, device: str | None = None) -> CrossEncoderModel:
+    """Load a local cross-encoder folder, e.g. cross-encoder/stsb-roberta-large (SAR's similarity, ALGORITHMS.md §0.2)."""
+    from sentence_transformers import CrossEncoder
+
+    path = Path(os.path.expanduser(spec.strip()))
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"Cross-encoder {spec!r} is not a model folder; expected a local directory with config.json and weights.")
+    try:
+        model = CrossEncoder(str(path), device=resolve_device(device), local_files_only=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ModelLoadError(f"Could not load cross-encoder {spec!r}; expected a sentence-transformers cross-encoder folder.") from error
+    if model.num_labels != 1:
+        raise ModelLoadError(
+            f"Cross-encoder {spec!r} has {model.num_labels} output labels; a similarity cross-encoder has exactly one."
+        )
+    return CrossEncoderModel(model=model, name=path.name)
+
+
+class CrossEncoderSimilarity(BiEncoderSimilarity):
+    """g = sigmoid score of the cross-encoder on each text pair, every pair scored once and kept (SAR's exact setting,
+    ALGORITHMS.md §4.5); views that need vectors still get the bi-encoder's embeddings."""
+
+    def __init__(self, cross_encoder: CrossEncoderModel, embedder: Embedder, batch_size: int = CROSS_ENCODER_BATCH_SIZE) -> None:
+        super().__init__(embedder)
+        self.cross_encoder = cross_encoder
+        self.pair_batch_size = batch_size
+        self.name = f"cross-encoder ({cross_encoder.name}); embeddings: {embedder.name}"
+        self._scores: dict[tuple[str, str], float] = {}
+
+    def pair_scores(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
+        import torch
+
+        pairs = list(zip(left, right, strict=True))
+        missing = list(dict.fromkeys(pair for pair in pairs if pair not in self._scores))
+        if missing:
+            with self.cross_encoder.lock:
+                scores = self.cross_encoder.model.predict(
+                    missing, batch_size=self.pair_batch_size, activation_fn=torch.nn.Sigmoid(), convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            self.calls += -(-len(missing) // self.pair_batch_size)
+            self._scores.update(zip(missing, map(float, scores)))
+        return np.array([self._scores[pair] for pair in pairs], dtype=np.float64)

@@ -25,7 +25,7 @@ class ScoreConfig:
     chow_alpha: float = DEFAULT_CHOW_QUANTILE
     sar_temperature: float = 1e-3
     cluster_rule: str = "embedding"
-    cluster_threshold: float = 0.85
+    cluster_threshold: float = 0.65
     eccentricity_threshold: float = 0.9
     volume_epsilon: float = 1e-3
     volume_pca_dim: int | None = None
@@ -45,8 +45,12 @@ class Cost:
     model_calls: int = 0
 
 
-class MissingModelError(RuntimeError):
-    """A statistic needs a model (embedder, LM) that this RunStatistics was not given."""
+class MissingInputError(RuntimeError):
+    """A measure needs something this run or RunStatistics lacks; scoring reports the message as the reason."""
+
+
+class MissingModelError(MissingInputError):
+    """A statistic needs a model (embedder, NLI, LM) that this RunStatistics was not given."""
 
 
 class RunStatistics:
@@ -75,18 +79,28 @@ class RunStatistics:
         self._memo: dict[str, Any] = {}
 
     def with_config(self, config: ScoreConfig) -> RunStatistics:
-        """The same run under other settings, keeping the models and every embedding already computed."""
+        """The same run under other settings (re-derives from cached embeddings, never re-embeds)."""
+        return self.derived(self.run, config)
+
+    def derived(self, run: Run, config: ScoreConfig) -> RunStatistics:
+        """Statistics of `run` under `config` that keep these models and every embedding already computed."""
         return RunStatistics(
-            self.run, config, embedder=self._embedder, similarity=self._similarity, nli=self._nli,
+            run, config, embedder=self._embedder, similarity=self._similarity, nli=self._nli,
             language_model=self._language_model,
         )
 
     @cached_property
     def logprobs(self) -> list[list[float]]:
+        """Per-sample token log-probs; imported answers without them cannot feed white-box measures."""
+        if any(sample.text and not sample.logprobs for sample in self.run.samples):
+            raise MissingInputError("the run has answers without token log-probabilities")
         return [sample.logprobs for sample in self.run.samples]
 
     @cached_property
     def token_kl_from_uniform(self) -> list[list[float]]:
+        """Per-sample KL(Uniform ‖ p_i); needs the full next-token distributions kept at sampling time."""
+        if any(sample.text and not sample.kl_from_uniform for sample in self.run.samples):
+            raise MissingInputError("the run has no next-token distributions (imported samples)")
         return [sample.kl_from_uniform for sample in self.run.samples]
 
     @property
@@ -146,13 +160,17 @@ class RunStatistics:
         return self.memo("answer_embeddings", lambda: self.embed(self.answers))
 
     def memo(self, name: str, compute: Callable[[], T]) -> T:
-        """Compute a named statistic once; its seconds and similarity-model calls go to costs[name]."""
+        """Compute a named statistic once; its seconds and auxiliary-model calls go to costs[name]."""
         if name not in self._memo:
-            calls_before = self._similarity.calls if self._similarity is not None else 0
+            calls_before = self._auxiliary_calls()
             started = time.perf_counter()
             value = compute()
             cost = self.costs.setdefault(name, Cost())
             cost.seconds += time.perf_counter() - started
-            cost.model_calls += (self._similarity.calls if self._similarity is not None else 0) - calls_before
+            cost.model_calls += self._auxiliary_calls() - calls_before
             self._memo[name] = value
         return self._memo[name]
+
+    def _auxiliary_calls(self) -> int:
+        """Calls made so far by the loaded similarity and NLI models (each counts its own batched calls)."""
+        return sum(getattr(model, "calls", 0) for model in (self._similarity, self._nli) if model is not None and not callable(model))

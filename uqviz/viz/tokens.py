@@ -48,7 +48,9 @@ def coloured_tokens_html(
 def token_title(sample: Sample, index: int, extra: str = "") -> str:
     """Hover text: the token, its probability and entropy, optional extra lines and the top alternatives."""
     token = sample.tokens[index]
-    head = f"{token!r}  p={math.exp(sample.logprobs[index]):.3f}  entropy={sample.entropies[index]:.3f} nats"
+    head = f"{token!r}  p={math.exp(sample.logprobs[index]):.3f}"
+    if sample.entropies:
+        head += f"  entropy={sample.entropies[index]:.3f} nats"
     return "\n".join(part for part in (head, extra, f"top alternatives:\n{alternatives_text(sample, index)}") if part)
 
 
