@@ -1,0 +1,119 @@
+"""AppTest of the token relevance (SAR) page: tokens, shift panel, g_jk heatmap, table, settings, escaping, cross-encoder."""
+
+import json
+from dataclasses import replace
+
+import pytest
+from plotly.colors import sample_colorscale
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO, make_run
+from tests.test_measures_sar import build_cross_encoder
+from uqviz.measures import REGISTRY
+from uqviz.statistics import RunStatistics, ScoreConfig
+from uqviz.viz.sar import COLOUR_SCALES, SURPRISAL
+
+pytestmark = pytest.mark.slow
+PAGE = "pages/token_relevance.py"
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def open_page(run) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
+    at.session_state["run"] = run
+    at.run()
+    assert not at.exception
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def html_bodies(at):
+    return [element.proto.body for element in at.get("html")]
+
+
+def sar_table(at):
+    return next(frame.value for frame in at.dataframe if "E (SAR)" in frame.value.columns)
+
+
+def figures(at):
+    return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+
+
+def test_page_shows_coloured_tokens_shift_heatmap_table_backend_and_cost(france_run, embedder):
+    at = open_page(france_run)
+    count = len(france_run.samples)
+    token_blocks = [body for body in html_bodies(at) if "uqviz-token" in body]
+    assert len(token_blocks) == count
+    assert [block.count('class="uqviz-token"') for block in token_blocks] == [len(s) for s in france_run.samples]
+    assert all("relevance R = " in block and "top alternatives" in block for block in token_blocks)
+
+    shift, heatmap = figures(at)
+    assert [trace["type"] for trace in shift["data"]] == ["scatter"] * 3
+    assert [row[0] for row in shift["data"][2]["customdata"]] == list(range(count))
+    assert heatmap["data"][0]["type"] == "heatmap" and len(heatmap["data"][0]["z"]) == count
+
+    expected = {name: REGISTRY[name].compute(RunStatistics(france_run, ScoreConfig(), embedder=embedder))
+                for name in ("token_sar", "sent_sar", "sar")}
+    table = sar_table(at)
+    assert list(table["E_S (SentSAR)"]) == pytest.approx(expected["sent_sar"].per_sample, abs=1e-6)
+    assert list(table["E (SAR)"]) == pytest.approx(expected["sar"].per_sample, abs=1e-6)
+    assert list(table["TokenSAR"]) == pytest.approx(expected["token_sar"].per_sample, abs=1e-6)
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["SAR"] == f"{expected['sar'].value:.3f}"
+
+    captions = [caption.value for caption in at.caption]
+    assert "Similarity backend: bi-encoder cosine (all-MiniLM-L6-v2 (packaged))" in captions
+    cost = next(caption for caption in captions if caption.startswith("Cost:"))
+    assert f"token relevance {sum(len(s) for s in france_run.samples)} text pairs" in cost and "similarity-model calls" in cost
+    assert any("TokenSAR" in block.value for block in at.markdown)  # the explanation with its formulas
+
+
+def test_colour_toggle_and_temperature_rederive_without_embedding_again(france_run, embedder):
+    at = open_page(france_run)
+    calls = at.session_state["statistics"].similarity.calls
+    at.segmented_control(key="sar_colour").set_value(SURPRISAL).run()
+    assert not at.exception
+    assert any(header.value == "Tokens coloured by −log p" for header in at.subheader)
+    top = sample_colorscale(COLOUR_SCALES[SURPRISAL], [1.0])[0]
+    assert sum(body.count(f"background:{top}") for body in html_bodies(at) if "uqviz-token" in body) >= 1
+
+    at.select_slider(key="sar_temperature").set_value(1.0).run()
+    assert not at.exception
+    expected = REGISTRY["sent_sar"].compute(RunStatistics(france_run, ScoreConfig(sar_temperature=1.0), embedder=embedder))
+    assert {metric.label: metric.value for metric in at.metric}["SentSAR"] == f"{expected.value:.3f}"
+    assert at.session_state["statistics"].similarity.calls == calls
+
+
+def test_hostile_answer_shows_as_text():
+    run = make_run([f"{HOSTILE} is here", "Paris"], [[-1.0, -0.2, -0.4], [-0.3]], prompt="What is it?")
+    run = replace(run, samples=[replace(run.samples[0], tokens=[HOSTILE, " is", " here"]), run.samples[1]], sampling_seconds=0.1)
+    at = open_page(run)
+    bodies = html_bodies(at)
+    assert any("&lt;img src=x onerror=alert(1)&gt;" in body for body in bodies)
+    assert not any("<img" in body for body in bodies)
+    for figure in figures(at):
+        text = json.dumps(figure)
+        assert "<img" not in text and "&lt;img" in text
+    assert sar_table(at)["answer"][0] == run.samples[0].text
+
+
+def test_cross_encoder_folder_switches_the_backend_and_a_bad_one_is_one_error(france_run, tmp_path):
+    at = open_page(france_run)
+    at.text_input(key="sar_cross_encoder").input(str(tmp_path / "nowhere")).run()
+    assert not at.exception
+    assert any("not a model folder" in error.value for error in at.error)
+    assert any(caption.value.startswith("Similarity backend: bi-encoder") for caption in at.caption)
+
+    folder = build_cross_encoder(tmp_path / "tiny-cross-encoder")
+    at.text_input(key="sar_cross_encoder").input(str(folder)).run()
+    assert not at.exception and not at.error
+    assert any(caption.value.startswith("Similarity backend: cross-encoder (tiny-cross-encoder)") for caption in at.caption)
+    assert len(sar_table(at)) == len(france_run.samples)
+
+
+def test_imported_run_without_log_probabilities_gets_a_message():
+    run = replace(make_run(["Paris", "Lyon"], [[], []]), sampling_seconds=0.1)
+    at = open_page(run)
+    assert any("without token log-probabilities" in error.value for error in at.error)
