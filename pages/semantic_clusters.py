@@ -1,0 +1,230 @@
+"""Semantic clusters: which answers mean the same thing, semantic entropy and its relatives, and the graph of the answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages.common import cached_nli, require_run, run_statistics
+from uqviz.clustering import EMBEDDING_RULE, ENTAILMENT, NLI_LABELS, RULES, STRICT_RULE, Clustering, answer_clustering
+from uqviz.measures import MeasureResult
+from uqviz.measures.logprob import mean_loglik
+from uqviz.models import ModelLoadError
+from uqviz.nli import NliModel, answer_nli_logits, label_probabilities
+from uqviz.projection import map_2d
+from uqviz.run import Run
+from uqviz.scoring import score_run
+from uqviz.statistics import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.viz.clusters import (
+    cluster_rows,
+    laplacian_spectrum_figure,
+    meaning_map_figure,
+    pairwise_heatmap_figure,
+    selected_sample_id,
+)
+from uqviz.viz.tokens import legend_html, probability_tokens_html
+
+DEFAULTS = ScoreConfig()
+MEASURE_NAMES = (
+    "num_semantic_sets", "semantic_entropy", "discrete_semantic_entropy", "semantic_entropy_kuhn2023",
+    "semantic_entropy_lm_polygraph", "lexical_similarity", "degree", "eig_val_laplacian", "eccentricity",
+)
+
+
+@st.cache_data(max_entries=16, show_spinner="Projecting the answers to 2-D…")
+def answer_map(vectors: np.ndarray) -> tuple[np.ndarray, str]:
+    projection = map_2d(vectors, random_state=0)
+    return projection.coordinates, projection.method
+
+
+def nli_model() -> NliModel | None:
+    with st.expander("Entailment model (optional)"):
+        path = st.text_input(
+            "Local NLI model folder", key="nli_path", placeholder="/models/deberta-large-mnli",
+            help="A Hugging Face sequence-classification folder with contradiction/neutral/entailment labels. "
+            "It enables the entailment rules; without it answers are grouped by embedding cosine.",
+        ).strip()
+    if not path:
+        return None
+    try:
+        return cached_nli(path)
+    except ModelLoadError as error:
+        st.error(str(error))
+        return None
+
+
+def cluster_settings(nli: NliModel | None) -> ScoreConfig:
+    rules = [EMBEDDING_RULE] + ([name for name, rule in RULES.items() if rule.needs_nli] if nli else [])
+    left, middle, right = st.columns(3)
+    rule = left.selectbox(
+        "Clustering rule", rules, index=rules.index(STRICT_RULE) if nli else 0, key="cluster_rule",
+        format_func=lambda name: RULES[name].title,
+        help="How two answers are judged to mean the same thing (ALGORITHMS.md §3.2). The entailment rules need an NLI model.",
+    )
+    threshold = middle.slider(
+        "Cosine threshold", 0.30, 0.99, DEFAULTS.cluster_threshold, 0.01, key="cluster_threshold",
+        disabled=RULES[rule].needs_nli,
+        help="Embedding rule: an answer joins the first cluster whose first member has cosine ≥ this with it.",
+    )
+    eigen_threshold = right.slider(
+        "Eigenvalue threshold (Ecc)", 0.10, 1.00, DEFAULTS.eccentricity_threshold, 0.05, key="eccentricity_threshold",
+        help="Eccentricity keeps the Laplacian eigenvectors whose eigenvalue is below this.",
+    )
+    return ScoreConfig(cluster_rule=rule, cluster_threshold=threshold, eccentricity_threshold=eigen_threshold)
+
+
+def statistics(run: Run, config: ScoreConfig, nli: NliModel | None) -> RunStatistics:
+    """The page's statistics; with an NLI model, a copy sharing the embedding cache of the session's statistics."""
+    shared = run_statistics(run, config)
+    return shared if nli is None else RunStatistics(run, config, similarity=shared.similarity, nli=nli)
+
+
+def formatted(result: MeasureResult, digits: int = 3) -> str:
+    return "—" if result.value is None or not math.isfinite(result.value) else f"{result.value:.{digits}f}"
+
+
+def pairwise_matrix(stats: RunStatistics, clustering: Clustering) -> tuple[np.ndarray, str, float]:
+    """The matrix the rule judged, over samples: entailment probability (NLI rules) or cosine similarity."""
+    if RULES[clustering.rule].needs_nli:
+        index = clustering.unique_index
+        entailment = label_probabilities(answer_nli_logits(stats))[..., NLI_LABELS.index(ENTAILMENT)]
+        return entailment[np.ix_(index, index)], "P(row entails column)", 0.0
+    vectors = stats.answer_embeddings
+    cosine = vectors @ vectors.T
+    return cosine, "cosine similarity", min(0.0, float(cosine.min()))
+
+
+def sample_inspector(run: Run, clustering: Clustering, index: int | None) -> None:
+    """The clicked sample's tokens by probability and the answers in its cluster."""
+    if index is None:
+        st.info("Click a point to see that answer's tokens and its cluster mates.")
+        return
+    sample = run.samples[index]
+    class_id = clustering.ids[index]
+    st.markdown(f"**Sample {index + 1}** · cluster {class_id + 1} · {len(sample)} tokens")
+    st.html(legend_html("p = 0 (unlikely)", "p = 1 (certain)"))
+    st.html(probability_tokens_html(sample))
+    mates = [member for member in clustering.members(class_id) if member != index]
+    if not mates:
+        st.caption("No other answer shares this meaning.")
+        return
+    st.caption(f"{len(mates)} cluster mate(s)")
+    st.dataframe(pd.DataFrame({"sample": [m + 1 for m in mates], "answer": [run.samples[m].text for m in mates]}), hide_index=True)
+
+
+@st.fragment
+def map_with_inspector(run: Run, clustering: Clustering, coordinates: np.ndarray, method: str) -> None:
+    left, right = st.columns([3, 2])
+    with left:
+        event = st.plotly_chart(
+            meaning_map_figure(coordinates, [sample.text for sample in run.samples], clustering.ids, method),
+            key="cluster_map", on_select="rerun", selection_mode="points", width="stretch", config={"displayModeBar": False},
+        )
+    with right, st.container(key="cluster_inspector"):
+        sample_inspector(run, clustering, selected_sample_id(event.selection if event else None, len(run.samples)))
+
+
+def semantic_clusters_page() -> None:
+    run = require_run()
+    st.title("Semantic clusters")
+    st.caption(
+        "Answers that say the same thing in different words should count as one. This view groups the samples by "
+        "meaning and asks how spread out the meanings are, rather than the words."
+    )
+    nli = nli_model()
+    config = cluster_settings(nli)
+    stats = statistics(run, config, nli)
+    try:
+        with st.spinner("Embedding and clustering the answers…"):
+            clustering = answer_clustering(stats)
+            scores = score_run(run, stats, list(MEASURE_NAMES))
+    except (ModelLoadError, MissingInputError) as error:
+        st.error(str(error))
+        st.stop()
+    results = {name: scored.result for name, scored in scores.measures.items()}
+
+    columns = st.columns(4)
+    columns[0].metric("Semantic sets", formatted(results["num_semantic_sets"], 0), help="NumSet: the number of meaning classes.")
+    columns[1].metric("Semantic entropy", formatted(results["semantic_entropy"]),
+                      help="Probability-weighted (Farquhar et al. 2024 code): classes weighted by their answers' likelihood.")
+    columns[2].metric("Discrete semantic entropy", formatted(results["discrete_semantic_entropy"]),
+                      help="Classes weighted by how many answers fall in them (black-box).")
+    columns[3].metric("U = −lexical similarity", formatted(results["lexical_similarity"]),
+                      help="Minus the mean ROUGE-L F over pairs of answers: word overlap, not meaning.")
+    st.caption(
+        f"Rule: {RULES[clustering.rule].title}"
+        + (f", threshold {clustering.threshold:.2f}" if clustering.threshold is not None else "")
+        + f" · other estimators of the same clusters: Kuhn et al. 2023 code {formatted(results['semantic_entropy_kuhn2023'])}, "
+        f"lm-polygraph mean {formatted(results['semantic_entropy_lm_polygraph'])} · all values are U (higher = more uncertain)"
+    )
+    with st.expander("How to read this page"):
+        st.markdown(
+            "- **Clusters.** Two answers share a meaning class when the rule says they are equivalent: by default their "
+            "embeddings have cosine ≥ the threshold; with an NLI model, when each entails the other. Each answer is compared "
+            "with the *first* member of every existing class, in sample order. Embeddings see the topic more than the "
+            "facts, so 'Paris' and 'London' answers to the same question can share a class; an NLI model separates them.\n"
+            "- **Semantic entropy** is the entropy over classes. The probability-weighted estimator gives each class "
+            "the model's likelihood of its answers; the discrete one just counts answers. One class → 0; "
+            "K different meanings → log K.\n"
+            "- **Graph measures** (Lin et al.) treat the answers as a weighted graph: *degree* is how much an answer agrees "
+            "with the others, the Laplacian *eigenvalues* count loosely connected groups, *eccentricity* is how far answers "
+            "sit from their centre in the spectral embedding.\n"
+            "- Move the threshold: the clusters are recomputed from the cached embeddings, nothing is re-sampled."
+        )
+
+    st.subheader("Meaning map")
+    coordinates, method = answer_map(stats.answer_embeddings)
+    st.caption(
+        f"Answer embeddings projected to 2-D with {method.upper()} (random_state 0), coloured by cluster. "
+        "Nearby points have similar embeddings; colours show what the rule decided."
+    )
+    map_with_inspector(run, clustering, coordinates, method)
+
+    st.subheader("Clusters")
+    weighted = results["semantic_entropy"]
+    probability = None if weighted.detail is None else np.exp(weighted.detail.class_log_probability)
+    frequency = results["discrete_semantic_entropy"].detail.class_frequency
+    with st.container(key="cluster_table"):
+        st.dataframe(pd.DataFrame(cluster_rows(clustering.ids, [s.text for s in run.samples], frequency, probability)),
+                     hide_index=True)
+    st.caption(
+        "Frequency |c|/K feeds the discrete semantic entropy; probability mass p(c) renormalises the answers' "
+        "length-normalised likelihoods over the samples and feeds the probability-weighted one."
+        + (f" No probability mass here: {weighted.reason}." if weighted.reason else "")
+    )
+
+    st.subheader("Pairwise matrix, ordered by cluster")
+    matrix, value_name, zmin = pairwise_matrix(stats, clustering)
+    st.plotly_chart(pairwise_heatmap_figure(matrix, clustering.ids, value_name, zmin=zmin), key="cluster_matrix",
+                    width="stretch", config={"displayModeBar": False})
+    st.caption("Outlined blocks are the clusters: a good clustering shows bright blocks on the diagonal and dark elsewhere.")
+
+    st.subheader("Graph measures")
+    degree, eig_val, eccentricity = (results[name] for name in ("degree", "eig_val_laplacian", "eccentricity"))
+    columns = st.columns(3)
+    columns[0].metric("Degree (Deg)", formatted(degree), help="trace(m·I − D)/m²: 0 when every answer agrees with every other.")
+    columns[1].metric("Eigenvalues (EigV)", formatted(eig_val), help="Σ max(0, 1 − λ): about the number of loosely connected groups.")
+    columns[2].metric("Eccentricity (Ecc)", formatted(eccentricity), help="Spread of the answers around their centre in the spectral embedding.")
+    st.caption(f"Affinity W: {degree.detail.affinity_name}.")
+    st.plotly_chart(laplacian_spectrum_figure(degree.detail.eigenvalues, config.eccentricity_threshold),
+                    key="laplacian_spectrum", width="stretch", config={"displayModeBar": False})
+    per_sample = pd.DataFrame(
+        {
+            "sample": range(1, len(run.samples) + 1),
+            "cluster": [class_id + 1 for class_id in clustering.ids],
+            "mean log-prob": [mean_loglik(sample.logprobs) if sample.logprobs else None for sample in run.samples],
+            "C_Deg": degree.detail.confidence,
+            "C_Ecc": eccentricity.detail.confidence,
+            "answer": [sample.text for sample in run.samples],
+        }
+    )
+    with st.container(key="graph_per_sample"):
+        st.dataframe(per_sample, hide_index=True)
+    costs = " · ".join(f"{name}: {cost.seconds:.2f} s, {cost.model_calls} model calls" for name, cost in stats.costs.items())
+    st.caption(f"Cost: {costs}" + (f" · NLI model: {nli.calls} batched passes so far" if nli else ""))
+
+
+semantic_clusters_page()

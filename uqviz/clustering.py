@@ -1,0 +1,197 @@
+"""Meaning classes of the sampled answers under the clustering rules of ALGORITHMS.md §3.2, as pure functions.
+
+Every rule works on the *unique* answers in first-occurrence order (so identical answers always share a class
+and the result never depends on hashing), then maps the classes back to the samples. Class ids are numbered
+by first appearance in sample order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from uqviz.statistics import RunStatistics
+
+ENTAILMENT = "entailment"
+NEUTRAL = "neutral"
+CONTRADICTION = "contradiction"
+NLI_LABELS = (CONTRADICTION, NEUTRAL, ENTAILMENT)
+
+EMBEDDING_RULE = "embedding"
+STRICT_RULE = "strict"
+KUHN_CODE_RULE = "kuhn_code"
+NATURE_CODE_RULE = "nature_code"
+NATURE_CODE_NON_STRICT_RULE = "nature_code_non_strict"
+
+
+def representative_assignment(equivalent: np.ndarray) -> list[int]:
+    """lm-polygraph / Nature paper: join the first class whose first member is equivalent, else open a class (§3.2)."""
+    ids: list[int] = []
+    representatives: list[int] = []
+    for item in range(len(equivalent)):
+        for class_id, representative in enumerate(representatives):
+            if equivalent[representative, item]:
+                ids.append(class_id)
+                break
+        else:
+            representatives.append(item)
+            ids.append(len(representatives) - 1)
+    return ids
+
+
+def kuhn_code_assignment(equivalent: np.ndarray) -> list[int]:
+    """Kuhn et al. 2023 code: for i < j, id[j] := id[i] when equivalent; last writer wins, no closure (§3.2)."""
+    ids = list(range(len(equivalent)))
+    for first in range(len(equivalent)):
+        for second in range(first + 1, len(equivalent)):
+            if equivalent[first, second]:
+                ids[second] = ids[first]
+    return ids
+
+
+def nature_code_assignment(equivalent: np.ndarray) -> list[int]:
+    """Farquhar et al. 2024 code: each unassigned i opens a class and claims every equivalent later j, even assigned ones (§3.2)."""
+    ids = [-1] * len(equivalent)
+    next_id = 0
+    for first in range(len(equivalent)):
+        if ids[first] == -1:
+            ids[first] = next_id
+            for second in range(first + 1, len(equivalent)):
+                if equivalent[first, second]:
+                    ids[second] = next_id
+            next_id += 1
+    return ids
+
+
+def strict_entailment(labels: np.ndarray) -> np.ndarray:
+    """Equivalent iff e(a→b) and e(b→a) are both ENTAILMENT (Kuhn paper, Nature code default, lm-polygraph)."""
+    entails = labels == ENTAILMENT
+    return entails & entails.T
+
+
+def no_contradiction(labels: np.ndarray) -> np.ndarray:
+    """Equivalent iff neither direction is CONTRADICTION, so neutral/neutral counts (Kuhn 2023 code)."""
+    contradicts = labels == CONTRADICTION
+    return ~(contradicts | contradicts.T)
+
+
+def nature_non_strict(labels: np.ndarray) -> np.ndarray:
+    """Equivalent iff no CONTRADICTION either way and not (NEUTRAL, NEUTRAL) (Nature code, strict_entailment=False)."""
+    neutral = labels == NEUTRAL
+    return no_contradiction(labels) & ~(neutral & neutral.T)
+
+
+def cosine_at_least(similarity: np.ndarray, threshold: float) -> np.ndarray:
+    """Equivalent iff cosine ≥ threshold (the embedding default of DESIGN.md)."""
+    return np.asarray(similarity) >= threshold
+
+
+@dataclass(frozen=True)
+class ClusterRule:
+    """A named rule: which pairwise relation counts as "same meaning" and which assignment procedure applies it."""
+
+    name: str
+    title: str
+    needs_nli: bool
+    assignment: Callable[[np.ndarray], list[int]]
+    relation: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+RULES: dict[str, ClusterRule] = {
+    rule.name: rule
+    for rule in (
+        ClusterRule(EMBEDDING_RULE, "Embedding cosine ≥ threshold, representative assignment", False, representative_assignment),
+        ClusterRule(STRICT_RULE, "Strict bidirectional entailment, representative assignment (lm-polygraph)", True,
+                    representative_assignment, strict_entailment),
+        ClusterRule(KUHN_CODE_RULE, "Kuhn et al. 2023 code: no contradiction, last writer wins", True,
+                    kuhn_code_assignment, no_contradiction),
+        ClusterRule(NATURE_CODE_RULE, "Farquhar et al. 2024 code: strict entailment, later answers re-assigned", True,
+                    nature_code_assignment, strict_entailment),
+        ClusterRule(NATURE_CODE_NON_STRICT_RULE, "Farquhar et al. 2024 code, non-strict: no contradiction, not neutral/neutral",
+                    True, nature_code_assignment, nature_non_strict),
+    )
+}
+
+
+def unique_texts(texts: Sequence[str]) -> tuple[list[str], list[int]]:
+    """The distinct texts in first-occurrence order and, for every text, the index of its distinct text."""
+    position: dict[str, int] = {}
+    for text in texts:
+        position.setdefault(text, len(position))
+    return list(position), [position[text] for text in texts]
+
+
+def first_appearance_ids(ids: Sequence[int]) -> list[int]:
+    """Relabel class ids 0, 1, 2, … in the order the classes first appear."""
+    order: dict[int, int] = {}
+    return [order.setdefault(class_id, len(order)) for class_id in ids]
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Meaning classes of a run's answers: per-sample ids and the pairwise relation the rule judged (unique answers)."""
+
+    rule: str
+    ids: list[int]
+    unique_texts: list[str]
+    unique_index: list[int]
+    equivalent: np.ndarray
+    threshold: float | None = None
+
+    @property
+    def count(self) -> int:
+        return max(self.ids, default=-1) + 1
+
+    def members(self, class_id: int) -> list[int]:
+        return [index for index, own in enumerate(self.ids) if own == class_id]
+
+    def frequencies(self) -> list[float]:
+        """|c| / K for every class, in class-id order."""
+        return [len(self.members(class_id)) / len(self.ids) for class_id in range(self.count)]
+
+
+def cluster_texts(texts: Sequence[str], rule: str, equivalent: np.ndarray, threshold: float | None = None) -> Clustering:
+    """Apply a rule's assignment to an "equivalent" matrix over unique_texts(texts), then map classes to samples."""
+    distinct, index = unique_texts(texts)
+    equivalent = np.asarray(equivalent, dtype=bool)
+    if equivalent.shape != (len(distinct), len(distinct)):
+        raise ValueError(f"the equivalence matrix is {equivalent.shape}, expected one row per distinct answer ({len(distinct)})")
+    unique_ids = RULES[rule].assignment(equivalent)
+    ids = first_appearance_ids([unique_ids[position] for position in index])
+    return Clustering(rule, ids, distinct, index, equivalent, threshold)
+
+
+def cluster_by_labels(texts: Sequence[str], labels: np.ndarray, rule: str) -> Clustering:
+    """Cluster with an NLI rule from the argmax labels e(a→b) over unique_texts(texts)."""
+    chosen = RULES[rule]
+    if chosen.relation is None:
+        raise ValueError(f"rule {rule!r} does not use NLI labels")
+    return cluster_texts(texts, rule, chosen.relation(np.asarray(labels)))
+
+
+def cluster_by_cosine(texts: Sequence[str], vectors: np.ndarray, threshold: float) -> Clustering:
+    """Cluster with the embedding rule from one unit vector per text (identical texts share a vector)."""
+    _, index = unique_texts(texts)
+    first_rows = [index.index(position) for position in range(max(index, default=-1) + 1)]
+    unique_vectors = np.asarray(vectors, dtype=np.float64)[first_rows]
+    return cluster_texts(texts, EMBEDDING_RULE, cosine_at_least(unique_vectors @ unique_vectors.T, threshold), threshold)
+
+
+def answer_clustering(stats: RunStatistics) -> Clustering:
+    """The run's clusters under stats.config.cluster_rule, computed once per statistics object."""
+    rule = stats.config.cluster_rule
+    if rule not in RULES:
+        raise ValueError(f"unknown cluster rule {rule!r}; expected one of {', '.join(RULES)}")
+
+    def compute() -> Clustering:
+        if RULES[rule].needs_nli:
+            from uqviz.nli import answer_nli_labels
+
+            return cluster_by_labels(stats.answers, answer_nli_labels(stats), rule)
+        return cluster_by_cosine(stats.answers, stats.answer_embeddings, stats.config.cluster_threshold)
+
+    return stats.memo("semantic_clusters", compute)

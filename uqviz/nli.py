@@ -1,0 +1,137 @@
+"""An optional local NLI model (e.g. a DeBERTa-MNLI folder) for entailment-based clustering and graph affinities (ALGORITHMS.md §0.2, §2.3, §3.2)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.special import softmax
+
+from uqviz.clustering import NLI_LABELS, unique_texts
+from uqviz.models import ModelLoadError, resolve_device
+
+if TYPE_CHECKING:
+    from uqviz.statistics import RunStatistics
+
+NLI_BATCH_SIZE = 32
+PAIR_CACHE_SIZE = 100_000
+SELF_PAIR_LOGITS = (-np.inf, -np.inf, 0.0)
+LABEL_PREFIXES = ("contra", "neutral", "entail")
+
+
+def label_columns(label2id: Mapping[str, int]) -> tuple[int, int, int]:
+    """The model's output columns of contradiction, neutral and entailment, read from config.label2id."""
+    columns = []
+    for prefix in LABEL_PREFIXES:
+        matches = [int(index) for name, index in label2id.items() if name.lower().startswith(prefix)]
+        if len(matches) != 1:
+            raise ModelLoadError(
+                f"The NLI model's config.label2id {dict(label2id)} does not name exactly one {prefix}… label; "
+                "expected a 3-way NLI head with contradiction, neutral and entailment labels."
+            )
+        columns.append(matches[0])
+    return columns[0], columns[1], columns[2]
+
+
+@dataclass
+class NliModel:
+    """A sequence-classification NLI model; `pair_logits` columns follow NLI_LABELS whatever the model's order.
+
+    Scores are kept per (premise, hypothesis), so re-clustering under other settings costs no model calls.
+    """
+
+    model: Any
+    tokenizer: Any
+    name: str
+    columns: tuple[int, int, int]
+    device: str = "cpu"
+    batch_size: int = NLI_BATCH_SIZE
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    calls: int = 0
+    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
+
+    def pair_logits(self, premises: Sequence[str], hypotheses: Sequence[str]) -> np.ndarray:
+        """len(premises) × 3 logits in NLI_LABELS order (contradiction, neutral, entailment); batched, cached."""
+        import torch
+
+        pairs = list(zip(premises, hypotheses))
+        with self.lock:
+            missing = list(dict.fromkeys(pair for pair in pairs if pair not in self._cache))
+            for start in range(0, len(missing), self.batch_size):
+                batch = missing[start : start + self.batch_size]
+                encoded = self.tokenizer(
+                    [premise for premise, _ in batch], [hypothesis for _, hypothesis in batch],
+                    padding=True, truncation=True, max_length=self._max_length(), return_tensors="pt",
+                ).to(self.device)
+                with torch.inference_mode():
+                    logits = self.model(**encoded).logits.float().cpu().numpy()
+                self.calls += 1
+                for pair, row in zip(batch, logits[:, list(self.columns)].astype(np.float64)):
+                    self._cache[pair] = row
+            while len(self._cache) > PAIR_CACHE_SIZE:
+                self._cache.popitem(last=False)
+            if not pairs:
+                return np.zeros((0, 3))
+            return np.stack([self._cache[pair] for pair in pairs])
+
+    def _max_length(self) -> int:
+        limits = [getattr(self.tokenizer, "model_max_length", None), getattr(self.model.config, "max_position_embeddings", None)]
+        return min(limit for limit in limits + [512] if isinstance(limit, int) and limit > 0)
+
+
+def load_nli(spec: str, device: str | None = None) -> NliModel:
+    """Load a local Hugging Face sequence-classification folder (config.json with a 3-way label2id) as an NLI model."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = Path(os.path.expanduser(spec.strip()))
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"NLI model {spec!r} is not a folder with config.json; expected a local model such as a DeBERTa-MNLI directory.")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ModelLoadError(f"Could not load NLI model {spec!r}; expected a sequence-classification model folder.") from error
+    columns = label_columns(model.config.label2id)
+    device = resolve_device(device)
+    model.to(device)
+    model.eval()
+    return NliModel(model=model, tokenizer=tokenizer, name=path.name, columns=columns, device=device)
+
+
+def pairwise_logits(nli: NliModel, question: str, texts: Sequence[str]) -> np.ndarray:
+    """U × U × 3 logits of e(t_i → t_j) on "question answer" pairs, all ordered pairs i ≠ j; the diagonal is certain entailment."""
+    count = len(texts)
+    logits = np.tile(np.asarray(SELF_PAIR_LOGITS), (count, count, 1))
+    pairs = [(i, j) for i in range(count) for j in range(count) if i != j]
+    if pairs:
+        sentences = [f"{question} {text}" for text in texts]
+        scores = nli.pair_logits([sentences[i] for i, _ in pairs], [sentences[j] for _, j in pairs])
+        for (i, j), row in zip(pairs, scores):
+            logits[i, j] = row
+    return logits
+
+
+def argmax_labels(logits: np.ndarray) -> np.ndarray:
+    """The argmax NLI label (a string of NLI_LABELS) of every pair."""
+    return np.asarray(NLI_LABELS, dtype=object)[np.argmax(logits, axis=-1)]
+
+
+def label_probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """softmax(logits / T) over the NLI_LABELS axis."""
+    return softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=-1)
+
+
+def answer_nli_logits(stats: RunStatistics) -> np.ndarray:
+    """NLI logits over the run's distinct answers in first-occurrence order, computed once per statistics object."""
+    return stats.memo("nli_matrix", lambda: pairwise_logits(stats.nli, stats.question, unique_texts(stats.answers)[0]))
+
+
+def answer_nli_labels(stats: RunStatistics) -> np.ndarray:
+    """Argmax labels e(a → b) over the run's distinct answers (the diagonal is entailment)."""
+    return argmax_labels(answer_nli_logits(stats))
