@@ -121,6 +121,18 @@ def load_language_model(
     return _load(spec, {}, spec, "hub", device, dtype, trust_remote_code)
 
 
+def spec_from_source(source: str) -> str:
+    """The `load_language_model` spec that reloads a run's model from its `model.source` (packaged, gguf, local, hub)."""
+    kind, _, location = source.partition(":")
+    if kind == "packaged-gguf":
+        return DEFAULT_MODEL
+    if kind in {"gguf", "local", "hub"} and location:
+        return location
+    raise ModelLoadError(
+        f"Model source {source!r} does not name a loadable model; expected 'packaged-gguf:…', 'gguf:PATH', 'local:PATH' or 'hub:ID'."
+    )
+
+
 def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
 

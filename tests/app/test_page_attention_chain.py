@@ -1,0 +1,112 @@
+"""AppTest of the attention-chain page: it renders the chain for a real run, and its sliders never re-run the
+attention pass (model forward calls are counted with a hook on the page's own model)."""
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+from uqviz.measures.uqac import GREEDY
+
+pytestmark = pytest.mark.slow
+PAGE = "pages/attention_chain.py"
+
+
+def open_page(run) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
+    at.session_state["run"] = run
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def graph(at: AppTest) -> dict:
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    return json.loads(charts[0].proto.spec)
+
+
+def count_forwards(at: AppTest) -> list:
+    calls = []
+    model = at.session_state["uqac_statistics"].language_model.model
+    model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    return calls
+
+
+def test_page_draws_chain_numbers_text_and_expansions(france_run):
+    at = open_page(france_run)
+    figure = graph(at)
+    names = [trace.get("name") for trace in figure["data"]]
+    assert "answer token" in names
+    answer = next(trace for trace in figure["data"] if trace.get("name") == "answer token")
+    statistics = at.session_state["uqac_statistics"]
+    detail = statistics.memo("uqac_expansions", dict)
+    assert len(detail) == 1
+    (expansions, _seconds), = detail.values()
+    attention = statistics.memo("uqac_attention[0]", lambda: None)
+    assert attention.token_ids == france_run.prompt_token_ids + france_run.samples[0].token_ids
+    assert len(answer["customdata"]) >= 1
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert float(metrics["UQAC confidence P̃"]) > 0
+    assert float(metrics["plain answer probability"]) > 0
+    texts = [element.proto.body for element in at.get("html") if "uqviz-token" in element.proto.body]
+    assert len(texts) == 1 and texts[0].count("uqviz-token") == len(france_run.samples[0].token_ids)
+    assert len(at.dataframe) == 1
+    table = at.dataframe[0].value
+    assert table["expansion"].iloc[0] == "original" and len(table) == len(expansions)
+    assert any("Attention pass:" in caption.value for caption in at.caption)
+
+
+def test_sliders_re_derive_the_chain_without_a_model_call(france_run):
+    at = open_page(france_run)
+    at.multiselect(key="uqac_span_0").set_value([len(france_run.samples[0].token_ids) - 1]).run()
+    calls = count_forwards(at)
+    before = graph(at)["data"]
+    at.toggle(key="uqac_live").set_value(False).run()
+    at.slider(key="uqac_tau").set_value(0.95).run()
+    at.select_slider(key="uqac_heads").set_value(2).run()
+    at.slider(key="uqac_top_k").set_value(2).run()
+    at.slider(key="uqac_buffer").set_value(1).run()
+    assert not at.exception
+    assert calls == []
+    assert graph(at)["data"] != before
+    assert [metric.value for metric in at.metric if metric.label == "UQAC confidence P̃"] == ["not computed"]
+
+    store = at.session_state["uqac_statistics"].memo("uqac_expansions", dict)
+    seen = len(store)
+    at.toggle(key="uqac_live").set_value(True).run()
+    assert len(calls) == len(store) - seen == 1  # one batched forward pass scores every expansion of the new chain
+    for key, value in (("uqac_tau", 0.5), ("uqac_top_k", 10), ("uqac_buffer", 3)):
+        at.slider(key=key).set_value(value).run()
+    at.select_slider(key="uqac_heads").set_value(16).run()
+    assert len(calls) == len(store) - seen  # a model call only for a chain not scored before
+    settled = len(calls)
+    for _ in range(2):
+        at.slider(key="uqac_top_k").set_value(2).run()
+        at.slider(key="uqac_top_k").set_value(10).run()
+    assert len(calls) == len(store) - seen <= settled + 1
+    assert not at.exception
+
+
+def test_greedy_answer_and_span_override(france_run):
+    at = open_page(france_run)
+    at.selectbox(key="uqac_choice").set_value(GREEDY).run()
+    assert not at.exception
+    prompt_ids, greedy = at.session_state["uqac_statistics"].memo("uqac_greedy_answer", lambda: None)
+    assert prompt_ids == france_run.prompt_token_ids and greedy.token_ids
+    at.multiselect(key=f"uqac_span_{GREEDY}").set_value([0]).run()
+    assert not at.exception
+    answer = next(trace for trace in graph(at)["data"] if trace.get("name") == "answer token")
+    assert [point[0] for point in answer["customdata"]] == [len(prompt_ids)]
+
+
+def test_run_without_a_loadable_model_gets_one_message(france_run, tmp_path):
+    from dataclasses import replace
+
+    run = replace(france_run, model=replace(france_run.model, source=f"local:{tmp_path / 'gone'}"))
+    at = open_page(run)
+    assert not at.get("plotly_chart")
+    assert any("does not exist" in error.value for error in at.error)
