@@ -1,0 +1,119 @@
+"""All scores: every registered measure for the current run, the Borda best-of-N pick, and the Chow rules per token."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.common import require_run, run_statistics
+from uqviz.clustering import answer_clustering
+from uqviz.measures.logprob import DEFAULT_CHOW_QUANTILE
+from uqviz.measures.self_certainty import DEFAULT_BORDA_EXPONENT, answer_self_certainty, borda_vote
+from uqviz.run import Run
+from uqviz.scoring import Scores, score_run
+from uqviz.statistics import MissingInputError, RunStatistics
+from uqviz.viz.overview import (
+    borda_figure,
+    borda_frame,
+    chow_length_figure,
+    group_representatives,
+    measures_frame,
+    token_logprob_figure,
+    voting_labels,
+)
+
+BATCH_KEY = "batch"
+SCORES_CACHE_KEY = "overview_scores"
+TEXT_GROUPING = "same normalised text"
+CLUSTER_GROUPING = "same meaning cluster"
+
+
+def all_scores(statistics: RunStatistics) -> Scores:
+    """Every registered measure, computed once per statistics object (sliders below never recompute them)."""
+    cached = st.session_state.get(SCORES_CACHE_KEY)
+    if cached is not None and cached[0] is statistics:
+        return cached[1]
+    with st.spinner("Computing every measure…", show_time=True):
+        scores = score_run(statistics.run, statistics)
+    st.session_state[SCORES_CACHE_KEY] = (statistics, scores)
+    return scores
+
+
+def measures_table(scores: Scores) -> None:
+    batch = st.session_state.get(BATCH_KEY)
+    frame = measures_frame(scores, batch.rows if batch else None)
+    st.dataframe(
+        frame, key="overview_table", hide_index=True,
+        column_config={
+            "U": st.column_config.NumberColumn(format="%.4f"),
+            "percentile in batch": st.column_config.NumberColumn(format="%.0f", help="percent of the last batch's questions with U at or below this run's"),
+            "seconds": st.column_config.NumberColumn(format="%.3f"),
+        },
+    )
+    total_seconds = sum(scored.seconds for scored in scores.measures.values())
+    st.caption(
+        f"Every value is U: higher means more uncertain. Similarity backend: {scores.similarity or 'none was needed'}. "
+        f"All measures took {total_seconds:.2f} s; a statistic shared by several measures (embeddings, clusters) is "
+        "paid for by the first measure that needs it."
+        + ("" if batch else " Run a batch on the Batch evaluation page to see percentiles.")
+    )
+
+
+def borda_section(run: Run, statistics: RunStatistics) -> None:
+    st.subheader("Best of N by self-certainty, with Borda voting")
+    if not any(sample.kl_from_uniform for sample in run.samples):
+        st.info("This run has no next-token distributions, so self-certainty and Borda voting cannot be shown.")
+        return
+    left, right = st.columns(2)
+    exponent = left.slider(
+        "Borda exponent p", 0.0, 2.0, DEFAULT_BORDA_EXPONENT, 0.1, key="borda_exponent",
+        help="The answer ranked r by self-certainty casts (N − r + 1)^p votes; p = 0 is majority voting (ALGORITHMS.md §7.2).",
+    )
+    grouping = right.radio("Answers vote together when they have", (TEXT_GROUPING, CLUSTER_GROUPING), key="borda_grouping")
+    answers = [sample.text for sample in run.samples]
+    cluster_ids = None
+    if grouping == CLUSTER_GROUPING:
+        try:
+            cluster_ids = answer_clustering(statistics).ids
+        except MissingInputError as error:
+            st.info(f"Grouped by text instead: {error}.")
+    labels = voting_labels(answers, cluster_ids)
+    certainties = [answer_self_certainty(sample.kl_from_uniform) for sample in run.samples]
+    result = borda_vote(certainties, labels, exponent)
+    best_single = max(range(len(certainties)), key=lambda index: certainties[index])
+    if result.sample_index is None:
+        st.info("No answer has any text to vote for.")
+        return
+    left, right = st.columns(2)
+    left.markdown(f"**Borda pick** (sample {result.sample_index + 1})")
+    left.text(answers[result.sample_index])
+    right.markdown(f"**Highest self-certainty alone** (sample {best_single + 1})")
+    right.text(answers[best_single])
+    st.plotly_chart(borda_figure(result, group_representatives(answers, labels)), key="borda_chart", width="stretch")
+    st.dataframe(borda_frame(answers, certainties, labels, result), key="borda_table", hide_index=True)
+
+
+def chow_section(run: Run) -> None:
+    st.subheader("Token log-probabilities and the Chow rules")
+    st.caption(
+        "Chow-Sum adds the log-probabilities, so long answers look uncertain; Chow-Average divides by the length, so "
+        "one unlikely token vanishes in a long answer; the α-quantile keeps the least likely tokens in view (Gupta et al. 2024, §8)."
+    )
+    left, right = st.columns(2)
+    alpha = left.slider("Quantile α for the charts", 0.0, 1.0, DEFAULT_CHOW_QUANTILE, 0.05, key="overview_chow_alpha",
+                        help="α = 0 is the least likely token. The table above uses the default α.")
+    index = right.selectbox("Sample", range(len(run.samples)), key="overview_chow_sample",
+                            format_func=lambda i: f"{i + 1}: {run.samples[i].text[:60]}")
+    if len(run.samples[index]):
+        st.plotly_chart(token_logprob_figure(run.samples[index], alpha), key="token_logprob_chart", width="stretch")
+    else:
+        st.info("This answer is empty: it has no tokens to draw.")
+    st.plotly_chart(chow_length_figure([sample.logprobs for sample in run.samples], alpha), key="chow_length_chart", width="stretch")
+
+
+run = require_run()
+statistics = run_statistics(run)
+st.title("All scores")
+st.caption(f"{len(run.samples)} answers to: {run.prompt[:200]}")
+measures_table(all_scores(statistics))
+borda_section(run, statistics)
+chow_section(run)

@@ -1,0 +1,92 @@
+"""AppTest of the Batch evaluation page: file checks, a real two-question batch, its charts, resuming and Active-Prompt."""
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import uqviz.batch
+from tests.conftest import REPO, make_run
+from uqviz.measures import REGISTRY
+
+pytestmark = pytest.mark.slow
+APP = str(REPO / "app.py")
+PAGE = "pages/batch.py"
+QUESTIONS = b"question,answer\nWhat is the capital of France?,Paris\nWhat is the capital of Peru?,xyzzy\n"
+
+
+@pytest.fixture
+def batch_page(monkeypatch, tmp_path):
+    monkeypatch.setattr("uqviz.models.cache_root", lambda: tmp_path)
+
+    def open_page(**state) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=600)
+        for key, value in state.items():
+            at.session_state[key] = value
+        at.run()
+        at.switch_page(PAGE)
+        at.run()
+        assert not at.exception
+        return at
+
+    return open_page
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.radio(key="batch_source").set_value("Upload a file").run()
+    at.file_uploader(key="batch_file").upload(name, data).run()
+    assert not at.exception
+    return at
+
+
+def charts(at: AppTest) -> list[str]:
+    return [json.dumps(json.loads(element.proto.spec)) for element in at.get("plotly_chart")]
+
+
+def test_demo_set_is_offered_and_bad_files_get_a_message(batch_page):
+    at = batch_page()
+    assert any("52 questions, 52 with gold answers" in caption.value for caption in at.caption)
+    assert len(at.dataframe[0].value) == 52
+    upload(at, "questions.pdf", b"%PDF-1.4")
+    assert any("unsupported file type '.pdf'" in error.value for error in at.error)
+    upload(at, "questions.csv", b"prompt\nx\n")
+    assert any("'question' column" in error.value for error in at.error)
+    assert "batch" not in at.session_state
+
+
+def test_real_batch_draws_curves_ranks_measures_and_resumes(batch_page, monkeypatch):
+    at = upload(batch_page(max_new_tokens=8, seed=3), "questions.csv", QUESTIONS)
+    at.number_input(key="batch_n").set_value(2)
+    # "The capital of France is Paris." has ROUGE-L 2/7 with "Paris": correct at 0.2; nothing matches "xyzzy".
+    at.slider(key="batch_threshold_rouge").set_value(0.2)
+    at.button(key="batch_run").click().run()
+    assert not at.exception
+    result = at.session_state["batch"]
+    assert [row["question"] for row in result.rows] == ["What is the capital of France?", "What is the capital of Peru?"]
+    assert [row["correct"] for row in result.rows] == [1, 0]
+    assert set(result.report["measures"]) == set(REGISTRY)
+    questions, ranked, top, results = (element.value for element in at.dataframe)  # keys are not readable on dataframes
+    assert list(questions["gold answers"]) == ["Paris", "xyzzy"]
+    assert set(ranked["name"]) == set(REGISTRY)
+    specs = charts(at)
+    assert any("AUROC chance" in spec for spec in specs)
+    assert any("true positive rate" in spec for spec in specs)
+    assert any("risk (error rate" in spec for spec in specs)
+    assert any("ECE" in spec for spec in specs)
+    assert len(top) == 2 and {"disagreement", "entropy", "variance"} <= set(top.columns)
+    assert {"question", "correct", "greedy_answer", *REGISTRY} <= set(results.columns)
+    assert result.results_path.is_file()
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("a finished question was scored again")
+
+    monkeypatch.setattr(uqviz.batch, "score_question", no_recompute)
+    at.button(key="batch_run").click().run()
+    assert not at.exception
+    assert at.session_state["batch"].rows == result.rows
+
+    at.session_state["run"] = make_run(["Paris", "Lima"], logprobs=[[-0.2], [-1.5]])
+    at.switch_page("pages/overview.py").run()
+    assert not at.exception
+    percentiles = at.dataframe[0].value.set_index("name")["percentile in batch"]
+    assert percentiles.loc["predictive_entropy"] in {0.0, 50.0, 100.0}

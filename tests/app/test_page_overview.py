@@ -1,0 +1,99 @@
+"""AppTest of the All scores page: every registered measure, batch percentiles, Borda voting and the Chow charts."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO, make_run
+from uqviz.batch import BatchResult
+from uqviz.measures import REGISTRY
+
+pytestmark = pytest.mark.slow
+APP = str(REPO / "app.py")
+PAGE = "pages/overview.py"
+# Self-certainty per answer: make_run stores KL = log 4 + log-prob, so a log-prob of SC - log 4 gives SC.
+CERTAINTIES = [0.9, 0.8, 0.3, 0.5]
+ANSWERS = ["Paris", "Lyon", "Paris", "Rome"]
+
+
+def borda_run():
+    return make_run(ANSWERS, logprobs=[[certainty - math.log(4)] for certainty in CERTAINTIES], prompt="Capital of France?")
+
+
+def overview(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def chart(at: AppTest, fragment: str) -> dict:
+    specs = [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+    matches = [spec for spec in specs if fragment in json.dumps(spec)]
+    assert matches, f"no chart mentions {fragment!r}"
+    return matches[0]
+
+
+def test_every_measure_in_one_table_with_borda_pick_as_in_the_worked_example():
+    at = overview(run=borda_run())
+    table = at.dataframe[0].value
+    assert list(table["name"]) == list(REGISTRY)
+    rows = table.set_index("name")
+    # PE = mean of -log p = log 4 - mean(SC) = 1.386294 - 0.625.
+    assert rows.loc["predictive_entropy", "U"] == pytest.approx(math.log(4) - 0.625, abs=1e-9)
+    assert (rows["higher means"] == [REGISTRY[name].higher_means for name in rows.index]).all()
+    assert (rows["formula"] == [REGISTRY[name].formula for name in rows.index]).all()
+    assert rows["percentile in batch"].isna().all()
+    for name, row in rows.iterrows():
+        assert row["U"] == row["U"] or row["not computed because"], f"{name} has neither a value nor a reason"
+    # ALGORITHMS.md §7.4: votes 2.0, 1.732051, 1.0, 1.414214 by sample -> Paris 3.0, Lyon 1.732051, Rome 1.414214.
+    votes = chart(at, "Borda votes")["data"][0]
+    assert votes["x"] == ["Paris", "Lyon", "Rome"]
+    assert votes["y"] == pytest.approx([3.0, 1.732051, 1.414214], abs=1e-6)
+    assert any("Borda pick** (sample 1)" in markdown.value for markdown in at.markdown)
+    borda_table = at.dataframe[1].value
+    assert list(borda_table["votes cast"]) == pytest.approx([2.0, 1.732051, 1.414214, 1.0], abs=1e-6)
+
+    at.slider(key="borda_exponent").set_value(0.0).run()
+    assert not at.exception
+    assert chart(at, "Borda votes")["data"][0]["y"] == [2.0, 1.0, 1.0]
+
+
+def test_percentile_against_the_last_batch():
+    rows = [{"question": f"q{i}", "predictive_entropy": value} for i, value in enumerate([0.5, 0.7, 0.8, 1.0])]
+    at = overview(run=borda_run(), batch=BatchResult(rows, {}, Path("unused.csv")))
+    table = at.dataframe[0].value.set_index("name")
+    # This run's PE 0.761294 is above 0.5 and 0.7 only: 2 of 4 questions.
+    assert table.loc["predictive_entropy", "percentile in batch"] == pytest.approx(50.0)
+    assert table.drop(index="predictive_entropy")["percentile in batch"].isna().all()
+
+
+def test_chow_charts_mark_the_quantile_and_group_by_meaning():
+    logprobs = [[-0.01, -0.05, -2.3, -0.1], [-0.05] * 2]
+    run = make_run(["a b c d", "e f"], logprobs=logprobs)
+    at = overview(run=run)
+    token_chart = chart(at, "Chow-Sum -2.46")
+    assert token_chart["data"][0]["y"] == pytest.approx(logprobs[0])
+    lines = sorted(shape["y0"] for shape in token_chart["layout"]["shapes"])
+    assert lines == pytest.approx([-2.3, -0.615])  # §8: Quantile_0 = -2.3, Chow-Average = -0.615
+    length_chart = chart(at, "answer length (tokens)")
+    sums = next(trace for trace in length_chart["data"] if trace["name"] == "Chow-Sum")
+    assert (sums["x"], sums["y"]) == ([4, 2], pytest.approx([-2.46, -0.1]))
+
+    at.slider(key="overview_chow_alpha").set_value(0.5).run()
+    assert any(abs(shape["y0"] + 0.075) < 1e-9 for shape in chart(at, "Chow-Sum -2.46")["layout"]["shapes"])  # Quantile_0.5
+    at.radio(key="borda_grouping").set_value("same meaning cluster").run()
+    assert not at.exception
+    assert all(group.startswith("meaning ") for group in at.dataframe[1].value["group"])
+
+
+def test_without_a_run_the_page_points_to_the_sample_page():
+    at = overview()
+    assert any("No run yet" in info.value for info in at.info)

@@ -1,0 +1,258 @@
+"""Batch evaluation: question files, grading, the results file and resuming, the report, and the CLI end to end."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+import uqviz.batch as batch
+from tests.conftest import REPO
+from uqviz.batch import (
+    BatchInputError,
+    BatchSettings,
+    CorrectnessRule,
+    Question,
+    build_report,
+    demo_questions,
+    match_score,
+    parse_questions,
+    read_results,
+    result_columns,
+    rouge_l,
+    run_batch,
+)
+from uqviz.evaluation import auroc, prediction_rejection_ratio
+from uqviz.measures import REGISTRY
+
+NAMES = list(REGISTRY)
+
+
+def test_csv_with_several_gold_answers_bom_and_duplicates():
+    data = "\ufeffQuestion,Answer\nHow many legs does a spider have?,8| eight \nWho?,\nHow many legs does a spider have?,6\n".encode()
+    questions = parse_questions(data, "q.csv")
+    assert questions == [Question("How many legs does a spider have?", ("8", "eight")), Question("Who?", ())]
+
+
+def test_jsonl_accepts_a_string_or_a_list_of_gold_answers():
+    data = b'{"question": "Capital of France?", "answer": ["Paris", "paris, France"]}\n\n{"question": "Why?"}\n'
+    assert parse_questions(data, "q.jsonl") == [Question("Capital of France?", ("Paris", "paris, France")), Question("Why?")]
+
+
+@pytest.mark.parametrize(
+    "name, data, fragment",
+    [
+        ("q.pdf", b"%PDF", "unsupported file type '.pdf'"),
+        ("q", b"question\nx\n", "unsupported file type"),
+        ("q.csv", b"prompt,answer\nx,y\n", "'question' column"),
+        ("q.csv", b"question,answer\n ,y\n", "q.csv line 2: the question is empty"),
+        ("q.csv", b"question,answer\nx,y,z\n", "line 2: more fields"),
+        ("q.csv", b"question\n", "no questions"),
+        ("q.csv", b"question\n\xff\xfe\n", "not UTF-8"),
+        ("q.jsonl", b'{"question": "x"}\n{"question": \n', "q.jsonl line 2: not valid JSON"),
+        ("q.jsonl", b'["x"]\n', "line 1: expected an object"),
+        ("q.jsonl", b'{"question": "x", "answer": 5}\n', "'answer' must be"),
+        ("q.csv", b"question\n" + b"x\n" * (batch.MAX_INPUT_BYTES // 2), "more than the"),
+    ],
+)
+def test_malformed_question_files_get_one_line(name, data, fragment):
+    with pytest.raises(BatchInputError) as error:
+        parse_questions(data, name)
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+def test_demo_set_has_about_fifty_labelled_questions():
+    questions = demo_questions()
+    assert 45 <= len(questions) <= 60
+    assert all(question.answers for question in questions)
+    assert len({question.text for question in questions}) == len(questions)
+
+
+def test_rouge_l_and_any_gold_counts():
+    # "the capital of france is paris" has 6 tokens, "paris" 1: P = 1/6, R = 1, F = 2 * (1/6) / (7/6) = 2/7.
+    assert rouge_l("The capital of France is Paris.", "Paris") == pytest.approx(2 / 7)
+    assert rouge_l("Paris", "paris") == 1.0
+    rule = CorrectnessRule()
+    # "8" in "A spider has 8 legs.": P = 1/5, R = 1 -> F = 1/3; "eight" does not occur -> 0. Best is 1/3.
+    assert match_score("A spider has 8 legs.", ["eight", "8"], rule) == pytest.approx(1 / 3)
+    assert match_score("anything", [], rule) is None
+
+
+def test_rouge_recall_asks_only_that_the_gold_answer_appears():
+    # The F-measure above punishes the sentence (2/7); the recall of "paris" is 1/1.
+    assert rouge_l("The capital of France is Paris.", "Paris", "recall") == 1.0
+    rule = CorrectnessRule("rouge-recall", 1.0)
+    # LCS of "leonardo da vinci" with "painted by da vinci" is "da vinci": recall 2/3; the alias "da Vinci" has 2/2.
+    assert match_score("It was painted by da Vinci.", ["Leonardo da Vinci"], rule) == pytest.approx(2 / 3)
+    assert match_score("It was painted by da Vinci.", ["Leonardo da Vinci", "da Vinci"], rule) == 1.0
+    assert match_score("The capital of France is Lyon.", ["Paris"], rule) == 0.0
+
+
+def test_correctness_rule_is_validated():
+    with pytest.raises(BatchInputError, match="between 0 and 1"):
+        CorrectnessRule(threshold=1.5)
+    with pytest.raises(BatchInputError, match="method"):
+        CorrectnessRule(method="exact")
+
+
+@pytest.mark.slow
+def test_embedding_match_uses_the_best_gold(embedder):
+    from uqviz.similarity import BiEncoderSimilarity
+
+    similarity = BiEncoderSimilarity(embedder)
+    rule = CorrectnessRule("embedding", 0.75)
+    best = match_score("Paris", ["Rome", "Paris"], rule, similarity)
+    assert best == pytest.approx(1.0, abs=1e-5)
+    assert match_score("Paris", ["Rome"], rule, similarity) < best
+
+
+def fake_row(question: Question, value: float) -> dict:
+    row = {name: None for name in NAMES}
+    row.update(
+        question=question.text, gold="|".join(question.answers), greedy_answer=f"answer to {question.text}", match_score=1.0,
+        correct=1, samples=["a, \"quoted\"\nline", "b"], reasons={NAMES[-1]: "no model"}, seconds=0.5,
+    )
+    row[NAMES[0]] = value
+    return row
+
+
+@pytest.fixture
+def scored(monkeypatch):
+    """Replace the model work by a recorder: which questions were scored."""
+    calls = []
+
+    def score_question(question, lm, settings, config, embedder):
+        calls.append(question.text)
+        return fake_row(question, float(len(calls)))
+
+    monkeypatch.setattr(batch, "score_question", score_question)
+    return calls
+
+
+QUESTIONS = [Question("one?", ("1",)), Question("two?", ("2",)), Question("three?", ("3",))]
+
+
+def test_interrupted_batch_keeps_rows_and_resumes(tmp_path, scored):
+    out = tmp_path / "results.csv"
+    run_batch(QUESTIONS[:2], None, out)
+    assert scored == ["one?", "two?"]
+    first_rows = read_results(out)
+    assert [row["question"] for row in first_rows] == ["one?", "two?"]
+    assert first_rows[0]["samples"] == ["a, \"quoted\"\nline", "b"] and first_rows[0]["reasons"] == {NAMES[-1]: "no model"}
+    progress = []
+    rows = run_batch(QUESTIONS, None, out, progress=progress.append)
+    # Only the new question was scored; the earlier rows come back from the file unchanged.
+    assert scored == ["one?", "two?", "three?"]
+    assert rows[:2] == first_rows and rows[2][NAMES[0]] == 3.0
+    assert [state.done for state in progress] == [2, 3] and progress[0].resumed == 2
+    assert progress[-1].seconds_left == 0.0 and progress[-1].question == "three?"
+    assert len(read_results(out)) == 3
+
+
+def test_a_row_cut_short_is_computed_again(tmp_path, scored):
+    out = tmp_path / "results.csv"
+    run_batch(QUESTIONS[:2], None, out)
+    text = out.read_text(encoding="utf-8")
+    out.write_text(text[: text.rindex("0.5")], encoding="utf-8")  # the last row lost its seconds
+    run_batch(QUESTIONS[:2], None, out)
+    assert scored == ["one?", "two?", "two?"]
+    with out.open(newline="", encoding="utf-8") as handle:
+        assert [row["question"] for row in csv.DictReader(handle)] == ["one?", "two?"]
+
+
+def test_results_file_with_other_columns_is_rewritten_keeping_rows(tmp_path, scored):
+    out = tmp_path / "results.csv"
+    columns = [column for column in result_columns(NAMES) if column != NAMES[1]] + ["retired_measure"]
+    batch.write_results(out, [{**fake_row(QUESTIONS[0], 7.0), "retired_measure": 0.25}], columns)
+    rows = run_batch(QUESTIONS[:2], None, out)
+    assert scored == ["two?"]
+    assert rows[0][NAMES[0]] == 7.0 and rows[0].get(NAMES[1]) is None and rows[0]["retired_measure"] == 0.25
+    with out.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    assert header[: len(result_columns(NAMES))] == result_columns(NAMES) and header[-1] == "retired_measure"
+
+
+def test_a_file_that_is_not_a_results_file_is_refused(tmp_path, scored):
+    out = tmp_path / "results.csv"
+    out.write_text("name,score\nx,1\n")
+    with pytest.raises(BatchInputError, match="not a uqviz results file"):
+        run_batch(QUESTIONS, None, out)
+    assert scored == []
+
+
+def test_report_per_measure_matches_the_evaluation_functions():
+    correct = [1, 0, 1, 0, None]
+    values = [0.1, 0.9, 0.4, 0.3, 0.5]
+    rows = []
+    for index, (label, value) in enumerate(zip(correct, values)):
+        row = fake_row(Question(f"q{index}?"), value)
+        row["correct"] = label
+        row[NAMES[1]] = 1.0
+        rows.append(row)
+    report = build_report(rows, BatchSettings(), "m")
+    json.dumps(report, allow_nan=False)
+    assert (report["questions"], report["labelled"], report["accuracy"]) == (5, 4, 0.5)
+    first = report["measures"][NAMES[0]]
+    assert first["auroc"] == auroc(correct, values) == pytest.approx(0.75)
+    assert first["prr"] == pytest.approx(prediction_rejection_ratio(correct, values))
+    assert first["count"] == 4 and len(first["risk_coverage"]["coverage"]) == 4
+    assert sum(entry["count"] for entry in first["calibration"]) == 4
+    constant = report["measures"][NAMES[1]]
+    assert constant["auroc"] == 0.5 and constant["prr"] == pytest.approx(0.0)
+    missing = report["measures"][NAMES[-1]]
+    assert missing["auroc"] is None and missing["reason"] == "no model" and missing["count"] == 0
+    assert set(report["measures"]) == set(NAMES)
+    assert batch.ranked_measures(report)[0][0] == NAMES[0]
+
+
+def uqviz(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "uqviz", *args], cwd=REPO, capture_output=True, text=True, timeout=900,
+        env={**__import__("os").environ, "TQDM_DISABLE": "1"},
+    )
+
+
+@pytest.mark.slow
+def test_batch_command_end_to_end_with_resume(tmp_path):
+    lines = ["question,answer", "What is the capital of France?,Paris", "How many legs does a spider have?,8|eight",
+             "Who wrote Romeo and Juliet?,William Shakespeare|Shakespeare"]
+    prefix, full = tmp_path / "prefix.csv", tmp_path / "q.csv"
+    prefix.write_text("\n".join(lines[:3]) + "\n")
+    full.write_text("\n".join(lines) + "\n")
+    out, report_path = tmp_path / "res.csv", tmp_path / "report.json"
+    common = ["--n", "2", "--max-new-tokens", "12", "--out", str(out)]
+    first = uqviz("batch", str(prefix), *common)
+    assert first.returncode == 0, first.stderr
+    done_before = out.read_text(encoding="utf-8").splitlines()
+    second = uqviz("batch", str(full), *common, "--report", str(report_path))
+    assert second.returncode == 0, second.stderr
+    assert "resuming: 2 of 3" in second.stderr and "[3/3" in second.stderr and "[2/3" not in second.stderr
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("\n".join(done_before))  # the first two rows were not recomputed
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["question"] for row in rows] == [line.split(",")[0] for line in lines[1:]]
+    assert {"question", "correct", *NAMES} <= set(rows[0])
+    assert all(row["correct"] in {"0", "1"} for row in rows)
+    assert all(row["predictive_entropy"] for row in rows)
+    report = json.loads(report_path.read_text())
+    assert report["schema"] == "uqviz.batch-report/1" and report["questions"] == 3
+    assert set(report["measures"]) == set(NAMES)
+    for evaluation in report["measures"].values():
+        assert {"auroc", "prr", "risk_coverage", "calibration"} <= set(evaluation)
+
+
+@pytest.mark.slow
+def test_batch_command_rejects_bad_input_with_one_line(tmp_path):
+    bad = tmp_path / "q.csv"
+    bad.write_text("prompt\nx\n")
+    result = uqviz("batch", str(bad), "--out", str(tmp_path / "r.csv"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "'question' column" in result.stderr
+    missing = uqviz("batch", str(tmp_path / "none.csv"), "--out", str(tmp_path / "r.csv"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    good = tmp_path / "good.csv"
+    good.write_text("question\nx\n")
+    threshold = uqviz("batch", str(good), "--out", str(tmp_path / "r.csv"), "--threshold", "2")
+    assert threshold.returncode == 2 and "between 0 and 1" in threshold.stderr
