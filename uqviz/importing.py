@@ -1,0 +1,170 @@
+"""Bring-your-own samples: pasted answers (optionally with token log-probs) become a Run scored without a model.
+
+Only JSON and plain text are read; nothing from a user is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from uqviz.measures import REGISTRY
+from uqviz.measures.base import MeasureResult
+from uqviz.run import ModelInfo, Run, Sample, SamplingSettings
+from uqviz.sampling import MAX_SAMPLES
+from uqviz.scoring import ScoredMeasure, Scores, score_run
+from uqviz.statistics import RunStatistics
+
+PASTED_SOURCE = "pasted"
+# Needs every run meets: its answer texts, and the embedder / NLI / cross-encoder that score texts.
+TEXT_NEEDS = frozenset({"texts", "question", "embeddings", "similarity", "clusters", "affinity", "nli", "cross-encoder"})
+# Black-box measures need nothing from inside a model: the texts, and perturbations of the question where asked.
+BLACK_BOX_NEEDS = TEXT_NEEDS | {"perturbations"}
+# What every other need asks for, in words shown next to a white-box measure that cannot be computed.
+NEED_DESCRIPTIONS = {
+    "logprobs": "per-token log-probabilities (paste them as JSON lines)",
+    "tokens": "the answers' tokens (paste them with their log-probabilities)",
+    "token distributions": "the model's full next-token distributions",
+    "perturbations": "perturbations of the question (generate or paste them on the Semantic volume page)",
+    "language model": "the language model itself",
+    "attentions": "its attention weights",
+    "hidden states": "its hidden states",
+}
+
+
+class PastedSamplesError(ValueError):
+    """Pasted samples that cannot be read; the message is one line naming the line and the problem."""
+
+
+@dataclass(frozen=True)
+class PastedSample:
+    text: str
+    tokens: list[str] | None = None
+    logprobs: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a measure can be computed from what a run holds, and what it would need otherwise."""
+
+    name: str
+    title: str
+    black_box: bool
+    missing: tuple[str, ...]
+
+    @property
+    def computable(self) -> bool:
+        return not self.missing
+
+
+def parse_samples(text: str) -> list[PastedSample]:
+    """One answer per line; a line starting with `{` is JSON: {"text": ..., "tokens": [...], "logprobs": [...]}.
+
+    Blank lines are skipped. Either every sample has log-probs or none has.
+    """
+    samples = [_parse_line(line, number) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not samples:
+        raise PastedSamplesError("No samples: paste one answer per line.")
+    if len(samples) > MAX_SAMPLES:
+        raise PastedSamplesError(f"{len(samples)} samples were pasted; at most {MAX_SAMPLES} are allowed.")
+    if len({sample.logprobs is None for sample in samples}) > 1:
+        raise PastedSamplesError("Some samples have log-probs and some do not; give them for every sample or for none.")
+    return samples
+
+
+def _parse_line(line: str, number: int) -> PastedSample:
+    if not line.lstrip().startswith("{"):
+        return PastedSample(line.strip())
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise PastedSamplesError(f"Line {number}: starts with '{{' but is not valid JSON ({error.msg}).") from None
+    if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+        raise PastedSamplesError(f"Line {number}: a JSON sample needs a \"text\" string.")
+    if "logprobs" not in item and "tokens" not in item:
+        return PastedSample(item["text"])
+    tokens, logprobs = item.get("tokens"), item.get("logprobs")
+    if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
+        raise PastedSamplesError(f"Line {number}: \"tokens\" must be a list of strings, one per log-prob.")
+    if not isinstance(logprobs, list) or not all(_is_logprob(value) for value in logprobs):
+        raise PastedSamplesError(f"Line {number}: \"logprobs\" must be a list of finite numbers ≤ 0 (natural log).")
+    if len(tokens) != len(logprobs):
+        raise PastedSamplesError(f"Line {number}: {len(tokens)} tokens but {len(logprobs)} log-probs.")
+    return PastedSample(item["text"], list(tokens), [float(value) for value in logprobs])
+
+
+def _is_logprob(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value <= 0
+
+
+def run_from_samples(prompt: str, samples: list[PastedSample], model_name: str | None = None) -> Run:
+    """A Run built without a model: the token ids are positions and the distribution statistics
+    (entropies, KL from uniform, alternatives) are empty, i.e. unknown."""
+    built = []
+    for pasted in samples:
+        logprobs = pasted.logprobs or []
+        built.append(
+            Sample(
+                text=pasted.text,
+                token_ids=list(range(len(logprobs))),
+                tokens=list(pasted.tokens or []),
+                logprobs=list(logprobs),
+                entropies=[],
+                finish_reason="unknown",
+            )
+        )
+    longest = max((len(sample) for sample in built), default=0)
+    return Run(
+        prompt=prompt,
+        chat=False,
+        model=ModelInfo(model_name or "pasted samples", PASTED_SOURCE, "none", "none", 1),
+        settings=SamplingSettings(n=len(built), max_new_tokens=max(longest, 1)),
+        prompt_token_ids=[],
+        samples=built,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def run_inputs(run: Run) -> frozenset[str]:
+    """The needs a run meets by itself: texts always; log-probs, distributions and perturbations when it has them."""
+    inputs = set(TEXT_NEEDS)
+    if all(len(sample) or not sample.text for sample in run.samples):
+        inputs |= {"logprobs", "tokens"}
+        if all(sample.kl_from_uniform or not len(sample) for sample in run.samples):
+            inputs.add("token distributions")
+    if run.perturbations:
+        inputs.add("perturbations")
+    return frozenset(inputs)
+
+
+def measure_availability(run: Run) -> list[Availability]:
+    """Every registered measure: black-box or not, and the needs this run does not meet."""
+    inputs = run_inputs(run)
+    return [
+        Availability(
+            name, measure.title, set(measure.needs) <= BLACK_BOX_NEEDS,
+            tuple(need for need in measure.needs if need not in inputs),
+        )
+        for name, measure in REGISTRY.items()
+    ]
+
+
+def describe_need(need: str) -> str:
+    return NEED_DESCRIPTIONS.get(need, need)
+
+
+def score_available(run: Run, statistics: RunStatistics) -> Scores:
+    """Every measure the run's own data allows; the others get value None and, as reason, what they would need."""
+    availability = measure_availability(run)
+    names = [entry.name for entry in availability if entry.computable]
+    computed = score_run(run, statistics, names) if names else Scores({}, None)
+    measures = {}
+    for entry in availability:
+        if entry.computable:
+            measures[entry.name] = computed.measures[entry.name]
+        else:
+            reason = "needs " + "; ".join(describe_need(need) for need in entry.missing)
+            measures[entry.name] = ScoredMeasure(entry.name, MeasureResult(None, None, reason=reason), 0.0, 0)
+    return Scores(measures, computed.similarity)
