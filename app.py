@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import RUN_KEY, SCORES_KEY, current_run, language_model, sampling_settings, sidebar_settings
+from pages.common import RUN_KEY, SCORES_KEY, current_run, language_model, sampling_settings, save_to_history, sidebar_settings
 from uqviz.run import Run
 from uqviz.sampling import SamplingError, clean_prompt, sample, validate
 from uqviz.scoring import score_run
@@ -72,6 +72,7 @@ def run_sampling(prompt: str) -> None:
         status.update(label=f"Sampled {len(run.samples)} answers in {run.sampling_seconds:.2f} s", state="complete", expanded=False)
     st.session_state[RUN_KEY] = run
     st.session_state[SCORES_KEY] = score_run(run)
+    save_to_history(run, st.session_state[SCORES_KEY])
 
 
 def show_run(run: Run) -> None:
@@ -79,7 +80,7 @@ def show_run(run: Run) -> None:
     st.subheader("Samples")
     st.caption(
         f"{len(run.samples)} answers from {run.model.name} on {run.model.device} ({run.model.dtype}), "
-        f"sampled in {run.sampling_seconds:.2f} s · temperature {run.settings.temperature}, top-p {run.settings.top_p}, "
+        f"{'' if run.sampling_seconds is None else f'sampled in {run.sampling_seconds:.2f} s · '}temperature {run.settings.temperature}, top-p {run.settings.top_p}, "
         f"top-k {run.settings.top_k or 'off'}, seed {run.settings.seed}, chat template {'on' if run.chat else 'off'}"
     )
     columns = st.columns(3)
@@ -88,16 +89,17 @@ def show_run(run: Run) -> None:
         ("ln_predictive_entropy", "predictive_entropy", "self_certainty"),
         ("LN-PE (nats/token)", "PE (nats)", "U = −self-certainty"),
     ):
-        column.metric(label, f"{scores.measures[name].result.value:.3f}")
-    ln_pe = scores.measures["ln_predictive_entropy"].result.per_sample
+        result = scores.measures[name].result
+        column.metric(label, "—" if result.value is None else f"{result.value:.3f}", help=result.reason)
+    missing = [None] * len(run.samples)
     certainty = scores.measures["self_certainty"].result.per_sample
     table = pd.DataFrame(
         {
             "answer": [s.text for s in run.samples],
             "tokens": [len(s) for s in run.samples],
             "finish": [s.finish_reason for s in run.samples],
-            "LN-PE": ln_pe,
-            "self-certainty": [-value for value in certainty],
+            "LN-PE": scores.measures["ln_predictive_entropy"].result.per_sample or missing,
+            "self-certainty": missing if certainty is None else [-value for value in certainty],
         }
     )
     st.dataframe(table, key="samples_table")
@@ -105,7 +107,10 @@ def show_run(run: Run) -> None:
     st.html(legend_html("p = 0 (unlikely)", "p = 1 (certain)"))
     for index, sample_ in enumerate(run.samples):
         st.markdown(f"**Sample {index + 1}** · {len(sample_)} tokens · finish: {sample_.finish_reason}")
-        st.html(probability_tokens_html(sample_))
+        if sample_.logprobs:
+            st.html(probability_tokens_html(sample_))
+        else:
+            st.text(sample_.text)
 
 
 st.set_page_config(page_title="uqviz", page_icon=":material/blur_on:", layout="wide")
@@ -114,6 +119,14 @@ navigation = st.navigation(
     [
         st.Page(sample_page, title="Sample", icon=":material/edit:", default=True),
         # Views: one line per page file in pages/.
+        st.Page("pages/overview.py", title="All scores", icon=":material/table_chart:"),
+        st.Page("pages/token_relevance.py", title="Token relevance (SAR)", icon=":material/format_color_text:"),
+        st.Page("pages/semantic_clusters.py", title="Semantic clusters", icon=":material/bubble_chart:"),
+        st.Page("pages/semantic_volume.py", title="Semantic volume", icon=":material/deployed_code:"),
+        st.Page("pages/attention_chain.py", title="Attention chain (UQAC)", icon=":material/account_tree:"),
+        st.Page("pages/batch.py", title="Batch evaluation", icon=":material/fact_check:"),
+        st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("pages/what_if.py", title="What if", icon=":material/compare_arrows:"),
     ]
 )
 navigation.run()

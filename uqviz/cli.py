@@ -1,10 +1,12 @@
-"""`python -m uqviz sample|score`: the command-line contract of DESIGN.md."""
+"""`python -m uqviz sample|score|report|batch`: the command-line contract of DESIGN.md."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from dataclasses import replace
 
 from uqviz.models import DEFAULT_MODEL, ModelLoadError
 from uqviz.run import RunFormatError, SamplingSettings
@@ -36,6 +38,37 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("run")
     score.add_argument("--out", default=None, help="scores.json path; stdout when left out")
     score.add_argument("--embedder", default="default", help="'default' (packaged MiniLM) or a sentence-transformers folder")
+    score.add_argument("--nli", default=None, metavar="PATH",
+                       help="a local NLI model folder (e.g. DeBERTa-MNLI): clusters by strict bidirectional entailment")
+    score.add_argument("--cross-encoder", default=None, metavar="PATH",
+                       help="a local cross-encoder folder (e.g. stsb-roberta-large) scores text pairs: SAR relevance as in the paper")
+    score.add_argument("--uqac-sample", type=int, default=None, metavar="K",
+                       help="0-based index of the sample UQAC analyses with the run's model (default: the first)")
+
+    report = commands.add_parser("report", help="write a standalone HTML report of a run.json (no network needed to open it)")
+    report.add_argument("run")
+    report.add_argument("--out", required=True, help="report.html path")
+    report.add_argument("--embedder", default="default", help="'default' (packaged MiniLM) or a sentence-transformers folder")
+
+    batch = commands.add_parser("batch", help="score every question of a CSV/JSONL file; AUROC and PRR per measure")
+    batch.add_argument("questions", help="a .csv or .jsonl file with 'question' and optional 'answer' (golds separated by '|')")
+    batch.add_argument("--n", type=int, default=10)
+    batch.add_argument("--out", required=True, help="results CSV; rows already in it are kept and their questions skipped")
+    batch.add_argument("--report", default=None, help="report.json path (AUROC, PRR, risk-coverage, calibration per measure)")
+    batch.add_argument("--match", choices=("rouge", "rouge-recall", "embedding"), default="rouge",
+                       help="how the greedy answer is graded: ROUGE-L F, ROUGE-L recall of the gold answer, or embedding cosine")
+    batch.add_argument("--threshold", type=float, default=None,
+                       help="correct when the match reaches it (default 0.3 for rouge, 1.0 for rouge-recall, 0.75 for embedding)")
+    batch.add_argument("--temperature", type=float, default=1.0)
+    batch.add_argument("--top-p", type=float, default=1.0)
+    batch.add_argument("--top-k", type=int, default=0, help="0 turns top-k off")
+    batch.add_argument("--max-new-tokens", type=int, default=64)
+    batch.add_argument("--seed", type=int, default=0)
+    batch.add_argument("--model", default=DEFAULT_MODEL, help="'default', a model directory, a .gguf file or a hub id")
+    batch.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    batch.add_argument("--no-chat", action="store_true", help="do not apply the chat template")
+    batch.add_argument("--system", default=None, help="system prompt (chat template only)")
+    batch.add_argument("--embedder", default="default", help="'default' (packaged MiniLM) or a sentence-transformers folder")
     return parser
 
 
@@ -44,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sample":
             return _sample(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "batch":
+            return _batch(args)
         return _score(args)
     except (RunFormatError, SamplingError, ModelLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -71,17 +108,92 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from uqviz.clustering import STRICT_RULE
     from uqviz.models import load_embedder
+    from uqviz.nli import load_nli
     from uqviz.run import read_run
     from uqviz.scoring import score_run, write_scores
-    from uqviz.statistics import RunStatistics
+    from uqviz.similarity import CrossEncoderSimilarity, load_cross_encoder
+    from uqviz.statistics import RunStatistics, ScoreConfig
 
     run = read_run(args.run)
-    scores = score_run(run, RunStatistics(run, embedder=lambda: load_embedder(args.embedder)))
+    nli = (lambda: load_nli(args.nli)) if args.nli else None
+    similarity = CrossEncoderSimilarity(load_cross_encoder(args.cross_encoder), load_embedder(args.embedder)) if args.cross_encoder else None
+    config = ScoreConfig(cluster_rule=STRICT_RULE) if args.nli else ScoreConfig()
+    config = replace(config, uqac_sample=args.uqac_sample)
+    scores = score_run(run, RunStatistics(run, config, embedder=lambda: load_embedder(args.embedder), similarity=similarity, nli=nli,
+                                          language_model=run_language_model(run)))
     if args.out:
         write_scores(scores, args.out)
         print(f"wrote {len(scores.measures)} measures to {args.out}", file=sys.stderr)
     else:
         json.dump(scores.to_dict(), sys.stdout, indent=1, allow_nan=False)
         print()
+    return 0
+
+
+def run_language_model(run):
+    """A loader of the run's own model for UQAC; a model that cannot be loaded becomes a MissingModelError (null + reason)."""
+    from uqviz.models import load_language_model, spec_from_source
+    from uqviz.statistics import MissingModelError
+
+    failure: list[str] = []
+
+    def load():
+        if not failure:
+            try:
+                return load_language_model(spec_from_source(run.model.source))
+            except ModelLoadError as error:
+                failure.append(f"the run's model could not be loaded: {error}")
+        raise MissingModelError(failure[0])
+
+    return load
+
+
+def _report(args: argparse.Namespace) -> int:
+    from uqviz.importing import score_available
+    from uqviz.models import load_embedder
+    from uqviz.report import write_report
+    from uqviz.run import read_run
+    from uqviz.statistics import RunStatistics
+
+    run = read_run(args.run)
+    statistics = RunStatistics(run, embedder=lambda: load_embedder(args.embedder))
+    write_report(statistics, args.out, score_available(run, statistics))
+    print(f"wrote the report of {len(run.samples)} samples to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from uqviz.batch import (
+        DEFAULT_THRESHOLDS, BatchInputError, BatchProgress, BatchSettings, CorrectnessRule, build_report, read_questions, run_batch,
+        write_report,
+    )
+    from uqviz.models import load_embedder, load_language_model
+
+    settings = SamplingSettings(
+        n=args.n, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+        max_new_tokens=args.max_new_tokens, seed=args.seed,
+    )
+    try:
+        questions = read_questions(args.questions)
+        threshold = DEFAULT_THRESHOLDS[args.match] if args.threshold is None else args.threshold
+        batch_settings = BatchSettings(settings, CorrectnessRule(args.match, threshold), not args.no_chat, args.system)
+        lm = load_language_model(args.model, device=args.device)
+        embedder = functools.cache(lambda: load_embedder(args.embedder))
+
+        def progress(state: BatchProgress) -> None:
+            if state.question is not None:
+                left = "" if state.seconds_left is None else f", about {state.seconds_left:.0f} s left"
+                print(f"[{state.done}/{state.total}{left}] {state.question[:70]}", file=sys.stderr)
+            elif state.resumed:
+                print(f"resuming: {state.resumed} of {state.total} questions are already in {args.out}", file=sys.stderr)
+
+        rows = run_batch(questions, lm, args.out, batch_settings, embedder=embedder, progress=progress)
+    except BatchInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.report:
+        write_report(build_report(rows, batch_settings, lm.info.name), args.report)
+    print(f"wrote {len(rows)} rows to {args.out}" + (f" and the report to {args.report}" if args.report else ""), file=sys.stderr)
     return 0

@@ -1,0 +1,58 @@
+"""All analyses of a run vs the sampling time of the same run (N=10, 64 tokens, CPU by default).
+
+    python bench/analyses.py [--n 10] [--max-new-tokens 64] [--device cpu]
+
+Samples one run, then scores it with every registered measure (embeddings, relevance, clusters, volume,
+the UQAC attention pass and expansions). Prints each measure's seconds and model calls, the shared
+statistics' costs, and the ratio of all analyses to sampling (target <= 1.0). Model loading is excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from uqviz.models import load_embedder, load_language_model  # noqa: E402
+from uqviz.run import SamplingSettings  # noqa: E402
+from uqviz.sampling import sample  # noqa: E402
+from uqviz.scoring import score_run  # noqa: E402
+from uqviz.statistics import RunStatistics  # noqa: E402
+
+PROMPT = "Explain in a few sentences why the sky is blue."
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=10)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    lm = load_language_model("default", device=args.device)
+    embedder = load_embedder("default", device=args.device)
+    embedder.model.encode(["warm up"])
+    sample(lm, "warm up", SamplingSettings(n=1, max_new_tokens=2))
+    run = sample(lm, PROMPT, SamplingSettings(n=args.n, max_new_tokens=args.max_new_tokens, seed=0))
+    statistics = RunStatistics(run, embedder=embedder, language_model=lm)
+    started = time.perf_counter()
+    scores = score_run(run, statistics)
+    analyses = time.perf_counter() - started
+
+    tokens = sum(len(s) for s in run.samples)
+    print(f"{lm.info.name} on {lm.info.device}; N={args.n}, max_new_tokens={args.max_new_tokens}, {tokens} answer tokens")
+    print(f"sampling                 {run.sampling_seconds:8.3f} s")
+    for name, scored in scores.measures.items():
+        value = "null" if scored.result.value is None else f"{scored.result.value:.4f}"
+        print(f"  {name:28s} {scored.seconds:8.3f} s  {scored.model_calls:4d} calls  U={value}")
+    for name, cost in statistics.costs.items():
+        print(f"  statistic {name:18s} {cost.seconds:8.3f} s  {cost.model_calls:4d} calls")
+    print(f"all analyses             {analyses:8.3f} s")
+    print(f"ratio analyses / sampling {analyses / run.sampling_seconds:7.3f}   (target <= 1.0)")
+
+
+if __name__ == "__main__":
+    main()

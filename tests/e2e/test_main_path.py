@@ -1,0 +1,58 @@
+"""The main path in a real browser: type a prompt, sample, visit every page; nothing crashes, no script runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import screenshot, wait_for_app
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+HOSTILE_PROMPT = 'Repeat exactly: <img src=x onerror=alert(1)> <script>alert(2)</script>'
+
+# What each page must draw for a fresh run (by navigation title); every page must draw something.
+EXPECTED = {
+    "Sample": ".uqviz-token",
+}
+DEFAULT_EXPECTATION = "[data-testid='stPlotlyChart'], [data-testid='stDataFrame'], [data-testid='stHtml']"
+
+
+def set_number(page, key: str, value: int) -> None:
+    field = page.locator(f".st-key-{key} input")
+    field.fill(str(value))
+    field.press("Enter")
+    wait_for_app(page)
+
+
+def nav_titles(page) -> list[str]:
+    links = page.locator("[data-testid='stSidebarNav'] a")
+    return [links.nth(i).inner_text().strip() for i in range(links.count())]
+
+
+def test_sample_then_every_page(page, app_url):
+    page.goto(app_url)
+    page.wait_for_selector(".st-key-prompt textarea", timeout=60_000)
+    wait_for_app(page)
+    set_number(page, "n", 4)
+    set_number(page, "max_new_tokens", 16)
+    page.locator(".st-key-prompt textarea").fill(HOSTILE_PROMPT)
+    page.locator("[data-testid='stFormSubmitButton'] button").click()
+    wait_for_app(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator(".uqviz-token").count() > 0
+    assert "Sampled 4 answers" in page.locator("[data-testid='stExpander']").first.inner_text()
+    screenshot(page, "sample")
+
+    titles = nav_titles(page)
+    assert len(titles) > 1 and "Sample" in titles
+    for title in titles:
+        page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+        wait_for_app(page)
+        assert page.locator("[data-testid='stException']").count() == 0, title
+        expected = EXPECTED.get(title, DEFAULT_EXPECTATION)
+        page.wait_for_selector(expected, timeout=120_000)
+        assert page.locator(expected).count() > 0, title
+        screenshot(page, title.lower().replace(" ", "_").replace("(", "").replace(")", ""))
+
+    assert page.dialogs == [], f"a script ran: {page.dialogs}"
+    assert page.locator("img[src='x']").count() == 0
