@@ -69,3 +69,29 @@ def make_run(answers: list[str], logprobs: list[list[float]] | None = None, prom
         prompt_token_ids=[1, 2, 3],
         samples=samples,
     )
+
+
+CHROMIUM = "/usr/bin/chromium"
+# As root in this closed network, chromium needs no sandbox and must not try its background connections.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright, one per test session (Playwright's sync API allows one loop)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

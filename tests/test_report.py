@@ -118,24 +118,17 @@ def test_cli_rejects_a_malformed_run_with_exit_2_and_one_line(tmp_path, content,
 
 
 @pytest.mark.e2e
-def test_report_draws_in_a_browser_without_network_and_runs_no_hostile_script(tmp_path, hostile_report):
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("Debian chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
+def test_report_draws_in_a_browser_without_network_and_runs_no_hostile_script(tmp_path, hostile_report, browser):
     path = tmp_path / "report.html"
     path.write_text(hostile_report, encoding="utf-8")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True)
-        page = browser.new_page()
-        requests, dialogs = [], []
-        page.on("request", lambda request: requests.append(request.url))
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.goto(path.as_uri())
-        page.wait_for_selector("#uqviz-figure-0 .main-svg", timeout=30_000)
-        assert page.locator("text=<script>alert(1)</script>").count() >= 1
-        browser.close()
+    page = browser.new_page()
+    requests, dialogs = [], []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(path.as_uri())
+    page.wait_for_selector("#uqviz-figure-0 .main-svg", timeout=30_000)
+    assert page.locator("text=<script>alert(1)</script>").count() >= 1
+    page.close()
     assert dialogs == []
     assert [url for url in requests if not url.startswith("file:")] == []
 

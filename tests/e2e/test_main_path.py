@@ -10,18 +10,31 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HOSTILE_PROMPT = 'Repeat exactly: <img src=x onerror=alert(1)> <script>alert(2)</script>'
 
-# What each page must draw for a fresh run (by navigation title); every page must draw something.
+# What each page must draw for a fresh run, by navigation title.
 EXPECTED = {
     "Sample": ".uqviz-token",
+    "All scores": ".st-key-chow_length_chart .main-svg",
+    "Token relevance (SAR)": ".st-key-sar_similarity .main-svg",
+    "Semantic clusters": ".st-key-cluster_map .main-svg",
+    "Semantic volume": ".st-key-volume_gram_internal .main-svg",
+    "Attention chain (UQAC)": ".st-key-uqac_graph .main-svg",
+    "Batch evaluation": "[data-testid='stDataFrame']",
+    "History": "[data-testid='stDataFrame']",
+    "What if": "[data-testid='stForm'], [data-testid='stButton']",
 }
-DEFAULT_EXPECTATION = "[data-testid='stPlotlyChart'], [data-testid='stDataFrame'], [data-testid='stHtml']"
 
 
 def set_number(page, key: str, value: int) -> None:
+    """Type into a sidebar number input until the app has taken the value (the first rerun can swallow one)."""
     field = page.locator(f".st-key-{key} input")
-    field.fill(str(value))
-    field.press("Enter")
-    wait_for_app(page)
+    for _ in range(3):
+        field.fill(str(value))
+        field.press("Enter")
+        wait_for_app(page)
+        page.wait_for_timeout(500)
+        if field.input_value() == str(value):
+            return
+    raise AssertionError(f"{key} did not take the value {value}")
 
 
 def nav_titles(page) -> list[str]:
@@ -43,16 +56,32 @@ def test_sample_then_every_page(page, app_url):
     assert "Sampled 4 answers" in page.locator("[data-testid='stExpander']").first.inner_text()
     screenshot(page, "sample")
 
-    titles = nav_titles(page)
+    titles = [title.split("\n")[-1].strip() for title in nav_titles(page)]
     assert len(titles) > 1 and "Sample" in titles
     for title in titles:
         page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
         wait_for_app(page)
         assert page.locator("[data-testid='stException']").count() == 0, title
-        expected = EXPECTED.get(title, DEFAULT_EXPECTATION)
+        expected = EXPECTED[title]
         page.wait_for_selector(expected, timeout=120_000)
         assert page.locator(expected).count() > 0, title
         screenshot(page, title.lower().replace(" ", "_").replace("(", "").replace(")", ""))
 
     assert page.dialogs == [], f"a script ran: {page.dialogs}"
     assert page.locator("img[src='x']").count() == 0
+
+
+def test_batch_on_two_demo_questions_draws_its_charts(page, app_url):
+    page.goto(app_url)
+    page.wait_for_selector(".st-key-prompt textarea", timeout=60_000)
+    wait_for_app(page)
+    set_number(page, "max_new_tokens", 12)
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Batch evaluation").first.click()
+    wait_for_app(page)
+    set_number(page, "batch_n", 2)
+    set_number(page, "batch_limit", 2)
+    page.locator(".st-key-batch_run button").click()
+    wait_for_app(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.wait_for_selector(".st-key-batch_ranked_chart .main-svg", timeout=300_000)
+    screenshot(page, "batch_evaluation_after_run")
