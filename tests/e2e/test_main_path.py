@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.conftest import screenshot, wait_for_app
@@ -85,3 +87,42 @@ def test_batch_on_two_demo_questions_draws_its_charts(page, app_url):
     assert page.locator("[data-testid='stException']").count() == 0
     page.wait_for_selector(".st-key-batch_ranked_chart .main-svg", timeout=300_000)
     screenshot(page, "batch_evaluation_after_run")
+
+
+HOSTILE_SAMPLES = "\n".join(
+    json.dumps({"text": text, "tokens": tokens, "logprobs": logprobs})
+    for text, tokens, logprobs in (
+        ("<img src=x onerror=alert(1)>", ["<img", " src=x", " onerror=alert(1)>"], [-0.5, -1.0, -0.2]),
+        ("<script>alert(2)</script> Paris", ["<script>", "alert(2)", "</script>", " Paris"], [-0.3, -2.0, -0.1, -0.4]),
+        ("Paris", ["Paris"], [-0.05]),
+    )
+)
+
+
+def test_hostile_answers_imported_through_history_stay_text_on_every_page(page, app_url):
+    page.goto(app_url)
+    page.wait_for_selector(".st-key-prompt textarea", timeout=60_000)
+    wait_for_app(page)
+    page.locator("[data-testid='stSidebarNav'] a", has_text="History").first.click()
+    wait_for_app(page)
+    page.locator(".st-key-history_paste_prompt input").fill("Capital of <b>France</b>? <script>alert(3)</script>")
+    page.locator(".st-key-history_paste_samples textarea").fill(HOSTILE_SAMPLES)
+    page.get_by_role("button", name="Score the pasted samples").click()
+    wait_for_app(page)
+    for title in ("Sample", "History"):  # the run list above the form is drawn again with the saved run
+        page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+        wait_for_app(page)
+    page.locator(".st-key-history_open button").click()
+    wait_for_app(page)
+    titles = [title.split("\n")[-1].strip() for title in nav_titles(page)]
+    for title in titles:
+        page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+        wait_for_app(page)
+        assert page.locator("[data-testid='stException']").count() == 0, title
+        assert page.locator("img[src='x']").count() == 0, title
+        assert page.locator("b", has_text="France").count() == 0, title
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Token relevance (SAR)").first.click()
+    wait_for_app(page)
+    assert page.get_by_text("onerror=alert(1)>").count() > 0
+    screenshot(page, "hostile_answers_token_relevance")
+    assert page.dialogs == [], f"a script ran: {page.dialogs}"
