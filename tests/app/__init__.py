@@ -1,0 +1,18 @@
+"""AppTest helpers shared by the page tests."""
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+
+def open_page(page: str, timeout: int = 300, **state) -> AppTest:
+    """app.py with `state` in session state, switched to `page`; neither render may raise."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at

@@ -6,7 +6,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO
+from tests.app import open_page as open_app_page
 from uqviz.measures.uqac import GREEDY
 
 pytestmark = pytest.mark.slow
@@ -14,13 +14,7 @@ PAGE = "pages/attention_chain.py"
 
 
 def open_page(run) -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
-    at.session_state["run"] = run
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app_page(PAGE, run=run)
 
 
 def graph(at: AppTest) -> dict:

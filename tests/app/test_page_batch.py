@@ -6,11 +6,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import uqviz.batch
-from tests.conftest import REPO, make_run
+from tests.app import open_page as open_app_page
+from tests.conftest import make_run
 from uqviz.measures import REGISTRY
 
 pytestmark = pytest.mark.slow
-APP = str(REPO / "app.py")
 PAGE = "pages/batch.py"
 QUESTIONS = b"question,answer\nWhat is the capital of France?,Paris\nWhat is the capital of Peru?,xyzzy\n"
 
@@ -20,14 +20,7 @@ def batch_page(monkeypatch, tmp_path):
     monkeypatch.setattr("uqviz.models.cache_root", lambda: tmp_path)
 
     def open_page(**state) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=600)
-        for key, value in state.items():
-            at.session_state[key] = value
-        at.run()
-        at.switch_page(PAGE)
-        at.run()
-        assert not at.exception
-        return at
+        return open_app_page(PAGE, timeout=600, **state)
 
     return open_page
 

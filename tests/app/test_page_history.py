@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.common import cached_run_store
+from tests.app import open_page as open_app_page
 from tests.conftest import REPO, make_run
 from uqviz.measures import REGISTRY
 from uqviz.run import run_to_json
@@ -27,15 +28,7 @@ def store_path(tmp_path, monkeypatch):
 
 
 def open_page(page: str, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception
-    at.switch_page(page)
-    at.run()
-    assert not at.exception
-    return at
+    return open_app_page(page, **state)
 
 
 def frame_with(at: AppTest, column: str):

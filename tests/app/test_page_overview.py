@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO, make_run
+from tests.app import open_page as open_app_page
+from tests.conftest import make_run
 from uqviz.batch import BatchResult
 from uqviz.measures import REGISTRY
 
 pytestmark = pytest.mark.slow
-APP = str(REPO / "app.py")
 PAGE = "pages/overview.py"
 # Self-certainty per answer: make_run stores KL = log 4 + log-prob, so a log-prob of SC - log 4 gives SC.
 CERTAINTIES = [0.9, 0.8, 0.3, 0.5]
@@ -24,14 +24,7 @@ def borda_run():
 
 
 def overview(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    return at
+    return open_app_page(PAGE, **state)
 
 
 def chart(at: AppTest, fragment: str) -> dict:

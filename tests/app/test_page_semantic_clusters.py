@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO, make_run
+from tests.app import open_page as open_app_page
+from tests.conftest import make_run
 from tests.test_clustering import tiny_nli  # noqa: F401  (fixture)
 from uqviz.clustering import answer_clustering
 from uqviz.measures import REGISTRY
@@ -21,7 +22,6 @@ from uqviz.viz.clusters import (
     selected_sample_id,
 )
 
-APP = str(REPO / "app.py")
 PAGE = "pages/semantic_clusters.py"
 ANSWERS = [
     "Paris",
@@ -86,15 +86,7 @@ def test_cluster_rows_list_members_frequency_and_mass():
 
 
 def open_page(run, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.session_state["run"] = run
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app_page(PAGE, run=run, **state)
 
 
 def figures(at: AppTest) -> dict[str, dict]:

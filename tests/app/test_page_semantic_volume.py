@@ -7,25 +7,17 @@ from dataclasses import replace
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO, make_run
+from tests.app import open_page as open_app_page
+from tests.conftest import make_run
 
 pytestmark = pytest.mark.slow
-APP = str(REPO / "app.py")
 PAGE = "pages/semantic_volume.py"
 ANSWERS = ["Paris is the capital.", "<b>Lyon</b> & Marseille", "The capital is Paris.", "I do not know."]
 
 
 def volume_page(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.session_state["run"] = replace(make_run(ANSWERS, prompt="What is the capital of France?"), sampling_seconds=0.1)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    return at
+    run = replace(make_run(ANSWERS, prompt="What is the capital of France?"), sampling_seconds=0.1)
+    return open_app_page(PAGE, **{"run": run, **state})
 
 
 def metric_values(at: AppTest) -> dict[str, str]:

@@ -7,7 +7,8 @@ import pytest
 from plotly.colors import sample_colorscale
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO, make_run
+from tests.app import open_page as open_app_page
+from tests.conftest import make_run
 from tests.test_measures_sar import build_cross_encoder
 from uqviz.measures import REGISTRY
 from uqviz.statistics import RunStatistics, ScoreConfig
@@ -19,14 +20,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 
 
 def open_page(run) -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
-    at.session_state["run"] = run
-    at.run()
-    assert not at.exception
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception
-    return at
+    return open_app_page(PAGE, run=run)
 
 
 def html_bodies(at):
