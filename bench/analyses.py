@@ -9,12 +9,13 @@ statistics' costs, and the ratio of all analyses to sampling (target <= 1.0). Mo
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import PROMPT, run_size_parser  # noqa: E402
 
 from uqviz.models import load_embedder, load_language_model  # noqa: E402
 from uqviz.run import SamplingSettings  # noqa: E402
@@ -22,13 +23,8 @@ from uqviz.sampling import sample  # noqa: E402
 from uqviz.scoring import score_run  # noqa: E402
 from uqviz.statistics import RunStatistics  # noqa: E402
 
-PROMPT = "Explain in a few sentences why the sky is blue."
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=10)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser = run_size_parser()
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import threading
 import time
 from collections.abc import Callable
 
+PROMPT = "Explain in a few sentences why the sky is blue."
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -49,3 +51,11 @@ def measure(call: Callable[[], object], device: str = "cpu") -> tuple[float, int
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def run_size_parser() -> argparse.ArgumentParser:
+    """The run size every benchmark shares: N samples of up to max-new-tokens tokens (N=10, 64 by default)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=10)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    return parser

@@ -10,21 +10,17 @@ packaged SmolLM2 one, so the models use its 49152-token vocabulary.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import measure, median  # noqa: E402
+from bench.common import PROMPT, measure, median, run_size_parser  # noqa: E402
 
 SHAPES = {
     "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8),
     "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8),
 }
-PROMPT = "Explain in a few sentences why the sky is blue."
-
-
 def random_model(shape: str, tokenizer):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -42,10 +38,8 @@ def random_model(shape: str, tokenizer):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = run_size_parser()
     parser.add_argument("--shapes", default="1b,8b")
-    parser.add_argument("--n", type=int, default=10)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 

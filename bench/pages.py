@@ -8,13 +8,14 @@ then times a second render of each page while counting language-model forward pa
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import PROMPT, run_size_parser  # noqa: E402
 
 PAGES = [
     "pages/overview.py",
@@ -29,9 +30,7 @@ PAGES = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=10)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser = run_size_parser()
     args = parser.parse_args()
 
     import os
@@ -60,7 +59,7 @@ def main() -> None:
     at.session_state["n"] = args.n
     at.session_state["max_new_tokens"] = args.max_new_tokens
     at.run()
-    at.text_area(key="prompt").input("Explain in a few sentences why the sky is blue.")
+    at.text_area(key="prompt").input(PROMPT)
     at.button[0].click()
     at.run()
     print(f"sampled {len(at.session_state['run'].samples)} answers in {at.session_state['run'].sampling_seconds:.2f} s")

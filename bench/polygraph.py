@@ -11,7 +11,6 @@ Semantic entropy uses uqviz's clusters on both sides (LM-Polygraph's needs an NL
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import PROMPT, run_size_parser  # noqa: E402
+
 from uqviz.clustering import answer_clustering  # noqa: E402
 from uqviz.measures import REGISTRY  # noqa: E402
 from uqviz.models import load_embedder, load_language_model  # noqa: E402
@@ -27,7 +28,6 @@ from uqviz.run import SamplingSettings  # noqa: E402
 from uqviz.sampling import sample  # noqa: E402
 from uqviz.statistics import RunStatistics  # noqa: E402
 
-PROMPT = "Explain in a few sentences why the sky is blue."
 MEASURES = ("token_sar", "sent_sar", "sar", "semantic_entropy_lm_polygraph")
 
 
@@ -54,9 +54,7 @@ class ModelStub:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=10)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser = run_size_parser()
     args = parser.parse_args()
 
     from lm_polygraph.estimators import SAR, SemanticEntropy, SentenceSAR, TokenSAR

@@ -9,13 +9,12 @@ run's sampling time, and what the three SAR measures add on top (answer similari
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import measure, median  # noqa: E402
+from bench.common import PROMPT, measure, median, run_size_parser  # noqa: E402
 from uqviz.measures import REGISTRY  # noqa: E402
 from uqviz.measures.sar import TOKEN_RELEVANCE, token_relevance  # noqa: E402
 from uqviz.models import load_embedder, load_language_model  # noqa: E402
@@ -24,13 +23,8 @@ from uqviz.sampling import sample  # noqa: E402
 from uqviz.similarity import BiEncoderSimilarity  # noqa: E402
 from uqviz.statistics import RunStatistics  # noqa: E402
 
-PROMPT = "Explain in a few sentences why the sky is blue."
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=10)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser = run_size_parser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default="default")
     parser.add_argument("--device", default="cpu")

@@ -7,24 +7,18 @@ Prints the median seconds of each, their ratio (target <= 1.10) and the peak ext
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import measure, median  # noqa: E402
+from bench.common import PROMPT, measure, median, run_size_parser  # noqa: E402
 from uqviz.models import load_language_model  # noqa: E402
 from uqviz.run import SamplingSettings  # noqa: E402
 from uqviz.sampling import eos_token_ids, generation_kwargs, prepare_prompt, sample  # noqa: E402
 
-PROMPT = "Explain in a few sentences why the sky is blue."
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=10)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser = run_size_parser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default="default")
     parser.add_argument("--device", default="auto")
