@@ -21,23 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="sample N answers to a prompt and write run.json")
     sample.add_argument("prompt")
-    sample.add_argument("--n", type=int, default=10)
-    sample.add_argument("--temperature", type=float, default=1.0)
-    sample.add_argument("--top-p", type=float, default=1.0)
-    sample.add_argument("--top-k", type=int, default=0, help="0 turns top-k off")
-    sample.add_argument("--max-new-tokens", type=int, default=64)
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--model", default=DEFAULT_MODEL, help="'default', a model directory, a .gguf file or a hub id")
-    sample.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
-    sample.add_argument("--no-chat", action="store_true", help="do not apply the chat template")
-    sample.add_argument("--system", default=None, help="system prompt (chat template only)")
+    add_sampling_arguments(sample)
     sample.add_argument("--trust-remote-code", action="store_true")
     sample.add_argument("--out", required=True)
 
     score = commands.add_parser("score", help="score a run.json with every registered measure")
     score.add_argument("run")
     score.add_argument("--out", default=None, help="scores.json path; stdout when left out")
-    score.add_argument("--embedder", default="default", help="'default' (packaged MiniLM) or a sentence-transformers folder")
+    add_embedder_argument(score)
     score.add_argument("--nli", default=None, metavar="PATH",
                        help="a local NLI model folder (e.g. DeBERTa-MNLI): clusters by strict bidirectional entailment")
     score.add_argument("--cross-encoder", default=None, metavar="PATH",
@@ -48,28 +39,48 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="write a standalone HTML report of a run.json (no network needed to open it)")
     report.add_argument("run")
     report.add_argument("--out", required=True, help="report.html path")
-    report.add_argument("--embedder", default="default", help="'default' (packaged MiniLM) or a sentence-transformers folder")
+    add_embedder_argument(report)
 
     batch = commands.add_parser("batch", help="score every question of a CSV/JSONL file; AUROC and PRR per measure")
     batch.add_argument("questions", help="a .csv or .jsonl file with 'question' and optional 'answer' (golds separated by '|')")
-    batch.add_argument("--n", type=int, default=10)
+    add_sampling_arguments(batch)
     batch.add_argument("--out", required=True, help="results CSV; rows already in it are kept and their questions skipped")
     batch.add_argument("--report", default=None, help="report.json path (AUROC, PRR, risk-coverage, calibration per measure)")
     batch.add_argument("--match", choices=("rouge", "rouge-recall", "embedding"), default="rouge",
                        help="how the greedy answer is graded: ROUGE-L F, ROUGE-L recall of the gold answer, or embedding cosine")
     batch.add_argument("--threshold", type=float, default=None,
                        help="correct when the match reaches it (default 0.3 for rouge, 1.0 for rouge-recall, 0.75 for embedding)")
-    batch.add_argument("--temperature", type=float, default=1.0)
-    batch.add_argument("--top-p", type=float, default=1.0)
-    batch.add_argument("--top-k", type=int, default=0, help="0 turns top-k off")
-    batch.add_argument("--max-new-tokens", type=int, default=64)
-    batch.add_argument("--seed", type=int, default=0)
-    batch.add_argument("--model", default=DEFAULT_MODEL, help="'default', a model directory, a .gguf file or a hub id")
-    batch.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
-    batch.add_argument("--no-chat", action="store_true", help="do not apply the chat template")
-    batch.add_argument("--system", default=None, help="system prompt (chat template only)")
-    batch.add_argument("--embedder", default="default", help="'default' (packaged MiniLM) or a sentence-transformers folder")
+    add_embedder_argument(batch)
     return parser
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model and sampling options that `sample` and `batch` share."""
+    parser.add_argument("--n", type=int, default=10)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=0, help="0 turns top-k off")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a model directory, a .gguf file or a hub id")
+    parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    parser.add_argument("--no-chat", action="store_true", help="do not apply the chat template")
+    parser.add_argument("--system", default=None, help="system prompt (chat template only)")
+
+
+def add_embedder_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--embedder", default="default", help="'default' (packaged MiniLM) or a sentence-transformers folder")
+
+
+def sampling_settings(args: argparse.Namespace) -> SamplingSettings:
+    return SamplingSettings(
+        n=args.n,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,14 +103,7 @@ def _sample(args: argparse.Namespace) -> int:
     from uqviz.run import write_run
     from uqviz.sampling import sample
 
-    settings = SamplingSettings(
-        n=args.n,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
-    )
+    settings = sampling_settings(args)
     lm = load_language_model(args.model, device=args.device, trust_remote_code=args.trust_remote_code)
     run = sample(lm, args.prompt, settings, chat=not args.no_chat, system_prompt=args.system)
     write_run(run, args.out)
@@ -171,10 +175,7 @@ def _batch(args: argparse.Namespace) -> int:
     )
     from uqviz.models import load_embedder, load_language_model
 
-    settings = SamplingSettings(
-        n=args.n, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-        max_new_tokens=args.max_new_tokens, seed=args.seed,
-    )
+    settings = sampling_settings(args)
     try:
         questions = read_questions(args.questions)
         threshold = DEFAULT_THRESHOLDS[args.match] if args.threshold is None else args.threshold
