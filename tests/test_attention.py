@@ -149,6 +149,53 @@ def test_token_logprobs_batch_matches_separate_forwards():
         token_logprobs(lm, [[1, 2, 3], [1, 2]], [0])
 
 
+def separate_logprobs(lm: LanguageModel, sequences, rows) -> np.ndarray:
+    """One full forward per sequence, no cache, no batching."""
+    values = []
+    for sequence in sequences:
+        with torch.no_grad():
+            logprobs = torch.log_softmax(lm.model(torch.tensor([sequence]), use_cache=False).logits[0].double(), -1)
+        values.append([logprobs[r, sequence[r + 1]].item() for r in rows])
+    return np.array(values)
+
+
+@pytest.mark.parametrize(
+    "sequences, rows",
+    [
+        ([[5, 6, 7, 8, 9, 10, 11, 12], [5, 6, 7, 8, 20, 10, 11, 12], [5, 6, 7, 8, 9, 10, 30, 12]], [6, 1, 3, 4]),
+        ([[5, 6, 7, 8], [5, 6, 7, 8]], [0, 2]),  # identical: every row lies in the shared part but the last token
+        ([[5, 6, 7, 8], [9, 6, 7, 8]], [2, 0]),  # nothing shared
+        ([[5, 6, 7, 8, 9, 10]], [4, 1]),
+    ],
+)
+def test_shared_prefix_expansions_equal_separate_forwards(sequences, rows):
+    """The shared prefix runs once with a KV cache copied to every sequence; rows before and after it, in any
+    order, give the log-probs of full separate forwards."""
+    lm = tiny_model(2, 4, 2, seed=3)
+    np.testing.assert_allclose(token_logprobs(lm, sequences, rows), separate_logprobs(lm, sequences, rows), atol=1e-5)
+
+
+def test_shared_prefix_runs_once():
+    lm = tiny_model(2, 4, 2)
+    lengths = []
+    lm.model.register_forward_pre_hook(lambda module, args, kwargs: lengths.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    token_logprobs(lm, [[5, 6, 7, 8, 9, 10], [5, 6, 7, 8, 20, 10], [5, 6, 7, 30, 9, 10]], [2, 4])
+    assert lengths == [(1, 3), (3, 3)]
+
+
+@pytest.mark.slow
+def test_shared_prefix_on_the_real_model(language_model, france_run):
+    sample = france_run.samples[0]
+    prompt = language_model.tokenizer(france_run.prompt)["input_ids"][:8]
+    original = prompt + sample.token_ids
+    swapped = [list(original) for _ in range(3)]
+    for copy, position in zip(swapped, (len(prompt) + 1, len(prompt) + 2, len(original) - 1)):
+        copy[position] = 100 + position
+    rows = list(range(len(prompt) - 1, len(original) - 1))
+    sequences = [original, *swapped]
+    np.testing.assert_allclose(token_logprobs(language_model, sequences, rows), separate_logprobs(language_model, sequences, rows), atol=1e-4)
+
+
 def test_running_lowest_entropy_rows_do_not_depend_on_layer_order():
     rng = np.random.default_rng(3)
     layers = [torch.tensor(rng.dirichlet(np.ones(6), size=(4, 2)), dtype=torch.float32) for _ in range(3)]

@@ -219,19 +219,19 @@ def test_memoised_pipeline_calls_the_model_once_per_pass_and_per_chain():
     run = make_run(["a b c d e f g h", "a b"])
     statistics = RunStatistics(run, language_model=lm)
     detail = uqac_detail(statistics)
-    assert len(calls) == 2
+    assert len(calls) == 3  # the attention pass, then the expansions: their shared prefix once, the suffixes batched
     assert detail.chain.attention.token_ids == [1, 2, 3, 1, 2, 3, 4, 5, 6, 7, 8]
     assert 0 < detail.confidence <= 1
     for config in (ScoreConfig(uqac_tau=0.1), ScoreConfig(uqac_heads=4), ScoreConfig(uqac_similarity_top_k=1),
                    ScoreConfig(uqac_buffer=1, uqac_min_extra=0)):
         uqac_chain(statistics, config=config)
-    assert len(calls) == 2
-    assert uqac_detail(statistics).confidence == detail.confidence and len(calls) == 2
+    assert len(calls) == 3
+    assert uqac_detail(statistics).confidence == detail.confidence and len(calls) == 3
     changed = uqac_chain(statistics, config=ScoreConfig(uqac_similarity_top_k=1))
     assert len(changed.similarity_sources) == 1 < len(detail.chain.similarity_sources)
     expand(statistics, changed)
     expand(statistics, changed)
-    assert len(calls) == 3
+    assert len(calls) == 5  # the changed chain's expansions, once
     scores = score_run(run, statistics, ["uqac", "attn_probs_prod", "sims_probs_prod"]).measures
     assert scores["uqac"].result.value == pytest.approx(-detail.confidence)
     assert -1 <= scores["uqac"].result.value < 0

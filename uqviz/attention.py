@@ -181,14 +181,55 @@ def attention_modules(model) -> list:
     return modules
 
 
-def logits_at(model, input_ids, rows: Sequence[int]):
-    """Logits (batch × len(rows) × V) at the given positions, computing the vocabulary projection only there."""
+def logits_at(model, input_ids, rows: Sequence[int], cache=None):
+    """Logits (batch × len(rows) × V) at the given positions, computing the vocabulary projection only there.
+
+    With a KV `cache` of earlier tokens the rows count from the first token of `input_ids`.
+    """
     import torch
 
     index = torch.tensor(list(rows), dtype=torch.long, device=input_ids.device)
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
-        return model(input_ids=input_ids, use_cache=False, logits_to_keep=index).logits
-    return model(input_ids=input_ids, use_cache=False).logits[:, index]
+    parameters = inspect.signature(model.forward).parameters
+    cached = {"use_cache": False} if cache is None else {"use_cache": True, cache_argument(parameters): cache}
+    if "logits_to_keep" in parameters:
+        return model(input_ids=input_ids, logits_to_keep=index, **cached).logits
+    return model(input_ids=input_ids, **cached).logits[:, index]
+
+
+def cache_argument(parameters) -> str:
+    """The KV-cache keyword of this transformers version: `cache` (5.x) or `past_key_values` (earlier)."""
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def shared_prefix_length(input_ids) -> int:
+    """How many leading tokens every sequence of the batch has in common."""
+    same = (input_ids == input_ids[:1]).all(dim=0)
+    return int(same.long().cumprod(dim=0).sum())
+
+
+def logits_sharing_prefix(model, input_ids, rows: Sequence[int]):
+    """logits_at for a batch whose sequences share a prefix: the prefix runs once, its KV cache is copied to every
+    sequence, and only the differing suffixes run batched (the UQAC expansions differ from one chain token on)."""
+    import torch
+
+    rows = list(rows)
+    batch, device = input_ids.shape[0], input_ids.device
+    prefix = min(shared_prefix_length(input_ids), input_ids.shape[1] - 1)
+    if batch == 1 or prefix < 1 or "logits_to_keep" not in inspect.signature(model.forward).parameters:
+        return logits_at(model, input_ids, rows)
+    in_prefix = [row for row in rows if row < prefix]
+    keep = torch.tensor(in_prefix or [prefix - 1], dtype=torch.long, device=device)
+    shared = model(input_ids=input_ids[:1, :prefix], use_cache=True, logits_to_keep=keep)
+    cache = getattr(shared, cache_argument(inspect.signature(model.forward).parameters), None)
+    if not hasattr(cache, "batch_repeat_interleave"):
+        return logits_at(model, input_ids, rows)
+    cache.batch_repeat_interleave(batch)
+    parts = [shared.logits[:, : len(in_prefix)].expand(batch, -1, -1)]
+    suffix_rows = [row - prefix for row in rows if row >= prefix]
+    if suffix_rows:
+        parts.append(logits_at(model, input_ids[:, prefix:], suffix_rows, cache=cache))
+    order = sorted(range(len(rows)), key=lambda index: (rows[index] >= prefix, index))
+    return torch.cat(parts, dim=1)[:, torch.tensor(order, device=device).argsort()]
 
 
 def log_normaliser(logits, block: int = 256):
@@ -304,7 +345,7 @@ def token_logprobs(lm: LanguageModel, sequences: Sequence[Sequence[int]], rows: 
     with lm.lock, torch.inference_mode():
         model = lm.model
         input_ids = torch.tensor([list(sequence)[:needed] for sequence in sequences], dtype=torch.long, device=model.device)
-        logits = logits_at(model, input_ids, rows).float()
+        logits = logits_sharing_prefix(model, input_ids, rows).float()
         targets = input_ids[:, [row + 1 for row in rows]]
         chosen = logits.gather(2, targets[..., None])[..., 0] - log_normaliser(logits)
     return chosen.cpu().numpy().astype(np.float64)

@@ -72,16 +72,17 @@ def test_sliders_re_derive_the_chain_without_a_model_call(france_run):
     store = at.session_state["uqac_statistics"].memo("uqac_expansions", dict)
     seen = len(store)
     at.toggle(key="uqac_live").set_value(True).run()
-    assert len(calls) == len(store) - seen == 1  # one batched forward pass scores every expansion of the new chain
+    # The new chain's expansions: their shared prefix once, then the differing suffixes in one batched forward.
+    assert len(store) - seen == 1 and 1 <= len(calls) <= 2
     for key, value in (("uqac_tau", 0.5), ("uqac_top_k", 10), ("uqac_buffer", 3)):
         at.slider(key=key).set_value(value).run()
     at.select_slider(key="uqac_heads").set_value(16).run()
-    assert len(calls) == len(store) - seen  # a model call only for a chain not scored before
+    assert len(store) - seen <= len(calls) <= 2 * (len(store) - seen)  # model calls only for chains not scored before
     settled = len(calls)
     for _ in range(2):
         at.slider(key="uqac_top_k").set_value(2).run()
         at.slider(key="uqac_top_k").set_value(10).run()
-    assert len(calls) == len(store) - seen <= settled + 1
+    assert len(store) - seen <= len(calls) <= 2 * (len(store) - seen) and len(calls) <= settled + 2
     assert not at.exception
 
 
