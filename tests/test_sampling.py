@@ -63,6 +63,23 @@ def test_warped_sampling_still_records_the_raw_distribution(language_model):
         assert torch.allclose(chosen, torch.tensor(sample_.logprobs), atol=1e-3)
 
 
+def test_static_kv_cache_used_on_cuda_gives_the_same_samples_and_statistics(language_model, monkeypatch):
+    """The CUDA path samples with a static KV cache; forced here on CPU it must give the dynamic cache's tokens
+    and statistics, and still stop each sample at EOS."""
+    from uqviz import sampling
+
+    settings = SamplingSettings(n=3, max_new_tokens=24, seed=5)
+    dynamic = sample(language_model, "What is the capital of France?", settings)
+    monkeypatch.setattr(sampling, "uses_static_cache", lambda lm: True)
+    assert sampling.generation_kwargs(language_model, settings, eos_token_ids(language_model))["cache_implementation"] == "static"
+    static = sample(language_model, "What is the capital of France?", settings)
+    assert [s.token_ids for s in static.samples] == [s.token_ids for s in dynamic.samples]
+    assert [s.finish_reason for s in static.samples] == [s.finish_reason for s in dynamic.samples]
+    for fixed, grown in zip(static.samples, dynamic.samples):
+        assert fixed.logprobs == pytest.approx(grown.logprobs, abs=1e-4)
+        assert fixed.entropies == pytest.approx(grown.entropies, abs=1e-4)
+
+
 def test_greedy_samples_are_identical(language_model):
     run = sample(language_model, "What is 2 + 2?", SamplingSettings(n=3, temperature=0.0, max_new_tokens=10))
     assert len({tuple(s.token_ids) for s in run.samples}) == 1

@@ -153,9 +153,14 @@ def generation_kwargs(lm: LanguageModel, settings: SamplingSettings, eos_ids: li
         bos_token_id=lm.model.generation_config.bos_token_id,
     )
     kwargs = {"generation_config": config}
-    if str(lm.model.device).startswith("cuda"):
+    if uses_static_cache(lm):
         kwargs["cache_implementation"] = "static"
     return kwargs
+
+
+def uses_static_cache(lm: LanguageModel) -> bool:
+    """A static KV cache on CUDA, where fixed shapes pay off; the dynamic cache elsewhere."""
+    return str(lm.model.device).startswith("cuda")
 
 
 class TokenStatistics:
