@@ -1,16 +1,20 @@
-"""SAR token relevance against the sampling time of the same run.
+"""SAR token relevance against the sampling time of the same run, at float32 and at bfloat16.
 
     python bench/relevance.py [--n 10] [--max-new-tokens 64] [--repeats 3] [--model default] [--device cpu]
 
 Samples one run, then computes the token-relevance statistic (every "token removed" variant of every answer,
-embedded in batched calls) with an empty embedding cache each repeat. Prints the median seconds, the ratio to the
-run's sampling time, and what the three SAR measures add on top (answer similarity from the cached embeddings).
+embedded in batched calls) with an empty embedding cache each repeat, once per precision. Prints the median
+seconds, the ratio to the run's sampling time, the bfloat16 speed-up, and how far bfloat16 moves the numbers:
+the largest change of any R_i, the correlation of all R_i, the TokenSAR/SAR values, and how many samples keep
+their most relevant token.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -20,8 +24,9 @@ from uqviz.measures.sar import TOKEN_RELEVANCE, token_relevance  # noqa: E402
 from uqviz.models import load_embedder, load_language_model  # noqa: E402
 from uqviz.run import SamplingSettings  # noqa: E402
 from uqviz.sampling import sample  # noqa: E402
-from uqviz.similarity import BiEncoderSimilarity  # noqa: E402
-from uqviz.statistics import RunStatistics  # noqa: E402
+from uqviz.similarity import BFLOAT16, FLOAT32, BiEncoderSimilarity, has_fast_bfloat16  # noqa: E402
+from uqviz.statistics import RunStatistics, ScoreConfig  # noqa: E402
+
 
 def main() -> None:
     parser = run_size_parser()
@@ -33,24 +38,33 @@ def main() -> None:
     lm = load_language_model(args.model, device=args.device)
     embedder = load_embedder("default", device=args.device)
     run = sample(lm, PROMPT, SamplingSettings(n=args.n, max_new_tokens=args.max_new_tokens, seed=0))
-    BiEncoderSimilarity(embedder).embed(["warm-up"])
+    for precision in (FLOAT32, BFLOAT16):
+        BiEncoderSimilarity(embedder).embed(["warm-up"], precision)
 
-    relevance_seconds, sar_seconds, calls = [], [], []
-    for _ in range(args.repeats):
-        statistics = RunStatistics(run, similarity=BiEncoderSimilarity(embedder))
-        seconds, _ = measure(lambda: token_relevance(statistics), args.device)
-        relevance_seconds.append(seconds)
-        calls.append(statistics.costs[TOKEN_RELEVANCE].model_calls)
-        seconds, _ = measure(lambda: [REGISTRY[name].compute(statistics) for name in ("token_sar", "sent_sar", "sar")], args.device)
-        sar_seconds.append(seconds)
     tokens = sum(len(s) for s in run.samples)
-    relevance_s = median(relevance_seconds)
     print(f"model {lm.info.name} on {lm.info.device}, embedder {embedder.name}, N={args.n}, max_new_tokens={args.max_new_tokens}, "
-          f"{tokens} answer tokens = {tokens} removal variants, median of {args.repeats}")
+          f"{tokens} answer tokens = {tokens} removal variants, median of {args.repeats}; "
+          f"native bfloat16 here: {has_fast_bfloat16(args.device)}")
     print(f"sampling (same run)        {run.sampling_seconds:8.3f} s")
-    print(f"token relevance            {relevance_s:8.3f} s   {max(calls)} similarity-model calls")
-    print(f"ratio relevance / sampling {relevance_s / run.sampling_seconds:8.3f}")
-    print(f"three SAR measures after   {median(sar_seconds):8.3f} s   (answer similarity reuses the cached embeddings)")
+    seconds, relevance, values = {}, {}, {}
+    for precision in (FLOAT32, BFLOAT16):
+        timings, calls = [], []
+        for _ in range(args.repeats):
+            statistics = RunStatistics(run, ScoreConfig(relevance_precision=precision), similarity=BiEncoderSimilarity(embedder))
+            timings.append(measure(lambda: token_relevance(statistics), args.device)[0])
+            calls.append(statistics.costs[TOKEN_RELEVANCE].model_calls)
+        seconds[precision] = median(timings)
+        relevance[precision] = token_relevance(statistics).relevance
+        values[precision] = {name: REGISTRY[name].compute(statistics).value for name in ("token_sar", "sar")}
+        print(f"token relevance {precision:9s}  {seconds[precision]:8.3f} s   {max(calls)} similarity-model calls   "
+              f"ratio to sampling {seconds[precision] / run.sampling_seconds:6.3f}")
+    exact, fast = (np.concatenate(relevance[p]) for p in (FLOAT32, BFLOAT16))
+    same_top = sum(int(np.argmax(a)) == int(np.argmax(b)) for a, b in zip(relevance[FLOAT32], relevance[BFLOAT16]) if a)
+    print(f"bfloat16 speed-up          {seconds[FLOAT32] / seconds[BFLOAT16]:8.2f}x")
+    print(f"bfloat16 vs float32: max |dR| {np.abs(fast - exact).max():.2e} (R: mean {exact.mean():.2e}, max {exact.max():.2e}), "
+          f"correlation {np.corrcoef(exact, fast)[0, 1]:.6f}, most relevant token kept in {same_top}/{len(run.samples)} samples")
+    for name in ("token_sar", "sar"):
+        print(f"  {name:10s} float32 {values[FLOAT32][name]:.5f}  bfloat16 {values[BFLOAT16][name]:.5f}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from uqviz.measures import REGISTRY, MeasureResult
 from uqviz.measures.sar import SENTENCE_SIMILARITY, TOKEN_RELEVANCE
 from uqviz.models import ModelLoadError
 from uqviz.run import Run
-from uqviz.similarity import CrossEncoderModel, CrossEncoderSimilarity, load_cross_encoder
+from uqviz.similarity import PRECISIONS, CrossEncoderModel, CrossEncoderSimilarity, load_cross_encoder
 from uqviz.statistics import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.sar import (
     COLOUR_MODES,
@@ -117,7 +117,7 @@ def token_relevance_page() -> None:
     st.caption("Which tokens carry the meaning of each answer, and how weighting by that relevance moves the uncertainty.")
     with st.expander("How SAR works", expanded=False):
         st.markdown(EXPLANATION)
-    columns = st.columns([2, 1, 2])
+    columns = st.columns([2, 1, 1, 2])
     mode = columns[0].segmented_control(
         "Colour tokens by", list(COLOUR_MODES), format_func=COLOUR_MODES.get, default=CONTRIBUTION, key="sar_colour",
     ) or CONTRIBUTION
@@ -125,19 +125,25 @@ def token_relevance_page() -> None:
         "Temperature t", options=TEMPERATURES, value=1e-3, key="sar_temperature", format_func=lambda value: f"{value:g}",
         help="SentSAR/SAR weight neighbours by g_jk / t; the paper uses t = 0.001.",
     )
-    cross_encoder_path = columns[2].text_input(
+    precision = columns[2].selectbox(
+        "Relevance precision", PRECISIONS, key="sar_precision",
+        help="auto: bfloat16 where this device runs it natively (about 2.4× faster on CPUs with AVX512-BF16, "
+             "R within about 1e-3 of float32), float32 elsewhere. float32 reproduces the exact values.",
+    )
+    cross_encoder_path = columns[3].text_input(
         "Cross-encoder folder (optional)", value="", key="sar_cross_encoder",
         help="A local sentence-transformers cross-encoder, e.g. stsb-roberta-large, for SAR exactly as in the paper. "
              "Empty: max(0, cosine) of MiniLM embeddings.",
     ).strip()
-    statistics = sar_statistics(run, ScoreConfig(sar_temperature=float(temperature)), cross_encoder_path)
+    config = ScoreConfig(sar_temperature=float(temperature), relevance_precision=precision)
+    statistics = sar_statistics(run, config, cross_encoder_path)
     with st.spinner("Scoring the relevance of every token…", show_time=True):
         try:
             results = {name: REGISTRY[name].compute(statistics) for name in SAR_MEASURES}
         except MissingInputError as error:
             st.error(f"SAR cannot be computed for this run: {error}.")
             st.stop()
-    st.caption(f"Similarity backend: {statistics.similarity_name}")
+    st.caption(f"Similarity backend: {statistics.similarity_name}; token relevance at {statistics.relevance_precision}")
     for column, (name, label) in zip(st.columns(len(SAR_MEASURES)), SAR_MEASURES.items()):
         column.metric(label, f"{results[name].value:.3f}", help=REGISTRY[name].formula)
     st.caption(cost_caption(statistics, run))

@@ -28,7 +28,7 @@ from uqviz.measures.sar import (
 )
 from uqviz.models import ModelLoadError, default_embedder_path
 from uqviz.scoring import score_run
-from uqviz.similarity import CrossEncoderSimilarity, load_cross_encoder
+from uqviz.similarity import EMBED_BATCH_SIZE, CrossEncoderSimilarity, has_fast_bfloat16, load_cross_encoder, resolve_precision
 from uqviz.statistics import RunStatistics, ScoreConfig
 
 SECTION_4_G = np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]])
@@ -142,14 +142,17 @@ class RecordingBackend:
     """g = shorter length / longer length: a deterministic stand-in in [0, 1] that records every call."""
 
     name = "recording"
+    device = "cpu"
 
     def __init__(self):
         self.calls = 0
         self.requests = []
+        self.precisions = []
 
-    def pair_scores(self, left, right):
+    def pair_scores(self, left, right, precision="float32"):
         self.calls += 1
         self.requests.append((list(left), list(right)))
+        self.precisions.append(precision)
         return np.array([min(len(l), len(r)) / max(len(l), len(r)) for l, r in zip(left, right)], dtype=np.float64)
 
 
@@ -189,7 +192,7 @@ def test_statistic_is_shared_by_the_three_measures_and_reaches_scores_json():
     document = scores.to_dict()
     assert document["similarity"] == "recording"
     assert document["token_relevance"] == [pytest.approx([5 / 16, 3 / 16, 5 / 16]), pytest.approx([4 / 7]), pytest.approx([5 / 8])]
-    relevance = computed_token_relevance(statistics)
+    relevance = computed_token_relevance(statistics).relevance
     matrix = sentence_similarity_matrix(run.prompt, [s.text for s in run.samples], RecordingBackend())
     assert document["measures"]["sar"]["value"] == pytest.approx(sar(statistics.logprobs, relevance, matrix, 1.0).value)
     assert document["measures"]["sent_sar"]["value"] == pytest.approx(sent_sar(statistics.logprobs, matrix, 1.0).value)
@@ -246,7 +249,7 @@ def test_real_run_matches_an_independent_recomputation(france_run, embedder, lan
         return embedder.model.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0].astype(np.float64)
 
     relevance, token_value, sent_value, sar_value = written_out_sar(france_run, embed, 1e-3)
-    statistics = RunStatistics(france_run, embedder=embedder)
+    statistics = RunStatistics(france_run, ScoreConfig(relevance_precision="float32"), embedder=embedder)
     document = score_run(france_run, statistics, ["token_sar", "sent_sar", "sar"]).to_dict()
     for row, expected in zip(document["token_relevance"], relevance):
         assert row == pytest.approx(expected, abs=1e-5)
@@ -256,7 +259,7 @@ def test_real_run_matches_an_independent_recomputation(france_run, embedder, lan
     assert "all-MiniLM-L6-v2" in document["similarity"]
     # Batched: the answers plus every removal variant took a handful of encode calls, not one per token.
     tokens = sum(len(s) for s in france_run.samples)
-    assert statistics.costs[TOKEN_RELEVANCE].model_calls <= 2 + tokens // 128
+    assert statistics.costs[TOKEN_RELEVANCE].model_calls <= 2 + tokens // EMBED_BATCH_SIZE
     assert statistics.costs[SENTENCE_SIMILARITY].model_calls == 0
 
 
@@ -343,12 +346,12 @@ def test_cross_encoder_scores_are_its_sigmoid_and_each_pair_is_scored_once(cross
 def test_cross_encoder_drives_token_relevance(cross_encoder_folder, embedder):
     run = hand_run()
     backend = CrossEncoderSimilarity(load_cross_encoder(str(cross_encoder_folder), device="cpu"), embedder)
-    statistics = RunStatistics(run, similarity=backend)
+    statistics = RunStatistics(run, ScoreConfig(relevance_precision="float32"), similarity=backend)
     result = REGISTRY["token_sar"].compute(statistics)
     pairs = [("Q? Paris is nice", "Q?  is nice"), ("Q? Paris is nice", "Q? Paris nice"), ("Q? Paris is nice", "Q? Paris is")]
     expected_relevance = [1 - g for g in direct_sigmoid_scores(cross_encoder_folder, pairs)]
-    assert computed_token_relevance(statistics)[0] == pytest.approx(expected_relevance, abs=1e-5)
-    assert result.value == pytest.approx(token_sar(statistics.logprobs, computed_token_relevance(statistics)).value)
+    assert computed_token_relevance(statistics).relevance[0] == pytest.approx(expected_relevance, abs=1e-5)
+    assert result.value == pytest.approx(token_sar(statistics.logprobs, computed_token_relevance(statistics).relevance).value)
 
 
 @pytest.mark.slow
@@ -370,7 +373,7 @@ def test_score_command_with_a_cross_encoder(france_run, cross_encoder_folder, tm
 
     run_path = tmp_path / "run.json"
     write_run(france_run, run_path)
-    result = uqviz("score", str(run_path), "--cross-encoder", str(cross_encoder_folder))
+    result = uqviz("score", str(run_path), "--cross-encoder", str(cross_encoder_folder), "--relevance-precision", "float32")
     document = json.loads(result.stdout)
     assert document["similarity"].startswith(f"cross-encoder ({cross_encoder_folder.name})")
     sample = france_run.samples[0]
@@ -381,3 +384,67 @@ def test_score_command_with_a_cross_encoder(france_run, cross_encoder_folder, tm
     missing = uqviz("score", str(run_path), "--cross-encoder", str(tmp_path / "nowhere"), check=False)
     assert missing.returncode == 2
     assert len(missing.stderr.strip().splitlines()) == 1 and "not a model folder" in missing.stderr
+
+
+# --- relevance precision ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags, device, native",
+    [("fpu avx2 avx512f avx512_bf16", "cpu", True), ("fpu amx_bf16 amx_tile", "cpu", True),
+     ("fpu avx2 avx512f avx512_vnni", "cpu", False), ("fpu avx512_bf16", "mps", False)],
+)
+def test_bfloat16_counts_as_native_only_with_the_cpu_flags(tmp_path, flags, device, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert has_fast_bfloat16(device, cpuinfo) is native
+    assert has_fast_bfloat16("cpu", tmp_path / "missing") is False
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_follows_the_device_and_explicit_choices_win(monkeypatch, native):
+    from uqviz import similarity
+
+    monkeypatch.setattr(similarity, "has_fast_bfloat16", lambda device: native)
+    assert resolve_precision("auto", "cpu") == ("bfloat16" if native else "float32")
+    assert resolve_precision("float32", "cpu") == "float32" and resolve_precision("bfloat16", "cpu") == "bfloat16"
+    with pytest.raises(ValueError, match="not one of auto, float32, bfloat16"):
+        resolve_precision("fp8", "cpu")
+    backend = RecordingBackend()
+    statistics = RunStatistics(hand_run(), similarity=backend)
+    document = score_run(statistics.run, statistics, ["token_sar"]).to_dict()
+    assert backend.precisions == ["bfloat16" if native else "float32"]
+    assert document["token_relevance_precision"] == backend.precisions[0]
+
+
+@pytest.mark.slow
+def test_bfloat16_relevance_stays_close_to_float32_on_the_real_minilm(france_run, embedder):
+    """bf16 rounds both texts of a pair alike, so g keeps its float32 value to about 1e-3 and the ranking of tokens holds."""
+    results = {}
+    for precision in ("float32", "bfloat16"):
+        statistics = RunStatistics(france_run, ScoreConfig(relevance_precision=precision), embedder=embedder)
+        scores = score_run(france_run, statistics, ["token_sar", "sar"]).to_dict()
+        assert scores["token_relevance_precision"] == precision
+        results[precision] = scores
+    exact = np.concatenate(results["float32"]["token_relevance"])
+    fast = np.concatenate(results["bfloat16"]["token_relevance"])
+    assert 0 < np.abs(fast - exact).max() < 2e-3  # bf16 really ran, and stayed close
+    assert np.corrcoef(fast, exact)[0, 1] > 0.999
+    for name in ("token_sar", "sar"):
+        values = [results[p]["measures"][name]["value"] for p in ("float32", "bfloat16")]
+        assert values[1] == pytest.approx(values[0], rel=1e-2)
+    for exact_row, fast_row in zip(results["float32"]["token_relevance"], results["bfloat16"]["token_relevance"]):
+        assert int(np.argmax(exact_row)) == int(np.argmax(fast_row))
+
+
+@pytest.mark.slow
+def test_each_text_is_embedded_once_per_precision(embedder):
+    from uqviz.similarity import BiEncoderSimilarity
+
+    backend = BiEncoderSimilarity(embedder)
+    exact = backend.embed(["Paris is the capital of France."], "float32")
+    fast = backend.embed(["Paris is the capital of France."], "bfloat16")
+    assert backend.calls == 2 and not np.array_equal(exact, fast)
+    assert float(exact[0] @ fast[0]) > 0.999
+    backend.embed(["Paris is the capital of France."], "bfloat16")
+    assert backend.calls == 2

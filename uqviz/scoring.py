@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from uqviz.measures import REGISTRY, MeasureResult
-from uqviz.measures.sar import computed_token_relevance
+from uqviz.measures.sar import TokenRelevance, computed_token_relevance
 from uqviz.run import Run
 from uqviz.statistics import MissingInputError, RunStatistics, ScoreConfig
 
@@ -29,7 +29,7 @@ class ScoredMeasure:
 class Scores:
     measures: dict[str, ScoredMeasure]
     similarity: str | None
-    token_relevance: list[list[float]] | None = None
+    token_relevance: TokenRelevance | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,7 +45,8 @@ class Scores:
                 }
                 for name, scored in self.measures.items()
             },
-            "token_relevance": self.token_relevance,
+            "token_relevance": None if self.token_relevance is None else self.token_relevance.relevance,
+            "token_relevance_precision": None if self.token_relevance is None else self.token_relevance.precision,
         }
 
 

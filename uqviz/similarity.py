@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,17 +14,56 @@ import numpy as np
 
 from uqviz.models import Embedder, ModelLoadError, resolve_device
 
-EMBED_BATCH_SIZE = 128
+EMBED_BATCH_SIZE = 32
 CROSS_ENCODER_BATCH_SIZE = 64
+FLOAT32, BFLOAT16 = "float32", "bfloat16"
+PRECISIONS = ("auto", FLOAT32, BFLOAT16)
+CPU_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 class SimilarityBackend(Protocol):
-    """Scores text pairs with g ∈ [0, 1]; `name` is written into scores.json and shown in the UI."""
+    """Scores text pairs with g ∈ [0, 1] at float32 or bfloat16; `name` is written into scores.json and shown in the UI."""
 
     name: str
     calls: int
+    device: str
 
-    def pair_scores(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray: ...
+    def pair_scores(self, left: Sequence[str], right: Sequence[str], precision: str = FLOAT32) -> np.ndarray: ...
+
+
+def has_fast_bfloat16(device: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether bf16 matrix products run natively: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX."""
+    import torch
+
+    kind = device.split(":")[0]
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if kind != "cpu":
+        return False
+    try:
+        flags = cpuinfo.read_text().split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in CPU_BFLOAT16_FLAGS)
+
+
+def resolve_precision(setting: str, device: str) -> str:
+    """`auto` is bfloat16 where it runs natively and float32 elsewhere; float32 and bfloat16 are taken as given."""
+    if setting not in PRECISIONS:
+        raise ValueError(f"precision {setting!r} is not one of {', '.join(PRECISIONS)}")
+    if setting == "auto":
+        return BFLOAT16 if has_fast_bfloat16(device) else FLOAT32
+    return setting
+
+
+@contextmanager
+def computing_in(precision: str, device: str) -> Iterator[None]:
+    """Model calls inside run under bf16 autocast (matrix products in bf16, norms and softmax in float32) or as they are."""
+    import torch
+
+    context = torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if precision == BFLOAT16 else nullcontext()
+    with context:
+        yield
 
 
 class BiEncoderSimilarity:
@@ -33,27 +73,29 @@ class BiEncoderSimilarity:
         self.embedder = embedder
         self.batch_size = batch_size
         self.name = f"bi-encoder cosine ({embedder.name})"
+        self.device = str(embedder.model.device)
         self.calls = 0
-        self._vectors: dict[str, np.ndarray] = {}
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-norm float32 embeddings (len(texts) × d); unseen texts go through the model in batched calls."""
-        missing = list(dict.fromkeys(text for text in texts if text not in self._vectors))
+    def embed(self, texts: Sequence[str], precision: str = FLOAT32) -> np.ndarray:
+        """Unit-norm float32 embeddings (len(texts) × d) computed at `precision`; unseen texts go through the model in
+        batched calls, and each text is kept per precision."""
+        missing = list(dict.fromkeys(text for text in texts if (precision, text) not in self._vectors))
         if missing:
-            with self.embedder.lock:
+            with self.embedder.lock, computing_in(precision, self.device):
                 vectors = self.embedder.model.encode(
                     missing, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
                     show_progress_bar=False,
                 )
             self.calls += -(-len(missing) // self.batch_size)
-            self._vectors.update(zip(missing, np.asarray(vectors, dtype=np.float32)))
+            self._vectors.update(((precision, text), np.asarray(vector, dtype=np.float32)) for text, vector in zip(missing, vectors))
         dimension = self.embedder.model.get_embedding_dimension()
         if not texts:
             return np.zeros((0, dimension), dtype=np.float32)
-        return np.stack([self._vectors[text] for text in texts])
+        return np.stack([self._vectors[precision, text] for text in texts])
 
-    def pair_scores(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
-        cosine = np.sum(self.embed(left) * self.embed(right), axis=1)
+    def pair_scores(self, left: Sequence[str], right: Sequence[str], precision: str = FLOAT32) -> np.ndarray:
+        cosine = np.sum(self.embed(left, precision) * self.embed(right, precision), axis=1)
         return np.clip(cosine, 0.0, 1.0).astype(np.float64)
 
 
@@ -93,17 +135,18 @@ class CrossEncoderSimilarity(BiEncoderSimilarity):
         self.cross_encoder = cross_encoder
         self.pair_batch_size = batch_size
         self.name = f"cross-encoder ({cross_encoder.name}); embeddings: {embedder.name}"
-        self._scores: dict[tuple[str, str], float] = {}
+        self.device = str(cross_encoder.model.device)
+        self._scores: dict[tuple[str, str, str], float] = {}
 
-    def pair_scores(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
+    def pair_scores(self, left: Sequence[str], right: Sequence[str], precision: str = FLOAT32) -> np.ndarray:
         import torch
 
-        pairs = list(zip(left, right, strict=True))
+        pairs = [(precision, *pair) for pair in zip(left, right, strict=True)]
         missing = list(dict.fromkeys(pair for pair in pairs if pair not in self._scores))
         if missing:
-            with self.cross_encoder.lock:
+            with self.cross_encoder.lock, computing_in(precision, self.device):
                 scores = self.cross_encoder.model.predict(
-                    missing, batch_size=self.pair_batch_size, activation_fn=torch.nn.Sigmoid(), convert_to_numpy=True,
+                    [pair[1:] for pair in missing], batch_size=self.pair_batch_size, activation_fn=torch.nn.Sigmoid(), convert_to_numpy=True,
                     show_progress_bar=False,
                 )
             self.calls += -(-len(missing) // self.pair_batch_size)

@@ -13,7 +13,7 @@ import numpy as np
 from uqviz.measures.logprob import DEFAULT_CHOW_QUANTILE
 from uqviz.models import Embedder
 from uqviz.run import Run
-from uqviz.similarity import BiEncoderSimilarity, SimilarityBackend
+from uqviz.similarity import BiEncoderSimilarity, SimilarityBackend, resolve_precision
 
 T = TypeVar("T")
 
@@ -24,6 +24,7 @@ class ScoreConfig:
 
     chow_alpha: float = DEFAULT_CHOW_QUANTILE
     sar_temperature: float = 1e-3
+    relevance_precision: str = "auto"
     cluster_rule: str = "embedding"
     cluster_threshold: float = 0.65
     eccentricity_threshold: float = 0.9
@@ -142,6 +143,11 @@ class RunStatistics:
         if callable(self._language_model):
             self._language_model = self._language_model()
         return self._language_model
+
+    @property
+    def relevance_precision(self) -> str:
+        """float32 or bfloat16: the precision token relevance is computed at on the similarity backend's device."""
+        return resolve_precision(self.config.relevance_precision, self.similarity.device)
 
     @property
     def similarity_name(self) -> str | None:

@@ -58,10 +58,20 @@ def test_page_shows_coloured_tokens_shift_heatmap_table_backend_and_cost(france_
     assert metrics["SAR"] == f"{expected['sar'].value:.3f}"
 
     captions = [caption.value for caption in at.caption]
-    assert "Similarity backend: bi-encoder cosine (all-MiniLM-L6-v2 (packaged))" in captions
+    precision = at.session_state["statistics"].relevance_precision
+    assert f"Similarity backend: bi-encoder cosine (all-MiniLM-L6-v2 (packaged)); token relevance at {precision}" in captions
     cost = next(caption for caption in captions if caption.startswith("Cost:"))
     assert f"token relevance {sum(len(s) for s in france_run.samples)} text pairs" in cost and "similarity-model calls" in cost
     assert any("TokenSAR" in block.value for block in at.markdown)  # the explanation with its formulas
+
+
+def test_float32_precision_recomputes_the_exact_relevance(france_run, embedder):
+    at = open_page(france_run)
+    at.selectbox(key="sar_precision").set_value("float32").run()
+    assert not at.exception
+    expected = REGISTRY["token_sar"].compute(RunStatistics(france_run, ScoreConfig(relevance_precision="float32"), embedder=embedder))
+    assert list(sar_table(at)["TokenSAR"]) == pytest.approx(expected.per_sample, abs=1e-6)
+    assert any(caption.value.endswith("token relevance at float32") for caption in at.caption)
 
 
 def test_colour_toggle_and_temperature_rederive_without_embedding_again(france_run, embedder):

@@ -12,6 +12,7 @@ from scipy.special import logsumexp
 
 from uqviz.measures.base import Measure, MeasureResult
 from uqviz.measures.logprob import mean_loglik, sequence_loglik
+from uqviz.similarity import FLOAT32
 
 if TYPE_CHECKING:
     from uqviz.similarity import SimilarityBackend
@@ -42,12 +43,20 @@ class TokenRelevance:
 
     similarity: list[list[float]]
     relevance: list[list[float]]
+    precision: str = FLOAT32
 
 
 def compute_token_relevance(
-    question: str, sample_tokens: Sequence[Sequence[str]], answers: Sequence[str], backend: SimilarityBackend
+    question: str,
+    sample_tokens: Sequence[Sequence[str]],
+    answers: Sequence[str],
+    backend: SimilarityBackend,
+    precision: str = FLOAT32,
 ) -> TokenRelevance:
-    """Token relevance of every token of every sample from ONE batched pair_scores call over all removal variants (§4.2, §4.6)."""
+    """Token relevance of every token of every sample from ONE batched pair_scores call over all removal variants (§4.2, §4.6).
+
+    Both texts of each pair are scored at the same `precision`, so a bfloat16 rounding common to both cancels in g_i.
+    """
     full_texts: list[str] = []
     variant_texts: list[str] = []
     lengths: list[int] = []
@@ -56,10 +65,10 @@ def compute_token_relevance(
         full_texts += [compared_text(question, answer)] * len(variants)
         variant_texts += [compared_text(question, variant) for variant in variants]
         lengths.append(len(variants))
-    scores = backend.pair_scores(full_texts, variant_texts)
+    scores = backend.pair_scores(full_texts, variant_texts, precision)
     bounds = np.cumsum([0, *lengths])
     similarity = [[float(g) for g in scores[start:end]] for start, end in zip(bounds[:-1], bounds[1:])]
-    return TokenRelevance(similarity, [[1.0 - g for g in row] for row in similarity])
+    return TokenRelevance(similarity, [[1.0 - g for g in row] for row in similarity], precision)
 
 
 def sentence_similarity_matrix(question: str, answers: Sequence[str], backend: SimilarityBackend) -> np.ndarray:
@@ -77,7 +86,9 @@ def token_relevance(stats: RunStatistics) -> TokenRelevance:
     """The shared token-relevance statistic of a run (memo `token_relevance`, cost recorded in stats.costs)."""
     return stats.memo(
         TOKEN_RELEVANCE,
-        lambda: compute_token_relevance(stats.question, [s.tokens for s in stats.run.samples], stats.answers, stats.similarity),
+        lambda: compute_token_relevance(
+            stats.question, [s.tokens for s in stats.run.samples], stats.answers, stats.similarity, stats.relevance_precision
+        ),
     )
 
 
@@ -86,9 +97,9 @@ def sentence_similarity(stats: RunStatistics) -> np.ndarray:
     return stats.memo(SENTENCE_SIMILARITY, lambda: sentence_similarity_matrix(stats.question, stats.answers, stats.similarity))
 
 
-def computed_token_relevance(stats: RunStatistics) -> list[list[float]] | None:
-    """R_i per sample and token if this RunStatistics has computed it (scores.json `token_relevance`), else None."""
-    return token_relevance(stats).relevance if TOKEN_RELEVANCE in stats.costs else None
+def computed_token_relevance(stats: RunStatistics) -> TokenRelevance | None:
+    """The token relevance if this RunStatistics has computed it (scores.json `token_relevance`), else None."""
+    return token_relevance(stats) if TOKEN_RELEVANCE in stats.costs else None
 
 
 def relevance_weights(relevance: Sequence[float]) -> np.ndarray:
