@@ -151,11 +151,9 @@ def generation_kwargs(lm: LanguageModel, settings: SamplingSettings, eos_ids: li
         eos_token_id=eos_ids,
         pad_token_id=lm.tokenizer.pad_token_id,
         bos_token_id=lm.model.generation_config.bos_token_id,
+        cache_implementation="static" if uses_static_cache(lm) else None,
     )
-    kwargs = {"generation_config": config}
-    if uses_static_cache(lm):
-        kwargs["cache_implementation"] = "static"
-    return kwargs
+    return {"generation_config": config}
 
 
 def uses_static_cache(lm: LanguageModel) -> bool:
