@@ -66,13 +66,19 @@ def page(browser):
     context.close()
 
 
+SCRIPT_STATE = "document.querySelector(\"[data-testid='stApp']\")?.getAttribute('data-test-script-state')"
+
+
 def wait_for_app(page, timeout: float = 300_000) -> None:
-    """Streamlit's own harness: connected, then the script not running."""
+    """Streamlit's own harness: connected, the rerun a click asked for started (or already over), then not running."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
-    page.wait_for_function(
-        "() => document.querySelector(\"[data-testid='stApp']\")?.getAttribute('data-test-script-state') === 'notRunning'",
-        timeout=timeout,
-    )
+    try:
+        page.wait_for_function(f"() => {SCRIPT_STATE} === 'running'", timeout=1_000)
+    except PlaywrightTimeoutError:
+        pass  # a rerun that finished before the first poll
+    page.wait_for_function(f"() => {SCRIPT_STATE} === 'notRunning'", timeout=timeout)
     page.wait_for_timeout(300)
 
 
