@@ -71,8 +71,10 @@ def batch_settings() -> tuple[BatchSettings, int]:
     first, second, third, fourth = st.columns(4)
     n = first.number_input("Samples per question (N)", 1, MAX_SAMPLES, 5, key="batch_n")
     method = second.radio("Correct when the", tuple(METHOD_LABELS), format_func=METHOD_LABELS.get, key="batch_method",
-                          help="Kuhn et al. 2023 grade with ROUGE-L F > 0.3. A model that answers in full sentences scores "
-                          "low F against a one-word gold answer; the recall asks only that the gold answer appear in the answer.")
+                          index=list(METHOD_LABELS).index(CorrectnessRule().method),
+                          help="Default: the gold answer appears in the greedy answer (ROUGE-L recall 1.0), since chat models "
+                          "answer in full sentences. Kuhn et al. 2023 grade with ROUGE-L F > 0.3, which a sentence scores low "
+                          "against a one-word gold answer.")
     threshold = third.slider("reaches the threshold", 0.0, 1.0, DEFAULT_THRESHOLDS[method], 0.05, key=f"batch_threshold_{method}")
     limit = fourth.number_input("Questions to run (the first k)", 1, None, None, key="batch_limit", placeholder="all")
     sampling = replace(sampling_settings(), n=int(n))

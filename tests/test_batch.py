@@ -73,7 +73,7 @@ def test_rouge_l_and_any_gold_counts():
     # "the capital of france is paris" has 6 tokens, "paris" 1: P = 1/6, R = 1, F = 2 * (1/6) / (7/6) = 2/7.
     assert rouge_l("The capital of France is Paris.", "Paris") == pytest.approx(2 / 7)
     assert rouge_l("Paris", "paris") == 1.0
-    rule = CorrectnessRule()
+    rule = CorrectnessRule("rouge", 0.3)
     # "8" in "A spider has 8 legs.": P = 1/5, R = 1 -> F = 1/3; "eight" does not occur -> 0. Best is 1/3.
     assert match_score("A spider has 8 legs.", ["eight", "8"], rule) == pytest.approx(1 / 3)
     assert match_score("anything", [], rule) is None
@@ -211,6 +211,30 @@ def uqviz(*args):
         [sys.executable, "-m", "uqviz", *args], cwd=REPO, capture_output=True, text=True, timeout=900,
         env={**__import__("os").environ, "TQDM_DISABLE": "1"},
     )
+
+
+@pytest.mark.slow
+def test_a_row_grades_the_greedy_answer_by_default_recall_and_uqac_analyses_that_answer(language_model, embedder, monkeypatch, tmp_path):
+    from uqviz.measures import uqac
+    from uqviz.run import SamplingSettings
+    from uqviz.sampling import sample
+    from uqviz.statistics import RunStatistics, ScoreConfig
+
+    def no_second_greedy(*args):
+        raise AssertionError("the greedy answer was generated again for UQAC")
+
+    monkeypatch.setattr(uqac, "greedy_answer", no_second_greedy)
+    question = Question("What is the capital of France?", ("Paris",))
+    settings = BatchSettings(SamplingSettings(n=2, max_new_tokens=10, seed=1))
+    assert settings.correctness == CorrectnessRule("rouge-recall", 1.0)
+    row = run_batch([question], language_model, tmp_path / "res.csv", settings, embedder=embedder)[0]
+
+    greedy = sample(language_model, question.text, SamplingSettings(n=1, temperature=0.0, max_new_tokens=10, seed=1))
+    assert row["greedy_answer"] == greedy.samples[0].text
+    assert row["match_score"] == pytest.approx(rouge_l(row["greedy_answer"], "Paris", "recall"))
+    assert row["correct"] == int(row["match_score"] >= 1.0)
+    alone = REGISTRY["uqac"].compute(RunStatistics(greedy, ScoreConfig(uqac_sample=0), language_model=language_model))
+    assert row["uqac"] == pytest.approx(alone.value, rel=1e-6)
 
 
 @pytest.mark.slow

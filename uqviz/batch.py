@@ -22,6 +22,7 @@ from typing import Any
 
 from uqviz.evaluation import auroc, calibration_bins, labelled_pairs, prediction_rejection_ratio, risk_coverage_curve, roc_points
 from uqviz.measures import REGISTRY
+from uqviz.measures.uqac import GREEDY, use_greedy_answer
 from uqviz.models import Embedder, LanguageModel
 from uqviz.run import SamplingSettings
 from uqviz.sampling import sample
@@ -146,8 +147,8 @@ def demo_questions() -> list[Question]:
 class CorrectnessRule:
     """The greedy answer is right when its best match with any gold answer reaches the threshold."""
 
-    method: str = ROUGE
-    threshold: float = DEFAULT_THRESHOLDS[ROUGE]
+    method: str = ROUGE_RECALL
+    threshold: float = DEFAULT_THRESHOLDS[ROUGE_RECALL]
 
     def __post_init__(self) -> None:
         if self.method not in DEFAULT_THRESHOLDS:
@@ -219,9 +220,11 @@ def score_question(
     """One results row: N samples scored by every registered measure, the greedy answer graded against the golds."""
     started = time.perf_counter()
     options = {"chat": settings.chat, "system_prompt": settings.system_prompt}
-    greedy = sample(lm, question.text, replace(settings.sampling, n=1, temperature=0.0), **options).samples[0].text
+    greedy_run = sample(lm, question.text, replace(settings.sampling, n=1, temperature=0.0), **options)
+    greedy = greedy_run.samples[0].text
     run = sample(lm, question.text, settings.sampling, **options)
     statistics = RunStatistics(run, config, embedder=embedder, language_model=lm)
+    use_greedy_answer(statistics, greedy_run.prompt_token_ids, greedy_run.samples[0])
     scores = score_run(run, statistics)
     similarity = statistics.similarity if settings.correctness.method == EMBEDDING else None
     score = match_score(greedy, question.answers, settings.correctness, similarity)
@@ -315,10 +318,11 @@ def run_batch(
 ) -> list[dict[str, Any]]:
     """Score every question not already in `out`, appending each row as it finishes; returns the rows in input order.
 
+    By default UQAC analyses the greedy answer, the one that is graded (as in the paper, §5.1).
     The results file is rewritten first only when its columns differ from the registry's (a measure was added)
     or its last row was cut short; the rows already there are kept, with empty cells for new measures.
     """
-    config = config or ScoreConfig()
+    config = config or ScoreConfig(uqac_sample=GREEDY)
     out = Path(out)
     columns = result_columns(list(REGISTRY))
     existing = read_results(out) if out.is_file() and out.stat().st_size else []

@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_arguments(batch)
     batch.add_argument("--out", required=True, help="results CSV; rows already in it are kept and their questions skipped")
     batch.add_argument("--report", default=None, help="report.json path (AUROC, PRR, risk-coverage, calibration per measure)")
-    batch.add_argument("--match", choices=("rouge", "rouge-recall", "embedding"), default="rouge",
-                       help="how the greedy answer is graded: ROUGE-L F, ROUGE-L recall of the gold answer, or embedding cosine")
+    batch.add_argument("--match", choices=("rouge", "rouge-recall", "embedding"), default="rouge-recall",
+                       help="how the greedy answer is graded: ROUGE-L recall of the gold answer (default: the gold answer "
+                            "appears in it), ROUGE-L F (Kuhn et al. 2023), or embedding cosine")
     batch.add_argument("--threshold", type=float, default=None,
                        help="correct when the match reaches it (default 0.3 for rouge, 1.0 for rouge-recall, 0.75 for embedding)")
     add_embedder_argument(batch)

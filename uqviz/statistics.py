@@ -31,7 +31,7 @@ class ScoreConfig:
     volume_epsilon: float = 1e-3
     volume_pca_dim: int | None = None
     volume_center: bool = False
-    uqac_sample: int | None = None
+    uqac_sample: int | str | None = None  # a sample index, or "greedy"
     uqac_buffer: int = 3
     uqac_tau: float = 0.5
     uqac_min_extra: int = 5

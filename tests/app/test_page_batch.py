@@ -50,8 +50,9 @@ def test_demo_set_is_offered_and_bad_files_get_a_message(batch_page):
 def test_real_batch_draws_curves_ranks_measures_and_resumes(batch_page, monkeypatch):
     at = upload(batch_page(max_new_tokens=8, seed=3), "questions.csv", QUESTIONS)
     at.number_input(key="batch_n").set_value(2)
-    # "The capital of France is Paris." has ROUGE-L 2/7 with "Paris": correct at 0.2; nothing matches "xyzzy".
-    at.slider(key="batch_threshold_rouge").set_value(0.2)
+    # Graded by default with the ROUGE-L recall of the gold: "Paris" appears in "The capital of France is Paris.";
+    # nothing matches "xyzzy".
+    assert at.radio(key="batch_method").value == "rouge-recall" and at.slider(key="batch_threshold_rouge-recall").value == 1.0
     at.button(key="batch_run").click().run()
     assert not at.exception
     result = at.session_state["batch"]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from uqviz.statistics import RunStatistics, ScoreConfig
 
 GREEDY = "greedy"
+GREEDY_ANSWER = "uqac_greedy_answer"
 MAX_STEPS = 1000
 KEYS_PER_SOURCE = 5
 SIMILARITY_THRESHOLD = 0.0
@@ -393,9 +394,9 @@ def _add_cost(stats: RunStatistics, name: str, seconds: float, calls: int) -> No
 
 def resolve_choice(stats: RunStatistics, choice: int | str | None) -> int | str:
     """GREEDY, or a sample index: the given one, else ScoreConfig.uqac_sample, else the first sample."""
-    if choice == GREEDY:
-        return GREEDY
     index = stats.config.uqac_sample if choice is None else choice
+    if index == GREEDY:
+        return GREEDY
     index = 0 if index is None else int(index)
     if not 0 <= index < len(stats.run.samples):
         raise AttentionPassError(f"Sample {index} does not exist; the run has samples 0…{len(stats.run.samples) - 1}.")
@@ -413,10 +414,15 @@ def subject(stats: RunStatistics, choice: int | str | None = None) -> tuple[list
 
     def generate() -> tuple[list[int], Sample]:
         answer = greedy_answer(stats.language_model, stats.run)
-        _add_cost(stats, "uqac_greedy_answer", 0.0, 1)
+        _add_cost(stats, GREEDY_ANSWER, 0.0, 1)
         return answer
 
-    return stats.memo("uqac_greedy_answer", generate)
+    return stats.memo(GREEDY_ANSWER, generate)
+
+
+def use_greedy_answer(stats: RunStatistics, prompt_token_ids: list[int], answer: Sample) -> None:
+    """Give UQAC a greedy answer already generated with the run's settings (batch grades it), so it is not generated again."""
+    stats.memo(GREEDY_ANSWER, lambda: (list(prompt_token_ids), answer))
 
 
 def head_counts(config: ScoreConfig) -> tuple[int, ...]:
