@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -110,7 +111,8 @@ def test_embedding_match_uses_the_best_gold(embedder):
 def fake_row(question: Question, value: float) -> dict:
     row = {name: None for name in NAMES}
     row.update(
-        question=question.text, gold="|".join(question.answers), greedy_answer=f"answer to {question.text}", match_score=1.0,
+        question=question.text, gold="|".join(question.answers), greedy_answer=f"{' '.join(question.answers)} answers {question.text}",
+        match_score=1.0,
         correct=1, samples=["a, \"quoted\"\nline", "b"], reasons={NAMES[-1]: "no model"}, seconds=0.5,
     )
     row[NAMES[0]] = value
@@ -159,6 +161,22 @@ def test_a_row_cut_short_is_computed_again(tmp_path, scored):
     assert scored == ["one?", "two?", "two?"]
     with out.open(newline="", encoding="utf-8") as handle:
         assert [row["question"] for row in csv.DictReader(handle)] == ["one?", "two?"]
+
+
+def test_resumed_rows_are_graded_again_under_a_new_rule_or_new_golds(tmp_path, scored):
+    out = tmp_path / "results.csv"
+    run_batch(QUESTIONS[:2], None, out)  # "1 answers one?" contains its gold "1": correct
+    assert [row["correct"] for row in read_results(out)] == [1, 1]
+    strict = BatchSettings(correctness=CorrectnessRule("rouge", 0.5))  # F of "1" in 3 tokens is 1/2: still correct
+    assert [row["correct"] for row in run_batch(QUESTIONS[:2], None, out, strict)] == [1, 1]
+    stricter = BatchSettings(correctness=CorrectnessRule("rouge", 0.6))
+    rows = run_batch(QUESTIONS[:2], None, out, stricter)
+    assert [(row["match_score"], row["correct"]) for row in rows] == [(pytest.approx(0.5), 0)] * 2
+    assert [row["correct"] for row in read_results(out)] == [0, 0]  # the file holds the new grades
+    renamed = [Question("one?", ("uno",)), QUESTIONS[1]]
+    rows = run_batch(renamed, None, out)
+    assert [(row["gold"], row["correct"]) for row in rows] == [("uno", 0), ("2", 1)]
+    assert scored == ["one?", "two?"]  # no question was sampled or scored again
 
 
 def test_results_file_with_other_columns_is_rewritten_keeping_rows(tmp_path, scored):
@@ -280,3 +298,13 @@ def test_batch_command_rejects_bad_input_with_one_line(tmp_path):
     good.write_text("question\nx\n")
     threshold = uqviz("batch", str(good), "--out", str(tmp_path / "r.csv"), "--threshold", "2")
     assert threshold.returncode == 2 and "between 0 and 1" in threshold.stderr
+
+
+def test_batch_key_names_the_sampling_not_the_grading():
+    settings = BatchSettings()
+    key = batch.batch_key(QUESTIONS, settings, "model")
+    regraded = BatchSettings(correctness=CorrectnessRule("embedding", 0.8))
+    assert batch.batch_key([Question(q.text, ("other",)) for q in QUESTIONS], regraded, "model") == key
+    assert batch.batch_key(QUESTIONS, settings, "other model") != key
+    assert batch.batch_key(QUESTIONS[:2], settings, "model") != key
+    assert batch.batch_key(QUESTIONS, replace(settings, sampling=replace(settings.sampling, n=3)), "model") != key

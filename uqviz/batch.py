@@ -9,6 +9,7 @@ question text; a results file written under other settings is reused as it is, s
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -210,6 +211,19 @@ def result_columns(names: Sequence[str]) -> list[str]:
     return [*HEAD_COLUMNS, *names, *TAIL_COLUMNS]
 
 
+def grade(
+    answer: str, golds: Sequence[str], rule: CorrectnessRule, similarity: Callable[[], BiEncoderSimilarity] | None
+) -> dict[str, Any]:
+    """The grading columns of a results row: the golds, the best match and whether it reaches the threshold."""
+    backend = similarity() if rule.method == EMBEDDING and similarity is not None else None
+    score = match_score(answer, golds, rule, backend)
+    return {
+        "gold": GOLD_SEPARATOR.join(golds),
+        "match_score": score,
+        "correct": None if score is None else int(score >= rule.threshold),
+    }
+
+
 def score_question(
     question: Question,
     lm: LanguageModel,
@@ -226,14 +240,10 @@ def score_question(
     statistics = RunStatistics(run, config, embedder=embedder, language_model=lm)
     use_greedy_answer(statistics, greedy_run.prompt_token_ids, greedy_run.samples[0])
     scores = score_run(run, statistics)
-    similarity = statistics.similarity if settings.correctness.method == EMBEDDING else None
-    score = match_score(greedy, question.answers, settings.correctness, similarity)
     row: dict[str, Any] = {
         "question": question.text,
-        "gold": GOLD_SEPARATOR.join(question.answers),
         "greedy_answer": greedy,
-        "match_score": score,
-        "correct": None if score is None else int(score >= settings.correctness.threshold),
+        **grade(greedy, question.answers, settings.correctness, lambda: statistics.similarity),
     }
     for name, scored in scores.measures.items():
         value = scored.result.value
@@ -319,17 +329,25 @@ def run_batch(
     """Score every question not already in `out`, appending each row as it finishes; returns the rows in input order.
 
     By default UQAC analyses the greedy answer, the one that is graded (as in the paper, §5.1).
-    The results file is rewritten first only when its columns differ from the registry's (a measure was added)
-    or its last row was cut short; the rows already there are kept, with empty cells for new measures.
+    Rows already in `out` keep their samples and scores but are graded again under the current rule and gold answers
+    (no model call, except the embedder for embedding grading). The file is rewritten first only when a grade
+    changed, its columns differ from the registry's (a measure was added) or its last row was cut short.
     """
     config = config or ScoreConfig(uqac_sample=GREEDY)
     out = Path(out)
     columns = result_columns(list(REGISTRY))
     existing = read_results(out) if out.is_file() and out.stat().st_size else []
-    done = {row["question"]: row for row in existing}
-    if not existing or _header(out) != columns or _line_count(out) != len(existing) + 1:
+    golds = {question.text: question.answers for question in questions}
+    similarity = functools.cache(lambda: BiEncoderSimilarity(embedder() if callable(embedder) else embedder))
+    regraded = [
+        {**row, **grade(row["greedy_answer"], golds[row["question"]], settings.correctness, similarity)}
+        if row["question"] in golds else row
+        for row in existing
+    ]
+    done = {row["question"]: row for row in regraded}
+    if regraded != existing or not existing or _header(out) != columns or _line_count(out) != len(existing) + 1:
         kept_columns = columns + [c for c in _header(out) if c not in columns] if existing else columns
-        write_results(out, existing, kept_columns)
+        write_results(out, regraded, kept_columns)
         columns = kept_columns
     total = len(questions)
     resumed = sum(question.text in done for question in questions)
@@ -415,10 +433,11 @@ def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model:
 
 
 def batch_key(questions: Sequence[Question], settings: BatchSettings, model: str) -> str:
-    """A short digest naming one batch: the same questions, settings, model and measures resume the same results file."""
+    """A short digest naming one batch: the same questions, sampling settings, model and measures resume the same results
+    file. The gold answers and the grading rule are left out: resuming grades the kept answers again."""
     identity = {
-        "questions": [[question.text, *question.answers] for question in questions],
-        "settings": asdict(settings),
+        "questions": [question.text for question in questions],
+        "settings": {key: value for key, value in asdict(settings).items() if key != "correctness"},
         "model": model,
         "measures": list(REGISTRY),
     }
