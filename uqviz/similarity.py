@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -38,13 +39,16 @@ def has_fast_bfloat16(device: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> boo
     kind = device.split(":")[0]
     if kind == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if kind != "cpu":
-        return False
+    return kind == "cpu" and any(flag in cpu_flags(cpuinfo) for flag in CPU_BFLOAT16_FLAGS)
+
+
+@functools.cache
+def cpu_flags(cpuinfo: Path) -> frozenset[str]:
+    """The words of /proc/cpuinfo (read once); empty where there is no such file."""
     try:
-        flags = cpuinfo.read_text().split()
+        return frozenset(cpuinfo.read_text().split())
     except OSError:
-        return False
-    return any(flag in flags for flag in CPU_BFLOAT16_FLAGS)
+        return frozenset()
 
 
 def resolve_precision(setting: str, device: str) -> str:
