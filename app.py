@@ -6,7 +6,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import RUN_KEY, SCORES_KEY, current_run, language_model, sampling_settings, save_to_history, sidebar_settings
+from pages.common import (
+    RUN_KEY,
+    SCORES_KEY,
+    current_run,
+    language_model,
+    projection_warm_up,
+    sampling_settings,
+    save_to_history,
+    sidebar_settings,
+)
 from uqviz.run import Run
 from uqviz.sampling import SamplingError, clean_prompt, sample, validate
 from uqviz.scoring import score_run
@@ -114,6 +123,7 @@ def show_run(run: Run) -> None:
 
 
 st.set_page_config(page_title="uqviz", page_icon=":material/blur_on:", layout="wide")
+projection_warm_up()
 sidebar_settings()
 navigation = st.navigation(
     [

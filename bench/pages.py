@@ -1,9 +1,11 @@
 """Re-render time of every page for an analysed run, and the model calls a re-render makes (target < 0.3 s, 0 calls).
 
-    python bench/pages.py [--n 10] [--max-new-tokens 64]
+    python bench/pages.py [--n 10] [--max-new-tokens 64] [--typing-seconds 0]
 
 Samples one run in the app (AppTest, in-process), renders every page once so that its analyses are cached,
 then times a second render of each page while counting language-model forward passes and embedder calls.
+`--typing-seconds S` waits S seconds between opening the app and submitting the prompt, as a person typing
+does; the app compiles UMAP in the background meanwhile, so the first meaning map need not wait for it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ PAGES = [
 
 def main() -> None:
     parser = run_size_parser()
+    parser.add_argument("--typing-seconds", type=float, default=0.0)
     args = parser.parse_args()
 
     import os
@@ -59,6 +62,7 @@ def main() -> None:
     at.session_state["n"] = args.n
     at.session_state["max_new_tokens"] = args.max_new_tokens
     at.run()
+    time.sleep(args.typing_seconds)
     at.text_area(key="prompt").input(PROMPT)
     at.button[0].click()
     at.run()

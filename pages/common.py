@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import threading
 
 import streamlit as st
 
 from uqviz.models import DEFAULT_MODEL, Embedder, LanguageModel, ModelLoadError, load_embedder, load_language_model
 from uqviz.nli import NliModel, load_nli
+from uqviz.projection import warm_up_map
 from uqviz.run import Run, RunFormatError, SamplingSettings
 from uqviz.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
 from uqviz.scoring import Scores
@@ -33,6 +37,21 @@ def cached_embedder(spec: str = "default") -> Embedder:
 def cached_nli(path: str) -> NliModel:
     """The optional local NLI model, loaded once per process (its pair scores are cached inside it)."""
     return load_nli(path)
+
+
+def warm_up_at_low_priority() -> None:
+    """UMAP's compilation at the lowest CPU priority (Linux threads have their own), so sampling keeps the cores."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    warm_up_map()
+
+
+@st.cache_resource(show_spinner=False)
+def projection_warm_up() -> threading.Thread:
+    """Compile UMAP once per server in the background when the app opens, so the first meaning map does not wait."""
+    thread = threading.Thread(target=warm_up_at_low_priority, name="uqviz-umap-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -30,3 +30,10 @@ def test_map_falls_back_to_pca_for_few_points_and_is_deterministic():
     first, second = map_2d(many, random_state=0), map_2d(many, random_state=0)
     assert first.method == "umap" and first.coordinates.shape == (12, 2)
     assert np.allclose(first.coordinates, second.coordinates)
+
+
+def test_warm_up_runs_the_umap_path():
+    from uqviz.projection import warm_up_map
+
+    warmed = warm_up_map()
+    assert warmed.method == "umap" and warmed.coordinates.shape == (8, 2)

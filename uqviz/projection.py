@@ -49,3 +49,8 @@ def map_2d(vectors: np.ndarray, random_state: int = 0) -> Projection:
         n_jobs=1,
     )
     return Projection(np.asarray(reducer.fit_transform(vectors), dtype=np.float64), "umap")
+
+
+def warm_up_map() -> Projection:
+    """map_2d on a small random set, so that numba compiles UMAP's code (about 6 s of CPU) before a view needs it."""
+    return map_2d(np.random.default_rng(0).normal(size=(UMAP_MIN_POINTS + 2, 8)))

@@ -54,6 +54,22 @@ def test_bad_input_gets_a_message(prompt, state, message):
     assert "run" not in at.session_state
 
 
+def test_opening_the_app_compiles_umap_once_in_the_background(monkeypatch):
+    import threading
+
+    from pages import common
+
+    warm_ups, ran = [], threading.Event()
+    common.projection_warm_up.clear()
+    monkeypatch.setattr(common, "warm_up_map", lambda: (warm_ups.append(1), ran.set()))
+    fresh_app()
+    fresh_app()
+    assert ran.wait(timeout=60)  # started by opening the app
+    common.projection_warm_up().join(timeout=60)
+    assert warm_ups == [1]  # once per server process, not once per session or rerun
+    common.projection_warm_up.clear()
+
+
 def test_bad_model_path_gets_one_sentence(tmp_path):
     at = submit(fresh_app(model_spec=str(tmp_path / "missing-model"), n=1, max_new_tokens=2), "hi")
     assert not at.exception
