@@ -143,6 +143,7 @@ class RecordingBackend:
 
     name = "recording"
     device = "cpu"
+    auto_bfloat16 = True
 
     def __init__(self):
         self.calls = 0
@@ -346,7 +347,8 @@ def test_cross_encoder_scores_are_its_sigmoid_and_each_pair_is_scored_once(cross
 def test_cross_encoder_drives_token_relevance(cross_encoder_folder, embedder):
     run = hand_run()
     backend = CrossEncoderSimilarity(load_cross_encoder(str(cross_encoder_folder), device="cpu"), embedder)
-    statistics = RunStatistics(run, ScoreConfig(relevance_precision="float32"), similarity=backend)
+    statistics = RunStatistics(run, similarity=backend)
+    assert statistics.relevance_precision == "float32"  # `auto` never picks bf16 for the unmeasured cross-encoder
     result = REGISTRY["token_sar"].compute(statistics)
     pairs = [("Q? Paris is nice", "Q?  is nice"), ("Q? Paris is nice", "Q? Paris nice"), ("Q? Paris is nice", "Q? Paris is")]
     expected_relevance = [1 - g for g in direct_sigmoid_scores(cross_encoder_folder, pairs)]
@@ -406,11 +408,14 @@ def test_auto_precision_follows_the_device_and_explicit_choices_win(monkeypatch,
     from uqviz import similarity
 
     monkeypatch.setattr(similarity, "has_fast_bfloat16", lambda device: native)
-    assert resolve_precision("auto", "cpu") == ("bfloat16" if native else "float32")
-    assert resolve_precision("float32", "cpu") == "float32" and resolve_precision("bfloat16", "cpu") == "bfloat16"
-    with pytest.raises(ValueError, match="not one of auto, float32, bfloat16"):
-        resolve_precision("fp8", "cpu")
     backend = RecordingBackend()
+    assert resolve_precision("auto", backend) == ("bfloat16" if native else "float32")
+    assert resolve_precision("float32", backend) == "float32" and resolve_precision("bfloat16", backend) == "bfloat16"
+    with pytest.raises(ValueError, match="not one of auto, float32, bfloat16"):
+        resolve_precision("fp8", backend)
+    unmeasured = RecordingBackend()
+    unmeasured.auto_bfloat16 = False  # like the cross-encoder: auto keeps float32, an explicit bfloat16 is honoured
+    assert resolve_precision("auto", unmeasured) == "float32" and resolve_precision("bfloat16", unmeasured) == "bfloat16"
     statistics = RunStatistics(hand_run(), similarity=backend)
     document = score_run(statistics.run, statistics, ["token_sar"]).to_dict()
     assert backend.precisions == ["bfloat16" if native else "float32"]

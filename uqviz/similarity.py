@@ -28,6 +28,7 @@ class SimilarityBackend(Protocol):
     name: str
     calls: int
     device: str
+    auto_bfloat16: bool  # bf16 was measured close to float32 for this backend, so `auto` may choose it
 
     def pair_scores(self, left: Sequence[str], right: Sequence[str], precision: str = FLOAT32) -> np.ndarray: ...
 
@@ -37,8 +38,8 @@ def has_fast_bfloat16(device: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> boo
     import torch
 
     kind = device.split(":")[0]
-    if kind == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if kind == "cuda":  # bf16 tensor cores from Ampere (compute capability 8) on; older GPUs only emulate bf16
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(torch.device(device))[0] >= 8
     return kind == "cpu" and any(flag in cpu_flags(cpuinfo) for flag in CPU_BFLOAT16_FLAGS)
 
 
@@ -51,12 +52,12 @@ def cpu_flags(cpuinfo: Path) -> frozenset[str]:
         return frozenset()
 
 
-def resolve_precision(setting: str, device: str) -> str:
-    """`auto` is bfloat16 where it runs natively and float32 elsewhere; float32 and bfloat16 are taken as given."""
+def resolve_precision(setting: str, backend: SimilarityBackend) -> str:
+    """`auto` is bfloat16 where it runs natively and was measured close to float32 for this backend, else float32."""
     if setting not in PRECISIONS:
         raise ValueError(f"precision {setting!r} is not one of {', '.join(PRECISIONS)}")
     if setting == "auto":
-        return BFLOAT16 if has_fast_bfloat16(device) else FLOAT32
+        return BFLOAT16 if backend.auto_bfloat16 and has_fast_bfloat16(backend.device) else FLOAT32
     return setting
 
 
@@ -73,6 +74,8 @@ def computing_in(precision: str, device: str) -> Iterator[None]:
 class BiEncoderSimilarity:
     """g = max(0, cosine) of unit embeddings; every text is embedded once and kept, so views share embeddings."""
 
+    auto_bfloat16 = True  # bench/relevance.py: R within 5e-4 of float32 with MiniLM
+
     def __init__(self, embedder: Embedder, batch_size: int = EMBED_BATCH_SIZE) -> None:
         self.embedder = embedder
         self.batch_size = batch_size
@@ -86,7 +89,7 @@ class BiEncoderSimilarity:
         batched calls, and each text is kept per precision."""
         missing = list(dict.fromkeys(text for text in texts if (precision, text) not in self._vectors))
         if missing:
-            with self.embedder.lock, computing_in(precision, self.device):
+            with self.embedder.lock, computing_in(precision, str(self.embedder.model.device)):
                 vectors = self.embedder.model.encode(
                     missing, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
                     show_progress_bar=False,
@@ -133,6 +136,8 @@ def load_cross_encoder(spec: str, device: str | None = None) -> CrossEncoderMode
 class CrossEncoderSimilarity(BiEncoderSimilarity):
     """g = sigmoid score of the cross-encoder on each text pair, every pair scored once and kept (SAR's exact setting,
     ALGORITHMS.md §4.5); views that need vectors still get the bi-encoder's embeddings."""
+
+    auto_bfloat16 = False  # not measured against float32: `auto` keeps float32, bfloat16 only when asked for
 
     def __init__(self, cross_encoder: CrossEncoderModel, embedder: Embedder, batch_size: int = CROSS_ENCODER_BATCH_SIZE) -> None:
         super().__init__(embedder)

@@ -147,7 +147,7 @@ class RunStatistics:
     @property
     def relevance_precision(self) -> str:
         """float32 or bfloat16: the precision token relevance is computed at on the similarity backend's device."""
-        return resolve_precision(self.config.relevance_precision, self.similarity.device)
+        return resolve_precision(self.config.relevance_precision, self.similarity)
 
     @property
     def similarity_name(self) -> str | None:

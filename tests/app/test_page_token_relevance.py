@@ -65,13 +65,18 @@ def test_page_shows_coloured_tokens_shift_heatmap_table_backend_and_cost(france_
     assert any("TokenSAR" in block.value for block in at.markdown)  # the explanation with its formulas
 
 
-def test_float32_precision_recomputes_the_exact_relevance(france_run, embedder):
+def test_precision_choice_recomputes_the_relevance_at_that_precision(france_run, embedder):
     at = open_page(france_run)
-    at.selectbox(key="sar_precision").set_value("float32").run()
-    assert not at.exception
-    expected = REGISTRY["token_sar"].compute(RunStatistics(france_run, ScoreConfig(relevance_precision="float32"), embedder=embedder))
-    assert list(sar_table(at)["TokenSAR"]) == pytest.approx(expected.per_sample, abs=1e-6)
-    assert any(caption.value.endswith("token relevance at float32") for caption in at.caption)
+    values = {}
+    for precision in ("float32", "bfloat16"):
+        at.selectbox(key="sar_precision").set_value(precision).run()
+        assert not at.exception
+        config = ScoreConfig(relevance_precision=precision)
+        expected = REGISTRY["token_sar"].compute(RunStatistics(france_run, config, embedder=embedder))
+        values[precision] = list(sar_table(at)["TokenSAR"])
+        assert values[precision] == pytest.approx(expected.per_sample, abs=1e-6)
+        assert any(caption.value.endswith(f"token relevance at {precision}") for caption in at.caption)
+    assert values["float32"] != values["bfloat16"]
 
 
 def test_colour_toggle_and_temperature_rederive_without_embedding_again(france_run, embedder):

@@ -53,10 +53,7 @@ def compute_token_relevance(
     backend: SimilarityBackend,
     precision: str = FLOAT32,
 ) -> TokenRelevance:
-    """Token relevance of every token of every sample from ONE batched pair_scores call over all removal variants (§4.2, §4.6).
-
-    Both texts of each pair are scored at the same `precision`, so a bfloat16 rounding common to both cancels in g_i.
-    """
+    """Token relevance of every token of every sample from ONE batched pair_scores call over all removal variants (§4.2, §4.6)."""
     full_texts: list[str] = []
     variant_texts: list[str] = []
     lengths: list[int] = []
