@@ -182,23 +182,20 @@ def attention_modules(model) -> list:
 
 
 def logits_at(model, input_ids, rows: Sequence[int], cache=None):
-    """Logits (batch × len(rows) × V) at the given positions, computing the vocabulary projection only there.
-
-    With a KV `cache` of earlier tokens the rows count from the first token of `input_ids`.
-    """
+    """Logits (batch × len(rows) × V) at the rows (counted after the `cache`d tokens), projecting only those rows."""
     import torch
 
     index = torch.tensor(list(rows), dtype=torch.long, device=input_ids.device)
     parameters = inspect.signature(model.forward).parameters
-    cached = {"use_cache": False} if cache is None else {"use_cache": True, cache_argument(parameters): cache}
+    cached = {"use_cache": False} if cache is None else {"use_cache": True, cache_argument(model): cache}
     if "logits_to_keep" in parameters:
         return model(input_ids=input_ids, logits_to_keep=index, **cached).logits
     return model(input_ids=input_ids, **cached).logits[:, index]
 
 
-def cache_argument(parameters) -> str:
+def cache_argument(model) -> str:
     """The KV-cache keyword of this transformers version: `cache` (5.x) or `past_key_values` (earlier)."""
-    return "cache" if "cache" in parameters else "past_key_values"
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def shared_prefix_length(input_ids) -> int:
@@ -208,8 +205,7 @@ def shared_prefix_length(input_ids) -> int:
 
 
 def logits_sharing_prefix(model, input_ids, rows: Sequence[int]):
-    """logits_at for a batch whose sequences share a prefix: the prefix runs once, its KV cache is copied to every
-    sequence, and only the differing suffixes run batched (the UQAC expansions differ from one chain token on)."""
+    """logits_at with the batch's shared prefix run once and its KV cache copied to every sequence for the suffixes."""
     import torch
 
     rows = list(rows)
@@ -220,13 +216,13 @@ def logits_sharing_prefix(model, input_ids, rows: Sequence[int]):
     in_prefix = [row for row in rows if row < prefix]
     keep = torch.tensor(in_prefix or [prefix - 1], dtype=torch.long, device=device)
     shared = model(input_ids=input_ids[:1, :prefix], use_cache=True, logits_to_keep=keep)
-    cache = getattr(shared, cache_argument(inspect.signature(model.forward).parameters), None)
+    cache = getattr(shared, cache_argument(model), None)
     if not hasattr(cache, "batch_repeat_interleave"):
         return logits_at(model, input_ids, rows)
-    cache.batch_repeat_interleave(batch)
     parts = [shared.logits[:, : len(in_prefix)].expand(batch, -1, -1)]
     suffix_rows = [row - prefix for row in rows if row >= prefix]
     if suffix_rows:
+        cache.batch_repeat_interleave(batch)
         parts.append(logits_at(model, input_ids[:, prefix:], suffix_rows, cache=cache))
     order = sorted(range(len(rows)), key=lambda index: (rows[index] >= prefix, index))
     return torch.cat(parts, dim=1)[:, torch.tensor(order, device=device).argsort()]
@@ -334,7 +330,7 @@ def attention_pass(
 
 
 def token_logprobs(lm: LanguageModel, sequences: Sequence[Sequence[int]], rows: Sequence[int]) -> np.ndarray:
-    """log p(sequence[r+1] | sequence[:r+1]) for each row r, for equal-length sequences in one batched forward (§5.5)."""
+    """log p(sequence[r+1] | sequence[:r+1]) for each row r of equal-length sequences: shared prefix once, suffixes batched (§5.5)."""
     import torch
 
     lengths = {len(sequence) for sequence in sequences}
