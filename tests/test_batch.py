@@ -173,10 +173,27 @@ def test_resumed_rows_are_graded_again_under_a_new_rule_or_new_golds(tmp_path, s
     rows = run_batch(QUESTIONS[:2], None, out, stricter)
     assert [(row["match_score"], row["correct"]) for row in rows] == [(pytest.approx(0.5), 0)] * 2
     assert [row["correct"] for row in read_results(out)] == [0, 0]  # the file holds the new grades
-    renamed = [Question("one?", ("uno",)), QUESTIONS[1]]
+    renamed = [Question("one?", ("uno",))]  # "two?" left the file: its row is kept as it was
     rows = run_batch(renamed, None, out)
-    assert [(row["gold"], row["correct"]) for row in rows] == [("uno", 0), ("2", 1)]
+    assert [(row["gold"], row["correct"]) for row in rows] == [("uno", 0)]
+    assert [(row["question"], row["correct"]) for row in read_results(out)] == [("one?", 0), ("two?", 0)]
     assert scored == ["one?", "two?"]  # no question was sampled or scored again
+    with pytest.raises(BatchInputError, match="needs an embedder"):
+        run_batch(renamed, None, out, BatchSettings(correctness=CorrectnessRule("embedding", 0.75)))
+
+
+def test_an_interrupted_rewrite_keeps_the_old_results_file(tmp_path, scored, monkeypatch):
+    out = tmp_path / "results.csv"
+    run_batch(QUESTIONS[:2], None, out)
+    before = out.read_text(encoding="utf-8")
+
+    def failing_cell(value):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "_cell", failing_cell)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(QUESTIONS[:2], None, out, BatchSettings(correctness=CorrectnessRule("rouge", 0.6)))
+    assert out.read_text(encoding="utf-8") == before
 
 
 def test_results_file_with_other_columns_is_rewritten_keeping_rows(tmp_path, scored):

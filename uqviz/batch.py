@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -215,7 +216,7 @@ def grade(
     answer: str, golds: Sequence[str], rule: CorrectnessRule, similarity: Callable[[], BiEncoderSimilarity] | None
 ) -> dict[str, Any]:
     """The grading columns of a results row: the golds, the best match and whether it reaches the threshold."""
-    backend = similarity() if rule.method == EMBEDDING and similarity is not None else None
+    backend = similarity() if rule.method == EMBEDDING and golds and similarity is not None else None
     score = match_score(answer, golds, rule, backend)
     return {
         "gold": GOLD_SEPARATOR.join(golds),
@@ -301,11 +302,14 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
 
 
 def write_results(path: str | Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    """Write the whole results file (header and rows); missing cells stay empty."""
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
+    """Write the whole results file (header and rows) beside it, then swap it in: an interruption keeps the old file."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         writer.writerows({column: _cell(row.get(column)) for column in columns} for row in rows)
+    os.replace(partial, path)
 
 
 def append_result(path: str | Path, row: dict[str, Any], columns: Sequence[str]) -> None:
@@ -334,6 +338,8 @@ def run_batch(
     changed, its columns differ from the registry's (a measure was added) or its last row was cut short.
     """
     config = config or ScoreConfig(uqac_sample=GREEDY)
+    if settings.correctness.method == EMBEDDING and embedder is None:
+        raise BatchInputError("grading by embedding cosine needs an embedder")
     out = Path(out)
     columns = result_columns(list(REGISTRY))
     existing = read_results(out) if out.is_file() and out.stat().st_size else []
