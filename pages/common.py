@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import threading
 
 import streamlit as st
@@ -41,8 +42,9 @@ def cached_nli(path: str) -> NliModel:
 
 def warm_up_at_low_priority() -> None:
     """UMAP's compilation at the lowest CPU priority (Linux threads have their own), so sampling keeps the cores."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    if sys.platform == "linux":  # elsewhere a native thread id is not a process id
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     warm_up_map()
 
 

@@ -68,7 +68,7 @@ def test_static_kv_cache_used_on_cuda_gives_the_same_samples_and_statistics(lang
     and statistics, and still stop each sample at EOS."""
     from uqviz import sampling
 
-    settings = SamplingSettings(n=3, max_new_tokens=24, seed=5)
+    settings = SamplingSettings(n=3, max_new_tokens=16, seed=5)
     dynamic = sample(language_model, "What is the capital of France?", settings)
     monkeypatch.setattr(sampling, "uses_static_cache", lambda lm: True)
     assert sampling.generation_kwargs(language_model, settings, eos_token_ids(language_model))["generation_config"].cache_implementation == "static"
