@@ -26,7 +26,8 @@ from uqviz.measures import REGISTRY  # noqa: E402
 from uqviz.models import load_embedder, load_language_model  # noqa: E402
 from uqviz.run import SamplingSettings  # noqa: E402
 from uqviz.sampling import sample  # noqa: E402
-from uqviz.statistics import RunStatistics  # noqa: E402
+from uqviz.similarity import FLOAT32  # noqa: E402
+from uqviz.statistics import RunStatistics, ScoreConfig  # noqa: E402
 
 MEASURES = ("token_sar", "sent_sar", "sar", "semantic_entropy_lm_polygraph")
 
@@ -65,7 +66,7 @@ def main() -> None:
     embedder.model.encode(["warm up"])
     run = sample(lm, PROMPT, SamplingSettings(n=args.n, max_new_tokens=args.max_new_tokens, seed=0))
 
-    statistics = RunStatistics(run, embedder=embedder)
+    statistics = RunStatistics(run, ScoreConfig(relevance_precision=FLOAT32), embedder=embedder)  # LM-Polygraph: float32
     started = time.perf_counter()
     ours = {name: REGISTRY[name].compute(statistics).value for name in MEASURES}
     ours_seconds = time.perf_counter() - started
