@@ -82,6 +82,16 @@ def wait_for_app(page, timeout: float = 300_000) -> None:
     page.wait_for_timeout(300)
 
 
+HEADINGS = {"Sample": "uqviz: how sure is the model?", "What if": "What if"}
+
+
+def open_view(page, title: str) -> None:
+    """Click a navigation link, wait until that view's own heading is drawn, then until its rerun is over."""
+    page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    page.locator("h1", has_text=HEADINGS.get(title, title)).first.wait_for(timeout=120_000)
+    wait_for_app(page)
+
+
 def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

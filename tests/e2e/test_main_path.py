@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import screenshot, wait_for_app
+from tests.e2e.conftest import open_view, screenshot, wait_for_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -61,8 +61,7 @@ def test_sample_then_every_page(page, app_url):
     titles = [title.split("\n")[-1].strip() for title in nav_titles(page)]
     assert len(titles) > 1 and "Sample" in titles
     for title in titles:
-        page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
-        wait_for_app(page)
+        open_view(page, title)
         assert page.locator("[data-testid='stException']").count() == 0, title
         expected = EXPECTED[title]
         page.wait_for_selector(expected, timeout=120_000)
@@ -78,8 +77,7 @@ def test_batch_on_two_demo_questions_draws_its_charts(page, app_url):
     page.wait_for_selector(".st-key-prompt textarea", timeout=60_000)
     wait_for_app(page)
     set_number(page, "max_new_tokens", 12)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Batch evaluation").first.click()
-    wait_for_app(page)
+    open_view(page, "Batch evaluation")
     set_number(page, "batch_n", 2)
     set_number(page, "batch_limit", 2)
     page.locator(".st-key-batch_run button").click()
@@ -103,26 +101,22 @@ def test_hostile_answers_imported_through_history_stay_text_on_every_page(page, 
     page.goto(app_url)
     page.wait_for_selector(".st-key-prompt textarea", timeout=60_000)
     wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="History").first.click()
-    wait_for_app(page)
+    open_view(page, "History")
     page.locator(".st-key-history_paste_prompt input").fill("Capital of <b>France</b>? <script>alert(3)</script>")
     page.locator(".st-key-history_paste_samples textarea").fill(HOSTILE_SAMPLES)
     page.get_by_role("button", name="Score the pasted samples").click()
     wait_for_app(page)
     for title in ("Sample", "History"):  # the run list above the form is drawn again with the saved run
-        page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
-        wait_for_app(page)
+        open_view(page, title)
     page.locator(".st-key-history_open button").click()
     wait_for_app(page)
     titles = [title.split("\n")[-1].strip() for title in nav_titles(page)]
     for title in titles:
-        page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
-        wait_for_app(page)
+        open_view(page, title)
         assert page.locator("[data-testid='stException']").count() == 0, title
         assert page.locator("img[src='x']").count() == 0, title
         assert page.locator("b", has_text="France").count() == 0, title
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Token relevance (SAR)").first.click()
-    wait_for_app(page)
+    open_view(page, "Token relevance (SAR)")
     page.get_by_text("onerror=alert(1)>").first.wait_for(timeout=120_000)  # the script may start after the click returns
     screenshot(page, "hostile_answers_token_relevance")
     assert page.dialogs == [], f"a script ran: {page.dialogs}"
