@@ -116,6 +116,9 @@ def test_pasted_logprobs_feed_the_white_box_measures(embedder):
     assert scores.measures["predictive_entropy"].result.value == pytest.approx(1.3, abs=1e-12)
     assert scores.measures["ln_predictive_entropy"].result.value == pytest.approx((0.1 + 1.7 / 3 + 1.05) / 3, abs=1e-12)
     assert scores.measures["token_sar"].result.value is not None
+    document = scores.to_dict()  # the relevance behind TokenSAR reaches scores.json of a pasted run too
+    assert [len(row) for row in document["token_relevance"]] == [len(sample) for sample in run.samples]
+    assert document["token_relevance_precision"] in {"float32", "bfloat16"}
     assert scores.measures["self_certainty"].result.reason == "needs the model's full next-token distributions"
 
 

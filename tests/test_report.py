@@ -53,6 +53,7 @@ def test_hostile_text_is_rendered_as_text(hostile_report):
 
 
 def test_report_holds_scores_table_and_every_sample(hostile_report):
+    assert "<th align=left>token relevance precision</th><td>not computed</td>" in hostile_report  # no embedder
     assert "<h2>Scores</h2>" in hostile_report and "<h2>Tokens by probability</h2>" in hostile_report
     assert "Length-normalised predictive entropy" in hostile_report
     assert hostile_report.count("<h3>Sample ") == 3 and hostile_report.count('class="uqviz-token"') == 6
@@ -93,6 +94,7 @@ def test_cli_writes_a_standalone_report(tmp_path):
     html = out.read_text(encoding="utf-8")
     assert not EXTERNAL_SCRIPT.search(html) and HOSTILE not in html
     assert "bi-encoder cosine" in html  # the embedder scored the black-box measures
+    assert re.search(r"<th align=left>token relevance precision</th><td>(float32|bfloat16)</td>", html)
     for view in ("Token relevance (SAR)", "Semantic clusters", "Semantic volume"):
         assert f"<h2>{view}" in html
     assert "Attention chain" not in html  # UQAC needs the language model, which a report does not load

@@ -142,6 +142,7 @@ def _header(run: Run, scores: Scores) -> str:
         ("created", run.created or "unknown"),
         ("sampling time", "unknown" if run.sampling_seconds is None else f"{run.sampling_seconds:.2f} s"),
         ("similarity backend", scores.similarity or "none used"),
+        ("token relevance precision", scores.token_relevance.precision if scores.token_relevance else "not computed"),
     ]
     rows = "".join(f"<tr><th align=left>{html.escape(key)}</th><td>{html.escape(value)}</td></tr>" for key, value in facts)
     system = f"<h2>System prompt</h2><pre>{html.escape(run.system_prompt)}</pre>" if run.system_prompt else ""
