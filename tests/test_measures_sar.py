@@ -344,6 +344,18 @@ def test_cross_encoder_scores_are_its_sigmoid_and_each_pair_is_scored_once(cross
 
 
 @pytest.mark.slow
+def test_cross_encoder_scores_each_pair_once_per_precision(cross_encoder_folder, embedder):
+    backend = CrossEncoderSimilarity(load_cross_encoder(str(cross_encoder_folder), device="cpu"), embedder)
+    left, right = ["Q? Paris is nice", "Q? Lyon"], ["Q? Paris nice", "Q? "]
+    exact = backend.pair_scores(left, right, "float32")
+    fast = backend.pair_scores(left, right, "bfloat16")
+    assert backend.calls == 2 and not np.array_equal(exact, fast)
+    assert fast == pytest.approx(exact, abs=0.05)  # a random tiny model: only a sanity bound, not a measurement
+    backend.pair_scores(left, right, "bfloat16")
+    assert backend.calls == 2
+
+
+@pytest.mark.slow
 def test_cross_encoder_drives_token_relevance(cross_encoder_folder, embedder):
     run = hand_run()
     backend = CrossEncoderSimilarity(load_cross_encoder(str(cross_encoder_folder), device="cpu"), embedder)
