@@ -415,6 +415,17 @@ def test_bfloat16_counts_as_native_only_with_the_cpu_flags(tmp_path, flags, devi
     assert has_fast_bfloat16("cpu", tmp_path / "missing") is False
 
 
+@pytest.mark.parametrize("capability, native", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_bfloat16_counts_as_native_on_ampere_and_newer_gpus(monkeypatch, capability, native):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    asked = []
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: asked.append(device) or capability)
+    assert has_fast_bfloat16("cuda:1") is native
+    assert asked == [torch.device("cuda:1")]  # the GPU named, not the current one
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_follows_the_device_and_explicit_choices_win(monkeypatch, native):
     from uqviz import similarity
