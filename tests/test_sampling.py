@@ -80,6 +80,32 @@ def test_static_kv_cache_used_on_cuda_gives_the_same_samples_and_statistics(lang
         assert fixed.entropies == pytest.approx(grown.entropies, abs=1e-4)
 
 
+def test_the_cuda_configuration_bf16_weights_and_static_cache_samples_sound_statistics(language_model, monkeypatch):
+    """bf16 weights with the static cache (what a GPU gets), on a tiny random Llama on CPU: raw statistics in float32."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from uqviz import sampling
+    from uqviz.models import LanguageModel
+    from uqviz.run import ModelInfo
+
+    tokenizer = language_model.tokenizer
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, eos_token_id=tokenizer.eos_token_id)
+    model = LlamaForCausalLM(config).to(torch.bfloat16).eval()
+    lm = LanguageModel(model=model, tokenizer=tokenizer, info=ModelInfo("tiny-bf16", "random", "cpu", "bfloat16", len(tokenizer)))
+    monkeypatch.setattr(sampling, "uses_static_cache", lambda lm: True)
+    run = sample(lm, "What is the capital of France?", SamplingSettings(n=3, max_new_tokens=8, seed=2))
+    vocab = len(tokenizer)
+    for sample_ in run.samples:
+        assert len(sample_) == 8  # random weights do not stop early
+        full = teacher_forced_logprobs(lm, run.prompt_token_ids, sample_.token_ids)
+        chosen = full.gather(1, torch.tensor(sample_.token_ids)[:, None]).squeeze(1)
+        # Statistics taken in bf16 would be off by ~0.04 at log p ≈ -11; in float32 they match the full forward.
+        assert torch.allclose(chosen, torch.tensor(sample_.logprobs), atol=1e-3)
+        assert all(0.0 <= entropy <= math.log(vocab) + 1e-3 for entropy in sample_.entropies)
+
+
 def test_greedy_samples_are_identical(language_model):
     run = sample(language_model, "What is 2 + 2?", SamplingSettings(n=3, temperature=0.0, max_new_tokens=10))
     assert len({tuple(s.token_ids) for s in run.samples}) == 1
