@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,6 +18,14 @@ os.environ["UQVIZ_STORE"] = str(Path(tempfile.mkdtemp(prefix="uqviz-test-store-"
 from uqviz.run import ModelInfo, Run, Sample, SamplingSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m uqviz ARGS` from the repository root with its output captured; `check` asserts exit status 0."""
+    result = subprocess.run([sys.executable, "-m", "uqviz", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -2,14 +2,12 @@
 
 import csv
 import json
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
 
 import uqviz.batch as batch
-from tests.conftest import REPO
+from tests.conftest import run_cli
 from uqviz.batch import (
     BatchInputError,
     BatchSettings,
@@ -241,13 +239,6 @@ def test_report_per_measure_matches_the_evaluation_functions():
     assert batch.ranked_measures(report)[0][0] == NAMES[0]
 
 
-def uqviz(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "uqviz", *args], cwd=REPO, capture_output=True, text=True, timeout=900,
-        env={**__import__("os").environ, "TQDM_DISABLE": "1"},
-    )
-
-
 @pytest.mark.slow
 def test_a_row_grades_the_greedy_answer_by_default_recall_and_uqac_analyses_that_answer(language_model, embedder, monkeypatch, tmp_path):
     from uqviz.measures import uqac
@@ -281,10 +272,10 @@ def test_batch_command_end_to_end_with_resume(tmp_path):
     full.write_text("\n".join(lines) + "\n")
     out, report_path = tmp_path / "res.csv", tmp_path / "report.json"
     common = ["--n", "2", "--max-new-tokens", "12", "--out", str(out)]
-    first = uqviz("batch", str(prefix), *common)
+    first = run_cli("batch", str(prefix), *common, check=False, timeout=900)
     assert first.returncode == 0, first.stderr
     done_before = out.read_text(encoding="utf-8").splitlines()
-    second = uqviz("batch", str(full), *common, "--report", str(report_path))
+    second = run_cli("batch", str(full), *common, "--report", str(report_path), check=False, timeout=900)
     assert second.returncode == 0, second.stderr
     assert "resuming: 2 of 3" in second.stderr and "[3/3" in second.stderr and "[2/3" not in second.stderr
     text = out.read_text(encoding="utf-8")
@@ -306,14 +297,14 @@ def test_batch_command_end_to_end_with_resume(tmp_path):
 def test_batch_command_rejects_bad_input_with_one_line(tmp_path):
     bad = tmp_path / "q.csv"
     bad.write_text("prompt\nx\n")
-    result = uqviz("batch", str(bad), "--out", str(tmp_path / "r.csv"))
+    result = run_cli("batch", str(bad), "--out", str(tmp_path / "r.csv"), check=False, timeout=900)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "'question' column" in result.stderr
-    missing = uqviz("batch", str(tmp_path / "none.csv"), "--out", str(tmp_path / "r.csv"))
+    missing = run_cli("batch", str(tmp_path / "none.csv"), "--out", str(tmp_path / "r.csv"), check=False, timeout=900)
     assert missing.returncode == 2 and "no such file" in missing.stderr
     good = tmp_path / "good.csv"
     good.write_text("question\nx\n")
-    threshold = uqviz("batch", str(good), "--out", str(tmp_path / "r.csv"), "--threshold", "2")
+    threshold = run_cli("batch", str(good), "--out", str(tmp_path / "r.csv"), "--threshold", "2", check=False, timeout=900)
     assert threshold.returncode == 2 and "between 0 and 1" in threshold.stderr
 
 

@@ -1,32 +1,20 @@
 """`python -m uqviz sample` and `score` end to end in subprocesses, as another tool would call them."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import run_cli
 from uqviz.run import read_run
 
 pytestmark = pytest.mark.slow
 
 
-def uqviz(*args, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "uqviz", *args], cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**__import__("os").environ, "TQDM_DISABLE": "1"},
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
 def test_sample_twice_gives_same_texts_and_logprobs_match_teacher_forcing(tmp_path, language_model):
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     for path in (first, second):
-        uqviz("sample", "What is the capital of France?", "--n", "4", "--seed", "7", "--max-new-tokens", "20", "--out", str(path))
+        run_cli("sample", "What is the capital of France?", "--n", "4", "--seed", "7", "--max-new-tokens", "20", "--out", str(path))
     run_a, run_b = read_run(first), read_run(second)
     assert [s.text for s in run_a.samples] == [s.text for s in run_b.samples]
     for sample_ in run_a.samples:
@@ -39,7 +27,7 @@ def test_sample_twice_gives_same_texts_and_logprobs_match_teacher_forcing(tmp_pa
         assert expected == pytest.approx(sample_.logprobs, abs=1e-3)
 
     scores_path = tmp_path / "scores.json"
-    uqviz("score", str(first), "--out", str(scores_path))
+    run_cli("score", str(first), "--out", str(scores_path))
     scores = json.loads(scores_path.read_text())
     assert scores["schema"] == "uqviz.scores/1"
     pe = scores["measures"]["predictive_entropy"]
@@ -58,14 +46,14 @@ def test_sample_twice_gives_same_texts_and_logprobs_match_teacher_forcing(tmp_pa
 def test_malformed_run_file_exits_2_with_one_line(tmp_path, content, fragment):
     path = tmp_path / "bad.json"
     path.write_text(content)
-    result = uqviz("score", str(path), check=False)
+    result = run_cli("score", str(path), check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0]
 
 
 def test_bad_model_path_and_settings_exit_2(tmp_path):
-    result = uqviz("sample", "hi", "--model", str(tmp_path / "none"), "--out", str(tmp_path / "r.json"), check=False)
+    result = run_cli("sample", "hi", "--model", str(tmp_path / "none"), "--out", str(tmp_path / "r.json"), check=False)
     assert result.returncode == 2 and "does not exist" in result.stderr
-    result = uqviz("sample", "hi", "--n", "0", "--out", str(tmp_path / "r.json"), check=False)
+    result = run_cli("sample", "hi", "--n", "0", "--out", str(tmp_path / "r.json"), check=False)
     assert result.returncode == 2 and "between 1 and 64" in result.stderr

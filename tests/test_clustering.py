@@ -1,14 +1,12 @@
 """Clustering rules of ALGORITHMS.md §3.2 and the optional NLI backend (a tiny random model saved from a config)."""
 
 import json
-import subprocess
-import sys
 from itertools import permutations
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, make_run
+from tests.conftest import make_run, run_cli
 from uqviz.clustering import (
     CONTRADICTION,
     ENTAILMENT,
@@ -262,18 +260,11 @@ def test_score_cli_with_nli_clusters_by_entailment(tiny_nli, tmp_path):
 
     path = tmp_path / "run.json"
     write_run(make_run(["Paris", "The mitochondria is the powerhouse of the cell.", "Paris"], prompt="Capital?"), path)
-    result = subprocess.run(
-        [sys.executable, "-m", "uqviz", "score", str(path), "--nli", str(tiny_nli(ENTAILMENT))],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_cli("score", str(path), "--nli", str(tiny_nli(ENTAILMENT)))
     measures = json.loads(result.stdout)["measures"]
     assert measures["num_semantic_sets"]["value"] == 1  # the embedding rule would give 2
     assert measures["discrete_semantic_entropy"]["value"] == 0.0
-    bad = subprocess.run(
-        [sys.executable, "-m", "uqviz", "score", str(path), "--nli", str(tmp_path / "missing")],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
+    bad = run_cli("score", str(path), "--nli", str(tmp_path / "missing"), check=False)
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "config.json" in bad.stderr
 

@@ -4,15 +4,13 @@ cross-encoder backend on a tiny randomly initialised model (no real cross-encode
 
 import json
 import math
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, make_run
+from tests.conftest import make_run, run_cli
 from uqviz.measures import REGISTRY
 from uqviz.measures.sar import (
     SENTENCE_SIMILARITY,
@@ -264,23 +262,13 @@ def test_real_run_matches_an_independent_recomputation(france_run, embedder, lan
     assert statistics.costs[SENTENCE_SIMILARITY].model_calls == 0
 
 
-def uqviz(*args, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "uqviz", *args], cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**__import__("os").environ, "TQDM_DISABLE": "1"},
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
 @pytest.mark.slow
 def test_score_command_reports_the_three_sar_measures(france_run, embedder, tmp_path):
     from uqviz.run import write_run
 
     run_path, scores_path = tmp_path / "run.json", tmp_path / "scores.json"
     write_run(france_run, run_path)
-    uqviz("score", str(run_path), "--out", str(scores_path))
+    run_cli("score", str(run_path), "--out", str(scores_path))
     document = json.loads(scores_path.read_text())
     expected = score_run(france_run, RunStatistics(france_run, embedder=embedder), ["token_sar", "sent_sar", "sar"]).to_dict()
     for name in ("token_sar", "sent_sar", "sar"):
@@ -387,7 +375,7 @@ def test_score_command_with_a_cross_encoder(france_run, cross_encoder_folder, tm
 
     run_path = tmp_path / "run.json"
     write_run(france_run, run_path)
-    result = uqviz("score", str(run_path), "--cross-encoder", str(cross_encoder_folder), "--relevance-precision", "float32")
+    result = run_cli("score", str(run_path), "--cross-encoder", str(cross_encoder_folder), "--relevance-precision", "float32")
     document = json.loads(result.stdout)
     assert document["similarity"].startswith(f"cross-encoder ({cross_encoder_folder.name})")
     sample = france_run.samples[0]
@@ -395,7 +383,7 @@ def test_score_command_with_a_cross_encoder(france_run, cross_encoder_folder, tm
     pairs = [(full, france_run.prompt + " " + variant) for variant in removal_variants(sample.tokens)]
     expected = [1 - g for g in direct_sigmoid_scores(cross_encoder_folder, pairs)]
     assert document["token_relevance"][0] == pytest.approx(expected, abs=1e-5)
-    missing = uqviz("score", str(run_path), "--cross-encoder", str(tmp_path / "nowhere"), check=False)
+    missing = run_cli("score", str(run_path), "--cross-encoder", str(tmp_path / "nowhere"), check=False)
     assert missing.returncode == 2
     assert len(missing.stderr.strip().splitlines()) == 1 and "not a model folder" in missing.stderr
 

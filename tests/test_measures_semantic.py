@@ -2,13 +2,11 @@
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, make_run
+from tests.conftest import make_run, run_cli
 from uqviz.clustering import answer_clustering
 from uqviz.measures import REGISTRY
 from uqviz.measures.lexical import lexical_similarity, rouge_l_matrix
@@ -160,8 +158,7 @@ def score_file(tmp_path, answers):
 
     path = tmp_path / f"run-{len(set(answers))}.json"
     write_run(make_run(answers, prompt="Tell me something."), path)
-    result = subprocess.run([sys.executable, "-m", "uqviz", "score", str(path)], cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
+    result = run_cli("score", str(path))
     return json.loads(result.stdout)["measures"]
 
 

@@ -3,14 +3,12 @@ model, and real runs of the packaged model (through `python -m uqviz score`)."""
 
 import json
 import math
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, make_run
+from tests.conftest import make_run, run_cli
 from tests.test_attention import tiny_model
 from uqviz.attention import AttentionPass
 from uqviz.cli import run_language_model
@@ -284,11 +282,7 @@ def test_score_cli_reports_uqac_in_range_for_the_chosen_sample(tmp_path, languag
                  SamplingSettings(n=2, max_new_tokens=16, seed=3))
     path, out = tmp_path / "run.json", tmp_path / "scores.json"
     write_run(run, path)
-    result = subprocess.run(
-        [sys.executable, "-m", "uqviz", "score", str(path), "--out", str(out), "--uqac-sample", "1"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
+    run_cli("score", str(path), "--out", str(out), "--uqac-sample", "1")
     measures = json.loads(out.read_text())["measures"]
     for name in ("uqac", "attn_probs_prod", "sims_probs_prod"):
         value = measures[name]["value"]

@@ -2,15 +2,12 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, make_run
+from tests.conftest import make_run, run_cli
 from uqviz.measures import REGISTRY
 from uqviz.measures.volume import (
     NO_PERTURBATIONS_REASON,
@@ -197,11 +194,7 @@ def test_score_cli_done_means(tmp_path):
     for name, run in (("same", same), ("unrelated", unrelated)):
         path = tmp_path / f"{name}.json"
         write_run(run, path)
-        result = subprocess.run(
-            [sys.executable, "-m", "uqviz", "score", str(path)], cwd=REPO, capture_output=True, text=True, timeout=600,
-            env={**os.environ, "TQDM_DISABLE": "1"},
-        )
-        assert result.returncode == 0, result.stderr
+        result = run_cli("score", str(path))
         documents[name] = json.loads(result.stdout)["measures"]
     same_value = documents["same"]["semantic_volume"]["value"]
     unrelated_value = documents["unrelated"]["semantic_volume"]["value"]

@@ -4,14 +4,11 @@ import csv
 import io
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
 
-from tests.conftest import REPO, make_run
+from tests.conftest import make_run, run_cli
 from uqviz import report
 from uqviz.measures import REGISTRY
 from uqviz.report import ReportSection, report_html, scores_csv
@@ -81,15 +78,11 @@ def test_scores_csv_has_one_row_per_measure():
     assert all(row["reason"] for row in missing)
 
 
-def uqviz(*args):
-    return subprocess.run([sys.executable, "-m", "uqviz", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.slow
 def test_cli_writes_a_standalone_report(tmp_path):
     run_path, out = tmp_path / "run.json", tmp_path / "report.html"
     write_run(HOSTILE_RUN, run_path)
-    result = uqviz("report", str(run_path), "--out", str(out))
+    result = run_cli("report", str(run_path), "--out", str(out), check=False)
     assert result.returncode == 0, result.stderr
     html = out.read_text(encoding="utf-8")
     assert not EXTERNAL_SCRIPT.search(html) and HOSTILE not in html
@@ -112,7 +105,7 @@ def test_cli_writes_a_standalone_report(tmp_path):
 def test_cli_rejects_a_malformed_run_with_exit_2_and_one_line(tmp_path, content, fragment):
     bad, out = tmp_path / "bad.json", tmp_path / "report.html"
     bad.write_text(content)
-    result = uqviz("report", str(bad), "--out", str(out))
+    result = run_cli("report", str(bad), "--out", str(out), check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0]
