@@ -16,9 +16,9 @@ from pages.common import (
     save_to_history,
     sidebar_settings,
 )
-from uqviz.run import Run
-from uqviz.sampling import SamplingError, clean_prompt, sample, validate
-from uqviz.scoring import score_run
+from uqviz.format.run import Run
+from uqviz.engine.sampling import SamplingError, clean_prompt, sample, validate
+from uqviz.scoring.scores import score_run
 from uqviz.viz.tokens import legend_html, probability_tokens_html
 
 

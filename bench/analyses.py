@@ -19,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import PROMPT, run_size_parser  # noqa: E402
 
-from uqviz.models import load_embedder, load_language_model  # noqa: E402
-from uqviz.run import SamplingSettings  # noqa: E402
-from uqviz.sampling import sample  # noqa: E402
-from uqviz.scoring import score_run  # noqa: E402
-from uqviz.similarity import FLOAT32  # noqa: E402
-from uqviz.statistics import RunStatistics, ScoreConfig  # noqa: E402
+from uqviz.models.loading import load_embedder, load_language_model  # noqa: E402
+from uqviz.format.run import SamplingSettings  # noqa: E402
+from uqviz.engine.sampling import sample  # noqa: E402
+from uqviz.scoring.scores import score_run  # noqa: E402
+from uqviz.models.similarity import FLOAT32  # noqa: E402
+from uqviz.statistics.base import RunStatistics, ScoreConfig  # noqa: E402
 
 
 def score_and_report(run, config: ScoreConfig, embedder, lm) -> float:

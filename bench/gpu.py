@@ -37,8 +37,8 @@ def random_model(shape: str, tokenizer, device: str):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from uqviz.models import LanguageModel, dtype_for
-    from uqviz.run import ModelInfo
+    from uqviz.models.loading import LanguageModel, dtype_for
+    from uqviz.format.run import ModelInfo
 
     config = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=4096, **SHAPES[shape],
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
@@ -61,9 +61,9 @@ def main() -> None:
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("bench/gpu.py needs a CUDA device (or --device cpu --shapes tiny to check the script)")
-    from uqviz.models import load_language_model
-    from uqviz.run import SamplingSettings
-    from uqviz.sampling import eos_token_ids, generation_kwargs, prepare_prompt, sample, uses_static_cache
+    from uqviz.models.loading import load_language_model
+    from uqviz.format.run import SamplingSettings
+    from uqviz.engine.sampling import eos_token_ids, generation_kwargs, prepare_prompt, sample, uses_static_cache
 
     tokenizer = load_language_model("default", device="cpu").tokenizer
     settings = SamplingSettings(n=args.n, max_new_tokens=args.max_new_tokens, seed=0)

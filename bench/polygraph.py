@@ -21,13 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import PROMPT, run_size_parser  # noqa: E402
 
-from uqviz.clustering import answer_clustering  # noqa: E402
-from uqviz.measures import REGISTRY  # noqa: E402
-from uqviz.models import load_embedder, load_language_model  # noqa: E402
-from uqviz.run import SamplingSettings  # noqa: E402
-from uqviz.sampling import sample  # noqa: E402
-from uqviz.similarity import FLOAT32  # noqa: E402
-from uqviz.statistics import RunStatistics, ScoreConfig  # noqa: E402
+from uqviz.statistics.clustering import answer_clustering  # noqa: E402
+from uqviz.measures.registry import REGISTRY  # noqa: E402
+from uqviz.models.loading import load_embedder, load_language_model  # noqa: E402
+from uqviz.format.run import SamplingSettings  # noqa: E402
+from uqviz.engine.sampling import sample  # noqa: E402
+from uqviz.models.similarity import FLOAT32  # noqa: E402
+from uqviz.statistics.base import RunStatistics, ScoreConfig  # noqa: E402
 
 MEASURES = ("token_sar", "sent_sar", "sar", "semantic_entropy_lm_polygraph")
 

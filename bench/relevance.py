@@ -19,13 +19,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import PROMPT, measure, median, run_size_parser  # noqa: E402
-from uqviz.measures import REGISTRY  # noqa: E402
-from uqviz.measures.sar import TOKEN_RELEVANCE, token_relevance  # noqa: E402
-from uqviz.models import load_embedder, load_language_model  # noqa: E402
-from uqviz.run import SamplingSettings  # noqa: E402
-from uqviz.sampling import sample  # noqa: E402
-from uqviz.similarity import BFLOAT16, FLOAT32, BiEncoderSimilarity, has_fast_bfloat16  # noqa: E402
-from uqviz.statistics import RunStatistics, ScoreConfig  # noqa: E402
+from uqviz.measures.registry import REGISTRY  # noqa: E402
+from uqviz.statistics.relevance import TOKEN_RELEVANCE  # noqa: E402
+from uqviz.models.loading import load_embedder, load_language_model  # noqa: E402
+from uqviz.format.run import SamplingSettings  # noqa: E402
+from uqviz.engine.sampling import sample  # noqa: E402
+from uqviz.models.similarity import BFLOAT16, FLOAT32, BiEncoderSimilarity, has_fast_bfloat16  # noqa: E402
+from uqviz.statistics.base import RunStatistics, ScoreConfig  # noqa: E402
 
 
 def main() -> None:
@@ -51,10 +51,10 @@ def main() -> None:
         timings, calls = [], []
         for _ in range(args.repeats):
             statistics = RunStatistics(run, ScoreConfig(relevance_precision=precision), similarity=BiEncoderSimilarity(embedder))
-            timings.append(measure(lambda: token_relevance(statistics), args.device)[0])
-            calls.append(statistics.costs[TOKEN_RELEVANCE].model_calls)
+            timings.append(measure(lambda: TOKEN_RELEVANCE(statistics), args.device)[0])
+            calls.append(statistics.costs[TOKEN_RELEVANCE.name].model_calls)
         seconds[precision] = median(timings)
-        relevance[precision] = token_relevance(statistics).relevance
+        relevance[precision] = TOKEN_RELEVANCE(statistics).relevance
         values[precision] = {name: REGISTRY[name].compute(statistics).value for name in ("token_sar", "sar")}
         print(f"token relevance {precision:9s}  {seconds[precision]:8.3f} s   {max(calls)} similarity-model calls   "
               f"ratio to sampling {seconds[precision] / run.sampling_seconds:6.3f}")

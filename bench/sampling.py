@@ -13,9 +13,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import PROMPT, measure, median, run_size_parser  # noqa: E402
-from uqviz.models import load_language_model  # noqa: E402
-from uqviz.run import SamplingSettings  # noqa: E402
-from uqviz.sampling import eos_token_ids, generation_kwargs, prepare_prompt, sample  # noqa: E402
+from uqviz.models.loading import load_language_model  # noqa: E402
+from uqviz.format.run import SamplingSettings  # noqa: E402
+from uqviz.engine.sampling import eos_token_ids, generation_kwargs, prepare_prompt, sample  # noqa: E402
 
 def main() -> None:
     parser = run_size_parser()

@@ -8,12 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import cached_language_model, require_run
-from uqviz.attention import HEAD_CHOICES, AttentionPassError
-from uqviz.measures.uqac import GREEDY, UqacChain, UqacDetail, answer_span, attention_of, build_chain, cached_detail, expand
-from uqviz.models import LanguageModel, ModelLoadError, spec_from_source
-from uqviz.run import Run
-from uqviz.sampling import SamplingError
-from uqviz.statistics import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.engine.attention import HEAD_CHOICES, AttentionPassError
+from uqviz.measures.uqac import UqacChain, UqacDetail, answer_span, build_chain, cached_detail, expand
+from uqviz.statistics.uqac import GREEDY, attention_of
+from uqviz.models.loading import LanguageModel, ModelLoadError, spec_from_source
+from uqviz.format.run import Run
+from uqviz.engine.sampling import SamplingError
+from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.chain import (
     chain_figure,
     chain_text_html,

@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import cached_embedder, language_model, sampling_settings
-from uqviz.active_prompt import EXTRACTORS, METRICS, question_uncertainty, rank_questions
-from uqviz.batch import (
+from uqviz.workflows.active_prompt import EXTRACTORS, METRICS, question_uncertainty, rank_questions
+from uqviz.workflows.batch import (
     DEFAULT_THRESHOLDS,
     EMBEDDING,
     ROUGE,
@@ -28,8 +28,8 @@ from uqviz.batch import (
     ranked_measures,
     run_batch,
 )
-from uqviz.models import cache_root
-from uqviz.sampling import MAX_SAMPLES, SamplingError
+from uqviz.models.loading import cache_root
+from uqviz.engine.sampling import MAX_SAMPLES, SamplingError
 from uqviz.viz.overview import (
     calibration_figure,
     ranked_measures_figure,

@@ -10,14 +10,14 @@ import threading
 
 import streamlit as st
 
-from uqviz.models import DEFAULT_MODEL, Embedder, LanguageModel, ModelLoadError, load_embedder, load_language_model
-from uqviz.nli import NliModel, load_nli
-from uqviz.projection import warm_up_map
-from uqviz.run import Run, RunFormatError, SamplingSettings
-from uqviz.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
-from uqviz.scoring import Scores
-from uqviz.statistics import RunStatistics, ScoreConfig
-from uqviz.store import RunStore, StoreError, default_store_path
+from uqviz.models.loading import DEFAULT_MODEL, Embedder, LanguageModel, ModelLoadError, load_embedder, load_language_model
+from uqviz.models.nli import NliModel, load_nli
+from uqviz.engine.projection import warm_up_map
+from uqviz.format.run import Run, RunFormatError, SamplingSettings
+from uqviz.engine.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
+from uqviz.scoring.scores import Scores
+from uqviz.statistics.base import RunStatistics, ScoreConfig
+from uqviz.workflows.store import RunStore, StoreError, default_store_path
 
 RUN_KEY = "run"
 SCORES_KEY = "scores"

@@ -8,11 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import RUN_KEY, SCORES_KEY, cached_embedder, cached_run_store, run_store
-from uqviz.importing import PastedSamplesError, describe_need, measure_availability, parse_samples, run_from_samples, score_available
-from uqviz.report import report_html, scores_csv
-from uqviz.run import Run, RunFormatError, run_from_json, run_to_json
-from uqviz.statistics import RunStatistics
-from uqviz.store import HEADLINE_MEASURES, RunStore, StoredRun, StoreError
+from uqviz.workflows.importing import PastedSamplesError, describe_need, measure_availability, parse_samples, run_from_samples, score_available
+from uqviz.viz.report import report_html, scores_csv
+from uqviz.format.run import Run, RunFormatError, run_from_json, run_to_json
+from uqviz.statistics.base import RunStatistics
+from uqviz.workflows.store import HEADLINE_MEASURES, RunStore, StoredRun, StoreError
 from uqviz.viz.history import comparison_figure, comparison_frame, measure_title
 
 REPORT_KEY = "history_report"
@@ -125,7 +125,7 @@ def compare(store: RunStore, runs: list[StoredRun]) -> None:
 
 def import_run(store: RunStore) -> None:
     with st.form("history_upload_form"):
-        uploaded = st.file_uploader("Upload a run JSON (uqviz.run/1)", type=["json"], key="history_upload")
+        uploaded = st.file_uploader("Upload a run JSON (uqviz.format.run/1)", type=["json"], key="history_upload")
         submitted = st.form_submit_button("Import the run")
     if not submitted:
         return

@@ -5,12 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.common import require_run, run_statistics
-from uqviz.clustering import answer_clustering
+from uqviz.statistics.clustering import answer_clustering
 from uqviz.measures.logprob import DEFAULT_CHOW_QUANTILE
 from uqviz.measures.self_certainty import DEFAULT_BORDA_EXPONENT, answer_self_certainty, borda_vote
-from uqviz.run import Run
-from uqviz.scoring import Scores, score_run
-from uqviz.statistics import MissingInputError, RunStatistics
+from uqviz.format.run import Run
+from uqviz.scoring.scores import Scores, score_run
+from uqviz.statistics.base import MissingInputError, RunStatistics
 from uqviz.viz.overview import (
     borda_figure,
     borda_frame,

@@ -9,15 +9,15 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import cached_nli, require_run, run_statistics
-from uqviz.clustering import EMBEDDING_RULE, ENTAILMENT, NLI_LABELS, RULES, STRICT_RULE, Clustering, answer_clustering
-from uqviz.measures import MeasureResult
+from uqviz.statistics.clustering import ANSWER_NLI_LOGITS, EMBEDDING_RULE, RULES, STRICT_RULE, Clustering, answer_clustering
+from uqviz.measures.base import MeasureResult
 from uqviz.measures.logprob import mean_loglik
-from uqviz.models import ModelLoadError
-from uqviz.nli import NliModel, answer_nli_logits, label_probabilities
-from uqviz.projection import map_2d
-from uqviz.run import Run
-from uqviz.scoring import score_run
-from uqviz.statistics import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.models.loading import ModelLoadError
+from uqviz.models.nli import ENTAILMENT, NLI_LABELS, NliModel, label_probabilities
+from uqviz.engine.projection import map_2d
+from uqviz.format.run import Run
+from uqviz.scoring.scores import score_run
+from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.clusters import (
     cluster_rows,
     laplacian_spectrum_figure,
@@ -90,7 +90,7 @@ def pairwise_matrix(stats: RunStatistics, clustering: Clustering) -> tuple[np.nd
     """The matrix the rule judged, over samples: entailment probability (NLI rules) or cosine similarity."""
     if RULES[clustering.rule].needs_nli:
         index = clustering.unique_index
-        entailment = label_probabilities(answer_nli_logits(stats))[..., NLI_LABELS.index(ENTAILMENT)]
+        entailment = label_probabilities(ANSWER_NLI_LOGITS(stats))[..., NLI_LABELS.index(ENTAILMENT)]
         return entailment[np.ix_(index, index)], "P(row entails column)", 0.0
     vectors = stats.answer_embeddings
     cosine = vectors @ vectors.T

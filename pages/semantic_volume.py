@@ -9,10 +9,10 @@ import numpy as np
 import streamlit as st
 
 from pages.common import RUN_KEY, language_model, require_run, run_statistics
-from uqviz.measures import REGISTRY, MeasureResult
-from uqviz.measures.volume import perturbation_embeddings
-from uqviz.models import ModelLoadError
-from uqviz.perturbation import (
+from uqviz.measures.registry import REGISTRY
+from uqviz.measures.base import MeasureResult
+from uqviz.models.loading import ModelLoadError
+from uqviz.engine.perturbation import (
     DEFAULT_PERTURBATIONS,
     MAX_PERTURBATIONS,
     PERTURBATION_MAX_NEW_TOKENS,
@@ -22,10 +22,10 @@ from uqviz.perturbation import (
     generate_perturbations,
     parse_perturbations,
 )
-from uqviz.projection import pca
-from uqviz.run import Run
-from uqviz.sampling import MAX_NEW_TOKENS, SamplingError
-from uqviz.statistics import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.engine.projection import pca
+from uqviz.format.run import Run
+from uqviz.engine.sampling import MAX_NEW_TOKENS, SamplingError
+from uqviz.statistics.base import PERTURBATION_EMBEDDINGS, MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.clusters import selected_sample_id
 from uqviz.viz.volume import (
     SERIES_COLOURS,
@@ -179,7 +179,7 @@ def volume_page() -> None:
     try:
         with st.spinner("Embedding the texts…", show_time=True):
             answer_vectors = statistics.answer_embeddings
-            perturbation_vectors = perturbation_embeddings(statistics) if run.perturbations else None
+            perturbation_vectors = PERTURBATION_EMBEDDINGS(statistics) if run.perturbations else None
     except (MissingInputError, ModelLoadError) as error:
         st.error(f"The embedding model is not available: {error}")
         st.stop()

@@ -6,12 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import cached_embedder, require_run, run_statistics
-from uqviz.measures import REGISTRY, MeasureResult
+from uqviz.measures.registry import REGISTRY
+from uqviz.measures.base import MeasureResult
 from uqviz.measures.sar import SENTENCE_SIMILARITY, TOKEN_RELEVANCE
-from uqviz.models import ModelLoadError
-from uqviz.run import Run
-from uqviz.similarity import PRECISIONS, CrossEncoderModel, CrossEncoderSimilarity, load_cross_encoder
-from uqviz.statistics import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.models.loading import ModelLoadError
+from uqviz.format.run import Run
+from uqviz.models.similarity import PRECISIONS, CrossEncoderModel, CrossEncoderSimilarity, load_cross_encoder
+from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.sar import (
     COLOUR_MODES,
     CONTRIBUTION,
@@ -82,7 +83,7 @@ def sar_statistics(run: Run, config: ScoreConfig, cross_encoder_path: str) -> Ru
 
 def cost_caption(statistics: RunStatistics, run: Run) -> str:
     pairs = sum(len(sample) for sample in run.samples)
-    relevance, sentences = statistics.costs[TOKEN_RELEVANCE], statistics.costs[SENTENCE_SIMILARITY]
+    relevance, sentences = statistics.costs[TOKEN_RELEVANCE.name], statistics.costs[SENTENCE_SIMILARITY.name]
     count = len(run.samples)
     return (
         f"Cost: token relevance {pairs} text pairs in {relevance.seconds:.2f} s with {relevance.model_calls} similarity-model "

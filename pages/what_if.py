@@ -6,12 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import cached_embedder, current_run, language_model, sampling_settings, save_to_history
-from uqviz.models import LanguageModel, ModelLoadError, load_language_model
-from uqviz.run import Run
-from uqviz.statistics import RunStatistics
-from uqviz.store import short_text
+from uqviz.models.loading import LanguageModel, ModelLoadError, load_language_model
+from uqviz.format.run import Run
+from uqviz.statistics.base import RunStatistics
+from uqviz.workflows.store import short_text
 from uqviz.viz.history import measure_title, measures_figure
-from uqviz.whatif import (
+from uqviz.workflows.whatif import (
     DEFAULT_FRAMINGS, Framing, RunProgress, WhatIfRun, framing_comparison, measure_series, model_comparison,
     parse_temperatures, temperature_sweep,
 )

@@ -15,7 +15,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 # Tests never touch the user's run store: every AppTest that samples saves into this session's temporary store.
 os.environ["UQVIZ_STORE"] = str(Path(tempfile.mkdtemp(prefix="uqviz-test-store-")) / "runs.sqlite3")
 
-from uqviz.run import ModelInfo, Run, Sample, SamplingSettings  # noqa: E402
+from uqviz.format.run import ModelInfo, Run, Sample, SamplingSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,14 +30,14 @@ def run_cli(*args: str, check: bool = True, timeout: float = 600) -> subprocess.
 
 @pytest.fixture(scope="session")
 def language_model():
-    from uqviz.models import load_language_model
+    from uqviz.models.loading import load_language_model
 
     return load_language_model("default", device="cpu")
 
 
 @pytest.fixture(scope="session")
 def embedder():
-    from uqviz.models import load_embedder
+    from uqviz.models.loading import load_embedder
 
     return load_embedder("default", device="cpu")
 
@@ -45,7 +45,7 @@ def embedder():
 @pytest.fixture(scope="session")
 def france_run(language_model):
     """A small real run shared by the tests that only read it."""
-    from uqviz.sampling import sample
+    from uqviz.engine.sampling import sample
 
     return sample(language_model, "What is the capital of France?", SamplingSettings(n=4, max_new_tokens=16, seed=7))
 

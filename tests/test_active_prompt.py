@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from uqviz.active_prompt import (
+from uqviz.workflows.active_prompt import (
     answer_entropy,
     answer_variance,
     disagreement,

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from uqviz import attention
-from uqviz.attention import AttentionPassError, LowestEntropyRows, attention_pass, token_logprobs
-from uqviz.models import LanguageModel
-from uqviz.run import ModelInfo
+from uqviz.engine import attention
+from uqviz.engine.attention import AttentionPassError, LowestEntropyRows, attention_pass, token_logprobs
+from uqviz.models.loading import LanguageModel
+from uqviz.format.run import ModelInfo
 
 # Copied from ALGORITHMS.md §5.2 c, so the brute force below does not read the module's constant.
 PROFILE = [0.16644488, 0.20938152, 0.32959151, 0.46061748, 0.59304059,

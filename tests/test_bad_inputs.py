@@ -5,8 +5,8 @@ import torch
 
 from tests.conftest import make_run
 from uqviz.cli import main as cli_main
-from uqviz.run import MAX_RUN_FILE_BYTES, RunFormatError, SamplingSettings, read_run, run_to_json
-from uqviz.sampling import SamplingError, sample
+from uqviz.format.run import MAX_RUN_FILE_BYTES, RunFormatError, SamplingSettings, read_run, run_to_json
+from uqviz.engine.sampling import SamplingError, sample
 
 
 def test_huge_run_file_is_refused_before_reading(tmp_path):

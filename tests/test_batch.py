@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-import uqviz.batch as batch
+import uqviz.workflows.batch as batch
 from tests.conftest import run_cli
-from uqviz.batch import (
+from uqviz.workflows.batch import (
     BatchInputError,
     BatchSettings,
     CorrectnessRule,
@@ -22,8 +22,8 @@ from uqviz.batch import (
     rouge_l,
     run_batch,
 )
-from uqviz.evaluation import auroc, prediction_rejection_ratio
-from uqviz.measures import REGISTRY
+from uqviz.workflows.evaluation import auroc, prediction_rejection_ratio
+from uqviz.measures.registry import REGISTRY
 
 NAMES = list(REGISTRY)
 
@@ -97,7 +97,7 @@ def test_correctness_rule_is_validated():
 
 @pytest.mark.slow
 def test_embedding_match_uses_the_best_gold(embedder):
-    from uqviz.similarity import BiEncoderSimilarity
+    from uqviz.models.similarity import BiEncoderSimilarity
 
     similarity = BiEncoderSimilarity(embedder)
     rule = CorrectnessRule("embedding", 0.75)
@@ -242,9 +242,9 @@ def test_report_per_measure_matches_the_evaluation_functions():
 @pytest.mark.slow
 def test_a_row_grades_the_greedy_answer_by_default_recall_and_uqac_analyses_that_answer(language_model, embedder, monkeypatch, tmp_path):
     from uqviz.measures import uqac
-    from uqviz.run import SamplingSettings
-    from uqviz.sampling import sample
-    from uqviz.statistics import RunStatistics, ScoreConfig
+    from uqviz.format.run import SamplingSettings
+    from uqviz.engine.sampling import sample
+    from uqviz.statistics.base import RunStatistics, ScoreConfig
 
     def no_second_greedy(*args):
         raise AssertionError("the greedy answer was generated again for UQAC")
@@ -287,7 +287,7 @@ def test_batch_command_end_to_end_with_resume(tmp_path):
     assert all(row["correct"] in {"0", "1"} for row in rows)
     assert all(row["predictive_entropy"] for row in rows)
     report = json.loads(report_path.read_text())
-    assert report["schema"] == "uqviz.batch-report/1" and report["questions"] == 3
+    assert report["schema"] == "uqviz.workflows.batch-report/1" and report["questions"] == 3
     assert set(report["measures"]) == set(NAMES)
     for evaluation in report["measures"].values():
         assert {"auroc", "prr", "risk_coverage", "calibration"} <= set(evaluation)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_run, run_cli
-from uqviz.clustering import (
+from uqviz.statistics.clustering import (
     CONTRADICTION,
     ENTAILMENT,
     NEUTRAL,
@@ -22,11 +22,11 @@ from uqviz.clustering import (
     representative_assignment,
     unique_texts,
 )
-from uqviz.measures import REGISTRY
-from uqviz.measures.graph import nli_affinity
-from uqviz.models import ModelLoadError, default_embedder_path
-from uqviz.nli import argmax_labels, label_columns, load_nli, pairwise_logits
-from uqviz.statistics import MissingModelError, RunStatistics, ScoreConfig
+from uqviz.measures.registry import REGISTRY
+from uqviz.statistics.affinity import nli_affinity
+from uqviz.models.loading import ModelLoadError, default_embedder_path
+from uqviz.models.nli import argmax_labels, label_columns, load_nli, pairwise_logits
+from uqviz.statistics.base import MissingModelError, RunStatistics, ScoreConfig
 
 E, N, C = ENTAILMENT, NEUTRAL, CONTRADICTION
 # §3.2 worked example: a→b=E, b→a=N; a→c=C, c→a=N; b→c=N, c→b=N (diagonal: self-entailment).
@@ -256,7 +256,7 @@ def test_graph_measures_use_the_nli_affinity_under_an_nli_rule(tiny_nli):
 
 @pytest.mark.slow
 def test_score_cli_with_nli_clusters_by_entailment(tiny_nli, tmp_path):
-    from uqviz.run import write_run
+    from uqviz.format.run import write_run
 
     path = tmp_path / "run.json"
     write_run(make_run(["Paris", "The mitochondria is the powerhouse of the cell.", "Paris"], prompt="Capital?"), path)

@@ -4,8 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from uqviz.run import SamplingSettings
-from uqviz.sampling import sample
+from uqviz.format.run import SamplingSettings
+from uqviz.engine.sampling import sample
 
 pytestmark = pytest.mark.slow
 

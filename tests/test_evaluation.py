@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from uqviz.evaluation import (
+from uqviz.workflows.evaluation import (
     auroc,
     calibration_bins,
     percentile_of,

@@ -5,14 +5,14 @@ import pickle
 
 import pytest
 
-from uqviz.importing import (
+from uqviz.workflows.importing import (
     BLACK_BOX_NEEDS, NEED_DESCRIPTIONS, PASTED_SOURCE, PastedSamplesError, measure_availability, parse_samples,
     run_from_samples, run_inputs, score_available,
 )
-from uqviz.measures import REGISTRY
-from uqviz.run import RunFormatError, run_from_json, run_to_json
-from uqviz.sampling import MAX_SAMPLES
-from uqviz.statistics import RunStatistics
+from uqviz.measures.registry import REGISTRY
+from uqviz.format.run import RunFormatError, run_from_json, run_to_json
+from uqviz.engine.sampling import MAX_SAMPLES
+from uqviz.statistics.base import RunStatistics
 
 BLACK_BOX = {"lexical_similarity", "discrete_semantic_entropy", "num_semantic_sets", "degree", "eccentricity",
              "eig_val_laplacian", "semantic_volume"}
@@ -123,6 +123,6 @@ def test_pasted_logprobs_feed_the_white_box_measures(embedder):
 
 
 def test_a_pickle_is_never_read_as_a_run():
-    payload = pickle.dumps({"schema": "uqviz.run/1"})
+    payload = pickle.dumps({"schema": "uqviz.format.run/1"})
     with pytest.raises(RunFormatError, match="not UTF-8|not valid JSON"):
         run_from_json(payload, origin="upload.json")

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_run
-from uqviz.clustering import NLI_LABELS
-from uqviz.measures import REGISTRY
-from uqviz.measures.graph import degree, eccentricity, eig_val_laplacian, embedding_affinity, laplacian_spectrum, nli_affinity
-from uqviz.statistics import RunStatistics, ScoreConfig
+from uqviz.models.nli import NLI_LABELS
+from uqviz.statistics.affinity import embedding_affinity, nli_affinity
+from uqviz.measures.registry import REGISTRY
+from uqviz.measures.graph import degree, eccentricity, eig_val_laplacian, laplacian_spectrum
+from uqviz.statistics.base import RunStatistics, ScoreConfig
 
 W = np.array([[1, 0.9, 0.1], [0.9, 1, 0.2], [0.1, 0.2, 1]])
 

@@ -11,23 +11,26 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_run, run_cli
-from uqviz.measures import REGISTRY
-from uqviz.measures.sar import (
+from uqviz.measures.registry import REGISTRY
+from uqviz.statistics.relevance import (
+    REPLACEMENT_CHARACTER,
     SENTENCE_SIMILARITY,
     TOKEN_RELEVANCE,
     compute_token_relevance,
     computed_token_relevance,
-    relevance_weights,
     removal_variants,
+    sentence_similarity_matrix,
+)
+from uqviz.measures.sar import (
+    relevance_weights,
     sar,
     sent_sar,
-    sentence_similarity_matrix,
     token_sar,
 )
-from uqviz.models import ModelLoadError, default_embedder_path
-from uqviz.scoring import score_run
-from uqviz.similarity import EMBED_BATCH_SIZE, CrossEncoderSimilarity, has_fast_bfloat16, load_cross_encoder, resolve_precision
-from uqviz.statistics import RunStatistics, ScoreConfig
+from uqviz.models.loading import ModelLoadError, default_embedder_path
+from uqviz.scoring.scores import score_run
+from uqviz.models.similarity import EMBED_BATCH_SIZE, CrossEncoderSimilarity, has_fast_bfloat16, load_cross_encoder, resolve_precision
+from uqviz.statistics.base import RunStatistics, ScoreConfig
 
 SECTION_4_G = np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]])
 SECTION_4_LOGPROBS = [[-0.1, -0.2], [-0.5, -0.5, -0.5], [-2.0]]
@@ -157,7 +160,8 @@ class RecordingBackend:
 
 def test_all_variants_of_all_samples_go_in_one_call():
     backend = RecordingBackend()
-    relevance = compute_token_relevance("Q?", [["Paris", " is", " nice"], ["Lyon"]], ["Paris is nice", "Lyon"], backend)
+    variants = [removal_variants(tokens) for tokens in (["Paris", " is", " nice"], ["Lyon"])]
+    relevance = compute_token_relevance("Q?", variants, ["Paris is nice", "Lyon"], backend)
     assert backend.calls == 1
     left, right = backend.requests[0]
     assert left == ["Q? Paris is nice"] * 3 + ["Q? Lyon"]
@@ -187,7 +191,7 @@ def test_statistic_is_shared_by_the_three_measures_and_reaches_scores_json():
     statistics = RunStatistics(run, ScoreConfig(sar_temperature=1.0), similarity=backend)
     scores = score_run(run, statistics, ["token_sar", "sent_sar", "sar"])
     assert backend.calls == 2  # one relevance call, one sentence-similarity call
-    assert statistics.costs[TOKEN_RELEVANCE].model_calls == 1 and statistics.costs[SENTENCE_SIMILARITY].model_calls == 1
+    assert statistics.costs[TOKEN_RELEVANCE.name].model_calls == 1 and statistics.costs[SENTENCE_SIMILARITY.name].model_calls == 1
     document = scores.to_dict()
     assert document["similarity"] == "recording"
     assert document["token_relevance"] == [pytest.approx([5 / 16, 3 / 16, 5 / 16]), pytest.approx([4 / 7]), pytest.approx([5 / 8])]
@@ -258,13 +262,13 @@ def test_real_run_matches_an_independent_recomputation(france_run, embedder, lan
     assert "all-MiniLM-L6-v2" in document["similarity"]
     # Batched: the answers plus every removal variant took a handful of encode calls, not one per token.
     tokens = sum(len(s) for s in france_run.samples)
-    assert statistics.costs[TOKEN_RELEVANCE].model_calls <= 2 + tokens // EMBED_BATCH_SIZE
-    assert statistics.costs[SENTENCE_SIMILARITY].model_calls == 0
+    assert statistics.costs[TOKEN_RELEVANCE.name].model_calls <= 2 + tokens // EMBED_BATCH_SIZE
+    assert statistics.costs[SENTENCE_SIMILARITY.name].model_calls == 0
 
 
 @pytest.mark.slow
 def test_score_command_reports_the_three_sar_measures(france_run, embedder, tmp_path):
-    from uqviz.run import write_run
+    from uqviz.format.run import write_run
 
     run_path, scores_path = tmp_path / "run.json", tmp_path / "scores.json"
     write_run(france_run, run_path)
@@ -371,7 +375,7 @@ def test_cross_encoder_load_errors_are_one_sentence(tmp_path):
 
 @pytest.mark.slow
 def test_score_command_with_a_cross_encoder(france_run, cross_encoder_folder, tmp_path):
-    from uqviz.run import write_run
+    from uqviz.format.run import write_run
 
     run_path = tmp_path / "run.json"
     write_run(france_run, run_path)
@@ -416,7 +420,7 @@ def test_bfloat16_counts_as_native_on_ampere_and_newer_gpus(monkeypatch, capabil
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_follows_the_device_and_explicit_choices_win(monkeypatch, native):
-    from uqviz import similarity
+    from uqviz.models import similarity
 
     monkeypatch.setattr(similarity, "has_fast_bfloat16", lambda device: native)
     backend = RecordingBackend()
@@ -455,7 +459,7 @@ def test_bfloat16_relevance_stays_close_to_float32_on_the_real_minilm(france_run
 
 @pytest.mark.slow
 def test_each_text_is_embedded_once_per_precision(embedder):
-    from uqviz.similarity import BiEncoderSimilarity
+    from uqviz.models.similarity import BiEncoderSimilarity
 
     backend = BiEncoderSimilarity(embedder)
     exact = backend.embed(["Paris is the capital of France."], "float32")
@@ -464,3 +468,30 @@ def test_each_text_is_embedded_once_per_precision(embedder):
     assert float(exact[0] @ fast[0]) > 0.999
     backend.embed(["Paris is the capital of France."], "bfloat16")
     assert backend.calls == 2
+
+
+@pytest.mark.slow
+def test_removal_decodes_remaining_ids_where_byte_tokens_split_a_character(language_model):
+    """A Hebrew answer: SmolLM2's byte tokens split its letters, so their in-context texts hold U+FFFD."""
+    from uqviz.engine.sampling import token_texts
+
+    tokenizer = language_model.tokenizer
+    prompt_ids = tokenizer.encode("Say hello in Hebrew.")
+    answer_ids = tokenizer.encode(" שלום עולם", add_special_tokens=False)
+    tokens, _ = token_texts(tokenizer, prompt_ids, answer_ids, [[] for _ in answer_ids])
+    assert any(REPLACEMENT_CHARACTER in token for token in tokens)  # the case the fix is for
+
+    def decode(ids):
+        return tokenizer.decode(ids, skip_special_tokens=True)
+
+    variants = removal_variants(tokens, answer_ids, decode)
+    assert variants == [decode(answer_ids[:i] + answer_ids[i + 1 :]) for i in range(len(answer_ids))]
+    joined = removal_variants(tokens)
+    assert sum(variant.count(REPLACEMENT_CHARACTER) for variant in joined) > sum(v.count(REPLACEMENT_CHARACTER) for v in variants)
+
+    run = make_run([decode(answer_ids)], [[-0.5] * len(answer_ids)])
+    run = replace(run, samples=[replace(run.samples[0], token_ids=answer_ids, tokens=tokens)])
+    backend = RecordingBackend()
+    with_model = RunStatistics(run, similarity=backend, language_model=language_model)
+    TOKEN_RELEVANCE(with_model)
+    assert backend.requests[0][1] == ["Q? " + variant for variant in variants]

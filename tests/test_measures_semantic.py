@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_run, run_cli
-from uqviz.clustering import answer_clustering
-from uqviz.measures import REGISTRY
+from uqviz.statistics.clustering import answer_clustering
+from uqviz.measures.registry import REGISTRY
 from uqviz.measures.lexical import lexical_similarity, rouge_l_matrix
 from uqviz.measures.semantic import (
     discrete_semantic_entropy,
@@ -17,8 +17,8 @@ from uqviz.measures.semantic import (
     semantic_entropy_nature,
     semantic_entropy_polygraph,
 )
-from uqviz.scoring import score_run
-from uqviz.statistics import RunStatistics, ScoreConfig
+from uqviz.scoring.scores import score_run
+from uqviz.statistics.base import RunStatistics, ScoreConfig
 
 # §1 / §3.3 worked example: classes {s1, s2}, {s3}.
 LOGPROBS = [[-0.1, -0.2], [-0.5, -0.5, -0.5], [-2.0]]
@@ -154,7 +154,7 @@ def test_real_model_run_clusters_consistently(france_run, embedder):
 
 
 def score_file(tmp_path, answers):
-    from uqviz.run import write_run
+    from uqviz.format.run import write_run
 
     path = tmp_path / f"run-{len(set(answers))}.json"
     write_run(make_run(answers, prompt="Tell me something."), path)

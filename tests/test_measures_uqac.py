@@ -10,9 +10,9 @@ import pytest
 
 from tests.conftest import make_run, run_cli
 from tests.test_attention import tiny_model
-from uqviz.attention import AttentionPass
+from uqviz.engine.attention import AttentionPass
 from uqviz.cli import run_language_model
-from uqviz.measures import REGISTRY
+from uqviz.measures.registry import REGISTRY
 from uqviz.measures.uqac import (
     answer_span,
     backtrack,
@@ -30,10 +30,10 @@ from uqviz.measures.uqac import (
     uqac_chain,
     uqac_detail,
 )
-from uqviz.models import ModelLoadError, spec_from_source
-from uqviz.run import Run, Sample, SamplingSettings
-from uqviz.scoring import score_run
-from uqviz.statistics import RunStatistics, ScoreConfig
+from uqviz.models.loading import ModelLoadError, spec_from_source
+from uqviz.format.run import Run, Sample, SamplingSettings
+from uqviz.scoring.scores import score_run
+from uqviz.statistics.base import RunStatistics, ScoreConfig
 
 # §5.8 backtracking toy: positions 0-2 instruction, 3..9 = "Alice has 3 apples so answer 3", answer = position 9.
 TOY_TOKENS = ["<s>", "Q", ":", "Alice", " has", " 3", " apples", " so", " answer", " 3"]
@@ -93,12 +93,20 @@ def test_backtracking_respects_buffer_threshold_and_stop_set():
     assert len(backtrack(matrix, answer, stop, tau=0.0, min_extra=3).sources) > 2 + 3
 
 
-@pytest.mark.parametrize("token, stop", [
-    (" the", True), ("\n\n", True), (" .", True), ("’s", False), (" don’t", True), ("DON'T", True), ("**", True),
-    (" Paris", False), (" 3", False), ("+", False), (" answer", False), (" apples", False),
+@pytest.mark.parametrize("token, reference, extended", [
+    (" the", True, True), ("\n\n", True, True), (" .", True, True), ("’s", False, False), (" don’t", True, True),
+    ("DON'T", False, True), ("**", False, True), ("...", False, True), ("…", True, True), ("-", False, True),
+    (" Paris", False, False), (" 3", False, False), ("+", False, False), (" answer", False, False), (" must", False, True),
 ])
-def test_stop_tokens(token, stop):
-    assert is_stop_token(token) is stop
+def test_stop_tokens_reference_set_is_exact_membership_extended_adds_words_and_punctuation(token, reference, extended):
+    assert is_stop_token(token) is reference
+    assert is_stop_token(token, "reference") is reference
+    assert is_stop_token(token, "extended") is extended
+
+
+def test_unknown_stop_set_is_refused():
+    with pytest.raises(ValueError, match="unknown stop set"):
+        is_stop_token("the", "french")
 
 
 def test_stop_mask_covers_the_whole_prompt():
@@ -234,7 +242,7 @@ def test_memoised_pipeline_calls_the_model_once_per_pass_and_per_chain():
     assert scores["uqac"].result.value == pytest.approx(-detail.confidence)
     assert -1 <= scores["uqac"].result.value < 0
     assert scores["attn_probs_prod"].result.value == pytest.approx(-detail.chain.chain_product)
-    assert statistics.costs["uqac_attention[0]"].model_calls == 1
+    assert statistics.costs["uqac_attention"].model_calls == 1
     other = score_run(run, RunStatistics(run, ScoreConfig(uqac_sample=1), language_model=lm), ["uqac"]).measures["uqac"]
     assert other.result.detail.chain.attention.token_ids == [1, 2, 3, 1, 2]
     absent = score_run(run, RunStatistics(run, ScoreConfig(uqac_sample=5), language_model=lm), ["uqac"]).measures["uqac"]
@@ -251,7 +259,7 @@ def test_uqac_measures_are_registered_with_their_section():
 
 
 def hand_run(lm, prompt: str, answers: list[str]) -> Run:
-    from uqviz.sampling import prepare_prompt
+    from uqviz.engine.sampling import prepare_prompt
 
     prepared = prepare_prompt(lm, prompt)
     samples = []
@@ -275,8 +283,8 @@ def test_fluent_correct_answer_is_more_confident_than_a_scrambled_one(language_m
 
 @pytest.mark.slow
 def test_score_cli_reports_uqac_in_range_for_the_chosen_sample(tmp_path, language_model):
-    from uqviz.run import write_run
-    from uqviz.sampling import sample
+    from uqviz.format.run import write_run
+    from uqviz.engine.sampling import sample
 
     run = sample(language_model, "Tom has 3 apples and buys 5 more. How many apples does he have?",
                  SamplingSettings(n=2, max_new_tokens=16, seed=3))

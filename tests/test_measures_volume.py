@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_run, run_cli
-from uqviz.measures import REGISTRY
+from uqviz.measures.registry import REGISTRY
 from uqviz.measures.volume import (
     NO_PERTURBATIONS_REASON,
     equicorrelated_log_det,
@@ -16,8 +16,8 @@ from uqviz.measures.volume import (
     log_volume_bounds,
     semantic_volume,
 )
-from uqviz.run import write_run
-from uqviz.statistics import MissingModelError, RunStatistics, ScoreConfig
+from uqviz.format.run import write_run
+from uqviz.statistics.base import MissingModelError, RunStatistics, ScoreConfig
 from uqviz.viz.volume import curve_figure, gram_figure, scatter_figure, spectrum_figure, text_labels, volume_reading
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from uqviz.models import ModelLoadError, dtype_for, load_embedder, load_language_model, resolve_device
+from uqviz.models.loading import ModelLoadError, dtype_for, load_embedder, load_language_model, resolve_device
 
 
 def test_device_and_dtype_rules():

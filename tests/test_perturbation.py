@@ -2,7 +2,7 @@
 
 import pytest
 
-from uqviz.perturbation import (
+from uqviz.engine.perturbation import (
     MAX_PERTURBATIONS,
     PerturbationError,
     clean_perturbation,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from uqviz.projection import map_2d, pca
+from uqviz.engine.projection import map_2d, pca
 
 
 def test_pca_recovers_a_line():
@@ -33,7 +33,7 @@ def test_map_falls_back_to_pca_for_few_points_and_is_deterministic():
 
 
 def test_warm_up_runs_the_umap_path():
-    from uqviz.projection import warm_up_map
+    from uqviz.engine.projection import warm_up_map
 
     warmed = warm_up_map()
     assert warmed.method == "umap" and warmed.coordinates.shape == (8, 2)

@@ -5,9 +5,9 @@ import math
 import pytest
 
 from tests.conftest import make_run
-from uqviz.measures import REGISTRY
-from uqviz.scoring import score_run
-from uqviz.statistics import RunStatistics
+from uqviz.measures.registry import REGISTRY
+from uqviz.scoring.scores import score_run
+from uqviz.statistics.base import RunStatistics
 
 CONFIDENT = make_run(["Paris", "Paris", "Paris"], [[-0.01], [-0.01], [-0.01]])
 UNSURE = make_run(["Paris", "Lyon is it", "Marseille maybe"], [[-2.0], [-3.0, -2.5, -1.0], [-4.0, -3.5]])

@@ -9,12 +9,12 @@ import plotly.graph_objects as go
 import pytest
 
 from tests.conftest import make_run, run_cli
-from uqviz import report
-from uqviz.measures import REGISTRY
-from uqviz.report import ReportSection, report_html, scores_csv
-from uqviz.run import write_run
-from uqviz.scoring import score_run
-from uqviz.statistics import RunStatistics
+from uqviz.viz import report
+from uqviz.measures.registry import REGISTRY
+from uqviz.viz.report import ReportSection, report_html, scores_csv
+from uqviz.format.run import write_run
+from uqviz.scoring.scores import score_run
+from uqviz.statistics.base import RunStatistics
 from uqviz.viz.history import scores_table_figure
 
 HOSTILE = "<script>alert(1)</script>"
@@ -97,8 +97,8 @@ def test_cli_writes_a_standalone_report(tmp_path):
 @pytest.mark.parametrize(
     "content, fragment",
     [
-        ('{"schema": "uqviz.run/1", "prompt": "cut', "not valid JSON"),
-        (json.dumps({"schema": "uqviz.run/1", "prompt": ["x"]}), "prompt: expected a string"),
+        ('{"schema": "uqviz.format.run/1", "prompt": "cut', "not valid JSON"),
+        (json.dumps({"schema": "uqviz.format.run/1", "prompt": ["x"]}), "prompt: expected a string"),
         (json.dumps({"schema": "other/2"}), "schema"),
     ],
 )

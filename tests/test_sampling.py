@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from uqviz.run import SamplingSettings
-from uqviz.sampling import SamplingError, clean_prompt, eos_token_ids, sample
+from uqviz.format.run import SamplingSettings
+from uqviz.engine.sampling import SamplingError, clean_prompt, eos_token_ids, sample
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def test_warped_sampling_still_records_the_raw_distribution(language_model):
 def test_static_kv_cache_used_on_cuda_gives_the_same_samples_and_statistics(language_model, monkeypatch):
     """The CUDA path samples with a static KV cache; forced here on CPU it must give the dynamic cache's tokens
     and statistics, and still stop each sample at EOS."""
-    from uqviz import sampling
+    from uqviz.engine import sampling
 
     settings = SamplingSettings(n=3, max_new_tokens=16, seed=5)
     dynamic = sample(language_model, "What is the capital of France?", settings)
@@ -84,9 +84,9 @@ def test_the_cuda_configuration_bf16_weights_and_static_cache_samples_sound_stat
     """bf16 weights with the static cache (what a GPU gets), on a tiny random Llama on CPU: raw statistics in float32."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from uqviz import sampling
-    from uqviz.models import LanguageModel
-    from uqviz.run import ModelInfo
+    from uqviz.engine import sampling
+    from uqviz.models.loading import LanguageModel
+    from uqviz.format.run import ModelInfo
 
     tokenizer = language_model.tokenizer
     torch.manual_seed(0)

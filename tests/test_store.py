@@ -9,9 +9,9 @@ import threading
 import pytest
 
 from tests.conftest import REPO, make_run
-from uqviz.measures import REGISTRY
-from uqviz.scoring import score_run
-from uqviz.store import (
+from uqviz.measures.registry import REGISTRY
+from uqviz.scoring.scores import score_run
+from uqviz.workflows.store import (
     STORE_ENV, RunStore, StoreError, compare_scores, default_store_path, headline_scores, measure_values,
 )
 from uqviz.viz.history import comparison_figure, comparison_frame
@@ -102,7 +102,7 @@ def test_threads_sharing_one_store_lose_no_run(tmp_path):
 WRITER = """
 import sys
 from tests.conftest import make_run
-from uqviz.store import RunStore
+from uqviz.workflows.store import RunStore
 
 store = RunStore(sys.argv[1])
 run = make_run(["word " * 400] * 8, prompt="killed writer")

@@ -7,7 +7,7 @@ import pytest
 
 from tests.test_measures_uqac import toy_pass
 from uqviz.measures.uqac import UqacDetail, build_chain, expansions_from_logprobs
-from uqviz.statistics import ScoreConfig
+from uqviz.statistics.base import ScoreConfig
 from uqviz.viz.chain import chain_figure, chain_text_html, expansion_rows, selected_position, token_detail_html
 
 EVIL = "<img src=x onerror=alert(1)>"

@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 
 from tests.conftest import make_run
-from uqviz.batch import BatchSettings, build_report, ranked_measures
-from uqviz.measures import REGISTRY
+from uqviz.workflows.batch import BatchSettings, build_report, ranked_measures
+from uqviz.measures.registry import REGISTRY
 from uqviz.measures.self_certainty import borda_vote
-from uqviz.scoring import score_run
+from uqviz.scoring.scores import score_run
 from uqviz.viz.overview import (
     borda_figure,
     calibration_figure,

@@ -3,12 +3,12 @@
 import pytest
 
 from tests.conftest import make_run
-from uqviz.measures import REGISTRY
-from uqviz.run import SamplingSettings
-from uqviz.scoring import score_run
-from uqviz.statistics import RunStatistics
+from uqviz.measures.registry import REGISTRY
+from uqviz.format.run import SamplingSettings
+from uqviz.scoring.scores import score_run
+from uqviz.statistics.base import RunStatistics
 from uqviz.viz.history import measures_figure
-from uqviz.whatif import (
+from uqviz.workflows.whatif import (
     DEFAULT_FRAMINGS, MAX_RUNS, Framing, WhatIfRun, framing_comparison, measure_series, model_comparison,
     parse_temperatures, temperature_sweep,
 )

@@ -8,10 +8,10 @@ import json
 import sys
 from dataclasses import replace
 
-from uqviz.models import DEFAULT_MODEL, ModelLoadError
-from uqviz.run import RunFormatError, SamplingSettings
-from uqviz.sampling import SamplingError
-from uqviz.similarity import PRECISIONS
+from uqviz.models.loading import DEFAULT_MODEL, ModelLoadError
+from uqviz.format.run import RunFormatError, SamplingSettings
+from uqviz.engine.sampling import SamplingError
+from uqviz.models.similarity import PRECISIONS
 
 EXIT_BAD_INPUT = 2
 
@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from uqviz.models import load_language_model
-    from uqviz.run import write_run
-    from uqviz.sampling import sample
+    from uqviz.models.loading import load_language_model
+    from uqviz.format.run import write_run
+    from uqviz.engine.sampling import sample
 
     settings = sampling_settings(args)
     lm = load_language_model(args.model, device=args.device, trust_remote_code=args.trust_remote_code)
@@ -117,13 +117,13 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from uqviz.clustering import STRICT_RULE
-    from uqviz.models import load_embedder
-    from uqviz.nli import load_nli
-    from uqviz.run import read_run
-    from uqviz.scoring import score_run, write_scores
-    from uqviz.similarity import CrossEncoderSimilarity, load_cross_encoder
-    from uqviz.statistics import RunStatistics, ScoreConfig
+    from uqviz.statistics.clustering import STRICT_RULE
+    from uqviz.models.loading import load_embedder
+    from uqviz.models.nli import load_nli
+    from uqviz.format.run import read_run
+    from uqviz.scoring.scores import score_run, write_scores
+    from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
+    from uqviz.statistics.base import RunStatistics, ScoreConfig
 
     run = read_run(args.run)
     nli = (lambda: load_nli(args.nli)) if args.nli else None
@@ -143,8 +143,8 @@ def _score(args: argparse.Namespace) -> int:
 
 def run_language_model(run):
     """A loader of the run's own model for UQAC; a model that cannot be loaded becomes a MissingModelError (null + reason)."""
-    from uqviz.models import load_language_model, spec_from_source
-    from uqviz.statistics import MissingModelError
+    from uqviz.models.loading import load_language_model, spec_from_source
+    from uqviz.statistics.base import MissingModelError
 
     failure: list[str] = []
 
@@ -160,11 +160,11 @@ def run_language_model(run):
 
 
 def _report(args: argparse.Namespace) -> int:
-    from uqviz.importing import score_available
-    from uqviz.models import load_embedder
-    from uqviz.report import write_report
-    from uqviz.run import read_run
-    from uqviz.statistics import RunStatistics
+    from uqviz.workflows.importing import score_available
+    from uqviz.models.loading import load_embedder
+    from uqviz.viz.report import write_report
+    from uqviz.format.run import read_run
+    from uqviz.statistics.base import RunStatistics
 
     run = read_run(args.run)
     statistics = RunStatistics(run, embedder=lambda: load_embedder(args.embedder))
@@ -174,11 +174,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from uqviz.batch import (
+    from uqviz.workflows.batch import (
         DEFAULT_THRESHOLDS, BatchInputError, BatchProgress, BatchSettings, CorrectnessRule, build_report, read_questions, run_batch,
         write_report,
     )
-    from uqviz.models import load_embedder, load_language_model
+    from uqviz.models.loading import load_embedder, load_language_model
 
     settings = sampling_settings(args)
     try:

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app import open_page as open_app_page
-from uqviz.measures.uqac import GREEDY
+from uqviz.statistics.uqac import ATTENTION_PASS, EXPANSION_LOGPROBS, GREEDY, GREEDY_ANSWER, head_counts
 
 pytestmark = pytest.mark.slow
 PAGE = "pages/attention_chain.py"
@@ -37,10 +37,11 @@ def test_page_draws_chain_numbers_text_and_expansions(france_run):
     assert "answer token" in names
     answer = next(trace for trace in figure["data"] if trace.get("name") == "answer token")
     statistics = at.session_state["uqac_statistics"]
-    detail = statistics.memo("uqac_expansions", dict)
+    detail = statistics.computed(EXPANSION_LOGPROBS)
     assert len(detail) == 1
-    (expansions, _seconds), = detail.values()
-    attention = statistics.memo("uqac_attention[0]", lambda: None)
+    (scored,) = detail.values()
+    expansions = scored.logprobs
+    attention = statistics.cached(ATTENTION_PASS, 0, head_counts(statistics.config))
     assert attention.token_ids == france_run.prompt_token_ids + france_run.samples[0].token_ids
     assert len(answer["customdata"]) >= 1
     metrics = {metric.label: metric.value for metric in at.metric}
@@ -69,20 +70,22 @@ def test_sliders_re_derive_the_chain_without_a_model_call(france_run):
     assert graph(at)["data"] != before
     assert [metric.value for metric in at.metric if metric.label == "UQAC confidence P̃"] == ["not computed"]
 
-    store = at.session_state["uqac_statistics"].memo("uqac_expansions", dict)
-    seen = len(store)
+    statistics = at.session_state["uqac_statistics"]
+    seen = len(statistics.computed(EXPANSION_LOGPROBS))
     at.toggle(key="uqac_live").set_value(True).run()
     # The new chain's expansions: their shared prefix once, then the differing suffixes in one batched forward.
-    assert len(store) - seen == 1 and 1 <= len(calls) <= 2
+    assert len(statistics.computed(EXPANSION_LOGPROBS)) - seen == 1 and 1 <= len(calls) <= 2
     for key, value in (("uqac_tau", 0.5), ("uqac_top_k", 10), ("uqac_buffer", 3)):
         at.slider(key=key).set_value(value).run()
     at.select_slider(key="uqac_heads").set_value(16).run()
-    assert len(store) - seen <= len(calls) <= 2 * (len(store) - seen)  # model calls only for chains not scored before
+    new = len(statistics.computed(EXPANSION_LOGPROBS)) - seen
+    assert new <= len(calls) <= 2 * new  # model calls only for chains not scored before
     settled = len(calls)
     for _ in range(2):
         at.slider(key="uqac_top_k").set_value(2).run()
         at.slider(key="uqac_top_k").set_value(10).run()
-    assert len(store) - seen <= len(calls) <= 2 * (len(store) - seen) and len(calls) <= settled + 2
+    new = len(statistics.computed(EXPANSION_LOGPROBS)) - seen
+    assert new <= len(calls) <= 2 * new and len(calls) <= settled + 2
     assert not at.exception
 
 
@@ -90,7 +93,7 @@ def test_greedy_answer_and_span_override(france_run):
     at = open_page(france_run)
     at.selectbox(key="uqac_choice").set_value(GREEDY).run()
     assert not at.exception
-    prompt_ids, greedy = at.session_state["uqac_statistics"].memo("uqac_greedy_answer", lambda: None)
+    prompt_ids, greedy = at.session_state["uqac_statistics"].cached(GREEDY_ANSWER)
     assert prompt_ids == france_run.prompt_token_ids and greedy.token_ids
     at.multiselect(key=f"uqac_span_{GREEDY}").set_value([0]).run()
     assert not at.exception

@@ -5,10 +5,10 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import uqviz.batch
+import uqviz.workflows.batch
 from tests.app import open_page as open_app_page
 from tests.conftest import make_run
-from uqviz.measures import REGISTRY
+from uqviz.measures.registry import REGISTRY
 
 pytestmark = pytest.mark.slow
 PAGE = "pages/batch.py"
@@ -17,7 +17,7 @@ QUESTIONS = b"question,answer\nWhat is the capital of France?,Paris\nWhat is the
 
 @pytest.fixture
 def batch_page(monkeypatch, tmp_path):
-    monkeypatch.setattr("uqviz.models.cache_root", lambda: tmp_path)
+    monkeypatch.setattr("uqviz.models.loading.cache_root", lambda: tmp_path)
 
     def open_page(**state) -> AppTest:
         return open_app_page(PAGE, timeout=600, **state)
@@ -74,7 +74,7 @@ def test_real_batch_draws_curves_ranks_measures_and_resumes(batch_page, monkeypa
     def no_recompute(*args, **kwargs):
         raise AssertionError("a finished question was scored again")
 
-    monkeypatch.setattr(uqviz.batch, "score_question", no_recompute)
+    monkeypatch.setattr(uqviz.workflows.batch, "score_question", no_recompute)
     at.button(key="batch_run").click().run()
     assert not at.exception
     assert at.session_state["batch"].rows == result.rows

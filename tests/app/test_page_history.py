@@ -9,10 +9,10 @@ from streamlit.testing.v1 import AppTest
 from pages.common import cached_run_store
 from tests.app import open_page as open_app_page
 from tests.conftest import REPO, make_run
-from uqviz.measures import REGISTRY
-from uqviz.run import run_to_json
-from uqviz.scoring import score_run
-from uqviz.store import STORE_ENV, RunStore
+from uqviz.measures.registry import REGISTRY
+from uqviz.format.run import run_to_json
+from uqviz.scoring.scores import score_run
+from uqviz.workflows.store import STORE_ENV, RunStore
 
 pytestmark = pytest.mark.slow
 APP = str(REPO / "app.py")
@@ -105,9 +105,9 @@ def test_list_rename_compare_open_export_and_delete(store_path):
 @pytest.mark.parametrize(
     "content, fragment",
     [
-        (b'{"schema": "uqviz.run/1", "prompt": "cut', "not valid JSON"),
+        (b'{"schema": "uqviz.format.run/1", "prompt": "cut', "not valid JSON"),
         (json.dumps({**json.loads(run_to_json(RUN_A)), "samples": [{"text": 1}]}).encode(), "samples[0]"),
-        (pickle.dumps({"schema": "uqviz.run/1"}), "bad.json: not"),
+        (pickle.dumps({"schema": "uqviz.format.run/1"}), "bad.json: not"),
     ],
 )
 def test_a_malformed_upload_gets_a_message_and_nothing_is_written(store_path, content, fragment):

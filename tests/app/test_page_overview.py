@@ -9,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app import open_page as open_app_page
 from tests.conftest import make_run
-from uqviz.batch import BatchResult
-from uqviz.measures import REGISTRY
+from uqviz.workflows.batch import BatchResult
+from uqviz.measures.registry import REGISTRY
 
 pytestmark = pytest.mark.slow
 PAGE = "pages/overview.py"

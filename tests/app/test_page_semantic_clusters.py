@@ -9,9 +9,9 @@ from streamlit.testing.v1 import AppTest
 from tests.app import open_page as open_app_page
 from tests.conftest import make_run
 from tests.test_clustering import tiny_nli  # noqa: F401  (fixture)
-from uqviz.clustering import answer_clustering
-from uqviz.measures import REGISTRY
-from uqviz.statistics import RunStatistics
+from uqviz.statistics.clustering import answer_clustering
+from uqviz.measures.registry import REGISTRY
+from uqviz.statistics.base import RunStatistics
 from uqviz.viz.clusters import (
     cluster_colour,
     cluster_rows,

@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 from tests.app import open_page as open_app_page
 from tests.conftest import make_run
 from tests.test_measures_sar import build_cross_encoder
-from uqviz.measures import REGISTRY
-from uqviz.statistics import RunStatistics, ScoreConfig
+from uqviz.measures.registry import REGISTRY
+from uqviz.statistics.base import RunStatistics, ScoreConfig
 from uqviz.viz.sar import COLOUR_SCALES, SURPRISAL
 
 pytestmark = pytest.mark.slow

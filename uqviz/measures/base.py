@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from uqviz.statistics import RunStatistics
+from uqviz.statistics.base import RunStatistics
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class Measure:
 
     name: str
     title: str
-    compute: Callable[["RunStatistics"], MeasureResult]
+    compute: Callable[[RunStatistics], MeasureResult]
     formula: str
     higher_means: str
     reference: str

@@ -6,45 +6,18 @@ of the answer embeddings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from uqviz.clustering import CONTRADICTION, ENTAILMENT, NLI_LABELS, RULES, unique_texts
 from uqviz.measures.base import Measure, MeasureResult
-from uqviz.nli import answer_nli_logits, label_probabilities
-
-if TYPE_CHECKING:
-    from uqviz.statistics import RunStatistics
-
-LIN_NLI_TEMPERATURE = 3.0
-
-
-def embedding_affinity(vectors: np.ndarray) -> np.ndarray:
-    """W_ij = max(0, cos(v_i, v_j)) of unit vectors, W_ii = 1."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    affinity = np.clip(vectors @ vectors.T, 0.0, 1.0)
-    np.fill_diagonal(affinity, 1.0)
-    return affinity
-
-
-def nli_affinity(logits: np.ndarray, kind: str = ENTAILMENT, temperature: float = LIN_NLI_TEMPERATURE) -> np.ndarray:
-    """Lin's E (mean entailment probability of both directions) or C (1 - mean contradiction probability), W_ii = 1 (§2.3)."""
-    probability = label_probabilities(logits, temperature)
-    if kind == ENTAILMENT:
-        directed = probability[..., NLI_LABELS.index(ENTAILMENT)]
-    elif kind == CONTRADICTION:
-        directed = 1.0 - probability[..., NLI_LABELS.index(CONTRADICTION)]
-    else:
-        raise ValueError(f"unknown NLI affinity {kind!r}; expected {ENTAILMENT!r} or {CONTRADICTION!r}")
-    affinity = (directed + directed.T) / 2
-    np.fill_diagonal(affinity, 1.0)
-    return affinity
-
+from uqviz.statistics.affinity import ANSWER_AFFINITY
+from uqviz.statistics.base import RunStatistics
 
 def laplacian_spectrum(affinity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ascending eigenvalues and eigenvectors (columns) of L = I - D^{-1/2} W D^{-1/2}."""
+    # Not scipy.sparse.csgraph.laplacian: it drops the self-loops W_ii = 1 that Lin et al.'s degrees include.
     affinity = np.asarray(affinity, dtype=np.float64)
     inverse_root = 1.0 / np.sqrt(np.maximum(affinity.sum(axis=1), np.finfo(float).tiny))
     laplacian = np.eye(len(affinity)) - inverse_root[:, None] * affinity * inverse_root[None, :]
@@ -88,27 +61,8 @@ def eccentricity(affinity: np.ndarray, threshold: float = 0.9, affinity_name: st
     return MeasureResult(float(np.linalg.norm(deviations)), deviations.tolist(), detail)
 
 
-@dataclass(frozen=True)
-class Affinity:
-    matrix: np.ndarray
-    name: str
-
-
-def answer_affinity(stats: RunStatistics) -> Affinity:
-    """W over the run's samples: NLI entailment affinity under an NLI cluster rule, embedding cosine otherwise."""
-
-    def compute() -> Affinity:
-        if RULES[stats.config.cluster_rule].needs_nli:
-            index = unique_texts(stats.answers)[1]
-            matrix = nli_affinity(answer_nli_logits(stats))[np.ix_(index, index)]
-            return Affinity(matrix, f"NLI entailment, T={LIN_NLI_TEMPERATURE:g} ({stats.nli.name})")
-        return Affinity(embedding_affinity(stats.answer_embeddings), f"max(0, cosine) of answer embeddings ({stats.similarity.name})")
-
-    return stats.memo("graph_affinity", compute)
-
-
-def _on_answer_affinity(stats: RunStatistics, measure, **settings) -> MeasureResult:
-    affinity = answer_affinity(stats)
+def _on_answer_affinity(stats: RunStatistics, measure: Callable[..., MeasureResult], **settings: float) -> MeasureResult:
+    affinity = ANSWER_AFFINITY(stats)
     return measure(affinity.matrix, affinity_name=affinity.name, **settings)
 
 

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uqviz.measures.base import Measure, MeasureResult
-
-DEFAULT_CHOW_QUANTILE = 0.0
+from uqviz.statistics.base import DEFAULT_CHOW_QUANTILE
 
 
 def sequence_loglik(logprobs: Sequence[float]) -> float:

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import logsumexp
 
-from uqviz.clustering import answer_clustering
 from uqviz.measures.base import Measure, MeasureResult
 from uqviz.measures.logprob import mean_loglik, sequence_loglik
-
-if TYPE_CHECKING:
-    from uqviz.statistics import RunStatistics
+from uqviz.statistics.base import RunStatistics
+from uqviz.statistics.clustering import ANSWER_CLUSTERING
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,7 @@ def num_semantic_sets(ids: Sequence[int]) -> MeasureResult:
 
 
 def _ids(stats: RunStatistics) -> list[int]:
-    return answer_clustering(stats).ids
+    return ANSWER_CLUSTERING(stats).ids
 
 
 MEASURES = (

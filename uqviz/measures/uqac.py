@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import math
 import re
-import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from uqviz import attention
-from uqviz.attention import HEAD_CHOICES, AttentionPass, AttentionPassError
+from uqviz.engine.attention import AttentionPass, AttentionPassError
 from uqviz.measures.base import Measure, MeasureResult
-from uqviz.run import Sample, SamplingSettings
+from uqviz.statistics.base import RunStatistics, ScoreConfig
+from uqviz.statistics.uqac import EXPANSION_LOGPROBS, ScoredExpansions, attention_of
 
-if TYPE_CHECKING:
-    from uqviz.statistics import RunStatistics, ScoreConfig
-
-GREEDY = "greedy"
-GREEDY_ANSWER = "uqac_greedy_answer"
 MAX_STEPS = 1000
 KEYS_PER_SOURCE = 5
 SIMILARITY_THRESHOLD = 0.0
@@ -29,41 +22,51 @@ REPLACEMENT_THRESHOLD = 0.01
 EXTRA_REPLACEMENTS = 10
 PROBABILITY_FLOOR = 1e-12
 
-_FUNCTION_WORDS = """
-a about above after again against all am an and any are as at be because been before being below between both but
-by can cannot could did do does doing down during each few for from further had has have having he her here hers
-herself him himself his how i if in into is it its itself let me more most must my myself no nor not of off on once
-only or other ought our ours ourselves out over own same shall she should so some such than that the their theirs
-them themselves then there these they this those through to too under until up very was we were what when where
-which while who whom why will with would you your yours yourself yourselves
+_REFERENCE_WORDS = """
+a about above after again against all am an and any are aren’t as at be because been before being below between both
+but by can’t cannot could couldn’t did didn’t do does doesn’t doing don’t down during each few for from further had
+hadn’t has hasn’t have haven’t having he he’d he’ll he’s her here here’s hers herself him himself his how how’s i i’d
+i’ll i’m i’ve if in into is isn’t it it’s its itself let’s me more most mustn’t my myself no nor not of off on once
+only or other ought our ours ourselves out over own same shan’t she she’d she’ll she’s should shouldn’t so some such
+than that that’s the their theirs them themselves then there there’s these they they’d they’ll they’re they’ve this
+those through to too under until up very was wasn’t we we’d we’ll we’re we’ve were weren’t what what’s when when’s
+where where’s which while who who’s whom why why’s with won’t would wouldn’t you you’d you’ll you’re you’ve your yours
+yourself yourselves
 """.split()
-_CONTRACTIONS = """
-aren't can't couldn't didn't doesn't don't hadn't hasn't haven't he'd he'll he's here's how's i'd i'll i'm i've
-isn't it's let's mustn't shan't she'd she'll she's shouldn't that's there's they'd they'll they're they've wasn't
-we'd we'll we're we've weren't what's when's where's who's why's won't wouldn't you'd you'll you're you've
+REFERENCE_STOP_SET = frozenset(_REFERENCE_WORDS) | frozenset(".,!?;:'\"“”‘’()[]{}_…\\@~`") | {""}
+"""The UQAC code's stop set: its English stop words (typographic apostrophes only), punctuation and brackets, and ""
+(whitespace-only tokens); a token is a member when its text without whitespace, lower-cased, is in the set (§5.3)."""
+
+_EXTRA_WORDS = """
+let must shall will aren't can't couldn't didn't doesn't don't hadn't hasn't haven't he'd he'll he's here's how's i'd
+i'll i'm i've isn't it's let's mustn't shan't she'd she'll she's shouldn't that's there's they'd they'll they're
+they've wasn't we'd we'll we're we've weren't what's when's where's who's why's won't wouldn't you'd you'll you're you've
 """.split()
-STOP_WORDS = frozenset(_FUNCTION_WORDS) | frozenset(_CONTRACTIONS) | {word.replace("'", "’") for word in _CONTRACTIONS}
-"""English function words and their contractions (straight and typographic apostrophes), compared lower-cased."""
-STOP_SYMBOLS = frozenset("~`^")
+EXTENDED_STOP_WORDS = REFERENCE_STOP_SET | frozenset(_EXTRA_WORDS)
+EXTENDED_STOP_SYMBOLS = frozenset("~`^")
+STOP_SETS = ("reference", "extended")
 
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)*")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-def is_stop_token(text: str) -> bool:
-    """A token the chain skips: whitespace only, a stop word, or punctuation only (§5.3 stop set)."""
+def is_stop_token(text: str, stop_set: str = "reference") -> bool:
+    """A token the chain skips (§5.3): `reference` is exact membership in the UQAC code's set; `extended` also skips
+    straight-apostrophe contractions and every token made of punctuation only."""
     cleaned = re.sub(r"\s+", "", text).lower()
-    return (
-        not cleaned
-        or cleaned in STOP_WORDS
-        or all(unicodedata.category(ch).startswith("P") or ch in STOP_SYMBOLS for ch in cleaned)
+    if stop_set == "reference":
+        return cleaned in REFERENCE_STOP_SET
+    if stop_set != "extended":
+        raise ValueError(f"unknown stop set {stop_set!r}; expected one of {', '.join(STOP_SETS)}")
+    return cleaned in EXTENDED_STOP_WORDS or all(
+        unicodedata.category(ch).startswith("P") or ch in EXTENDED_STOP_SYMBOLS for ch in cleaned
     )
 
 
-def stop_mask(tokens: Sequence[str], prompt_length: int) -> list[bool]:
+def stop_mask(tokens: Sequence[str], prompt_length: int, stop_set: str = "reference") -> list[bool]:
     """Per position: True for every prompt position (instruction tokens never enter the chain) and answer stop tokens."""
-    return [True] * prompt_length + [is_stop_token(token) for token in tokens[prompt_length:]]
+    return [True] * prompt_length + [is_stop_token(token, stop_set) for token in tokens[prompt_length:]]
 
 
 def answer_characters(text: str) -> tuple[int, int]:
@@ -337,7 +340,7 @@ def build_chain(
     chain = backtrack(
         attention_pass.attention(heads),
         answer_sources,
-        stop_mask(attention_pass.tokens, p),
+        stop_mask(attention_pass.tokens, p, config.uqac_stop_set),
         buffer=config.uqac_buffer,
         tau=config.uqac_tau,
         min_extra=config.uqac_min_extra,
@@ -374,77 +377,6 @@ class UqacDetail:
         return marginal_confidence([(e.answer_probability, e.chain_probabilities) for e in self.expansions])
 
 
-def greedy_answer(lm, run) -> tuple[list[int], Sample]:
-    """The run's prompt answered at temperature 0 (one generate call), the paper's subject (§5.1)."""
-    from uqviz.sampling import sample
-
-    settings = SamplingSettings(n=1, temperature=0.0, max_new_tokens=run.settings.max_new_tokens, seed=run.settings.seed)
-    greedy = sample(lm, run.prompt, settings, chat=run.chat, system_prompt=run.system_prompt)
-    return greedy.prompt_token_ids, greedy.samples[0]
-
-
-def _add_cost(stats: RunStatistics, name: str, seconds: float, calls: int) -> None:
-    """Model calls are not similarity calls, so memo cannot see them: record them next to the statistic."""
-    from uqviz.statistics import Cost
-
-    cost = stats.costs.setdefault(name, Cost())
-    cost.seconds += seconds
-    cost.model_calls += calls
-
-
-def resolve_choice(stats: RunStatistics, choice: int | str | None) -> int | str:
-    """GREEDY, or a sample index: the given one, else ScoreConfig.uqac_sample, else the first sample."""
-    index = stats.config.uqac_sample if choice is None else choice
-    if index == GREEDY:
-        return GREEDY
-    index = 0 if index is None else int(index)
-    if not 0 <= index < len(stats.run.samples):
-        raise AttentionPassError(f"Sample {index} does not exist; the run has samples 0…{len(stats.run.samples) - 1}.")
-    return index
-
-
-def subject(stats: RunStatistics, choice: int | str | None = None) -> tuple[list[int], Sample]:
-    """Prompt ids and the answer UQAC analyses (a sample, or the memoised greedy answer)."""
-    choice = resolve_choice(stats, choice)
-    if choice != GREEDY:
-        answer = stats.run.samples[choice]
-        if answer.text and not answer.token_ids:
-            raise AttentionPassError(f"Sample {choice} has text but no token ids (imported); UQAC needs the model's tokens.")
-        return stats.run.prompt_token_ids, answer
-
-    def generate() -> tuple[list[int], Sample]:
-        answer = greedy_answer(stats.language_model, stats.run)
-        _add_cost(stats, GREEDY_ANSWER, 0.0, 1)
-        return answer
-
-    return stats.memo(GREEDY_ANSWER, generate)
-
-
-def use_greedy_answer(stats: RunStatistics, prompt_token_ids: list[int], answer: Sample) -> None:
-    """Give UQAC a greedy answer already generated with the run's settings (batch grades it), so it is not generated again."""
-    stats.memo(GREEDY_ANSWER, lambda: (list(prompt_token_ids), answer))
-
-
-def head_counts(config: ScoreConfig) -> tuple[int, ...]:
-    return tuple(sorted({*HEAD_CHOICES, config.uqac_heads}))
-
-
-def attention_of(stats: RunStatistics, choice: int | str | None = None, config: ScoreConfig | None = None) -> AttentionPass:
-    """The memoised attention pass of the chosen answer: one forward pass per answer (and unusual head count)."""
-    config = config or stats.config
-    choice = resolve_choice(stats, choice)
-    counts = head_counts(config)
-    name = f"uqac_attention[{choice}]" + ("" if config.uqac_heads in HEAD_CHOICES else f"[heads {config.uqac_heads}]")
-
-    def compute() -> AttentionPass:
-        prompt_ids, answer = subject(stats, choice)
-        result = attention.attention_pass(stats.language_model, prompt_ids, answer.token_ids, counts)
-        _add_cost(stats, name, 0.0, 1)
-        return result
-
-    return stats.memo(name, compute)
-
-
 def uqac_chain(
     stats: RunStatistics,
     choice: int | str | None = None,
@@ -456,32 +388,27 @@ def uqac_chain(
     return build_chain(attention_of(stats, choice, config), config, answer_indices)
 
 
-def _expansion_key(chain: UqacChain) -> tuple:
-    swaps = tuple((item.source, item.token_id) for item in chain.replacements)
-    return tuple(chain.attention.token_ids), tuple(chain.answer_sources), tuple(chain.similarity_sources), swaps
+def _expansion_key(chain: UqacChain) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    sequences = expansion_sequences(chain.attention.token_ids, chain.replacements)
+    return tuple(map(tuple, sequences)), tuple(chain.rows)
+
+
+def _detail(chain: UqacChain, scored: ScoredExpansions) -> UqacDetail:
+    expansions = expansions_from_logprobs(
+        scored.logprobs, chain.rows, chain.answer_sources, chain.similarity_sources, chain.replacements
+    )
+    return UqacDetail(chain, expansions, scored.seconds)
 
 
 def cached_detail(stats: RunStatistics, chain: UqacChain) -> UqacDetail | None:
     """The chain's detail if its expansions were computed before; never calls the model."""
-    found = stats.memo("uqac_expansions", dict).get(_expansion_key(chain))
-    return None if found is None else UqacDetail(chain, *found)
+    scored = stats.cached(EXPANSION_LOGPROBS, *_expansion_key(chain))
+    return None if scored is None else _detail(chain, scored)
 
 
 def expand(stats: RunStatistics, chain: UqacChain) -> UqacDetail:
     """Score the original and every one-token swap in one batched forward pass, once per distinct chain (§5.5)."""
-    store = stats.memo("uqac_expansions", dict)
-    key = _expansion_key(chain)
-    if key not in store:
-        started = time.perf_counter()
-        sequences = expansion_sequences(chain.attention.token_ids, chain.replacements)
-        logprobs = attention.token_logprobs(stats.language_model, sequences, chain.rows)
-        expansions = expansions_from_logprobs(
-            logprobs, chain.rows, chain.answer_sources, chain.similarity_sources, chain.replacements
-        )
-        seconds = time.perf_counter() - started
-        _add_cost(stats, "uqac_expansions", seconds, 1)
-        store[key] = (expansions, seconds)
-    return UqacDetail(chain, *store[key])
+    return _detail(chain, EXPANSION_LOGPROBS(stats, *_expansion_key(chain)))
 
 
 def uqac_detail(

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from uqviz.engine.projection import pca
 from uqviz.measures.base import Measure, MeasureResult
-from uqviz.projection import pca
-
-if TYPE_CHECKING:
-    from uqviz.statistics import RunStatistics
+from uqviz.statistics.base import PERTURBATION_EMBEDDINGS, RunStatistics
 
 # A vector whose norm after centring or PCA is below this fraction of the largest input norm is rounding
 # noise around zero (for example identical answers after centring): it stays zero instead of being blown
@@ -127,16 +124,11 @@ def internal_volume(stats: RunStatistics) -> MeasureResult:
     return semantic_volume(stats.answer_embeddings, config.volume_epsilon, config.volume_pca_dim, config.volume_center)
 
 
-def perturbation_embeddings(stats: RunStatistics) -> np.ndarray:
-    """n × d unit embeddings of the run's perturbations of the question, computed once per statistics."""
-    return stats.memo("perturbation_embeddings", lambda: stats.embed(list(stats.run.perturbations or [])))
-
-
 def external_volume(stats: RunStatistics) -> MeasureResult:
     """Semantic volume of the question's perturbations (external uncertainty); None when the run has none."""
     if not stats.run.perturbations:
         return MeasureResult(None, reason=NO_PERTURBATIONS_REASON)
-    vectors = perturbation_embeddings(stats)
+    vectors = PERTURBATION_EMBEDDINGS(stats)
     config = stats.config
     return semantic_volume(vectors, config.volume_epsilon, config.volume_pca_dim, config.volume_center)
 

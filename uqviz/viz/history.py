@@ -11,8 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from uqviz.measures import REGISTRY
-from uqviz.store import MeasureDelta
+from uqviz.measures.registry import REGISTRY
+from uqviz.workflows.store import MeasureDelta
 
 PANEL_COLUMNS = 3
 PANEL_HEIGHT = 190

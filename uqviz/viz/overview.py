@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from uqviz.active_prompt import normalise_answer
-from uqviz.evaluation import percentile_of
-from uqviz.measures import REGISTRY
+from uqviz.workflows.active_prompt import normalise_answer
+from uqviz.workflows.evaluation import percentile_of
+from uqviz.measures.registry import REGISTRY
 from uqviz.measures.logprob import chow_scores
 from uqviz.measures.self_certainty import BordaResult
-from uqviz.run import Sample
-from uqviz.scoring import Scores
+from uqviz.format.run import Sample
+from uqviz.scoring.scores import Scores
 
 HOVER_WIDTH = 60
 LABEL_LENGTH = 40

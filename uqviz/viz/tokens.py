@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from plotly.colors import sample_colorscale
 
-from uqviz.run import Sample
+from uqviz.format.run import Sample
 
 PROBABILITY_SCALE = "RdYlGn"
 LEGEND_STEPS = 11

@@ -22,18 +22,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from uqviz.evaluation import auroc, calibration_bins, labelled_pairs, prediction_rejection_ratio, risk_coverage_curve, roc_points
-from uqviz.measures import REGISTRY
-from uqviz.measures.uqac import GREEDY, use_greedy_answer
-from uqviz.models import Embedder, LanguageModel
-from uqviz.run import SamplingSettings
-from uqviz.sampling import sample
-from uqviz.scoring import score_run
-from uqviz.similarity import BiEncoderSimilarity
-from uqviz.statistics import RunStatistics, ScoreConfig
+from uqviz.workflows.evaluation import auroc, calibration_bins, labelled_pairs, prediction_rejection_ratio, risk_coverage_curve, roc_points
+from uqviz.measures.registry import REGISTRY
+from uqviz.statistics.uqac import GREEDY, use_greedy_answer
+from uqviz.models.loading import Embedder, LanguageModel
+from uqviz.format.run import SamplingSettings
+from uqviz.engine.sampling import sample
+from uqviz.scoring.scores import score_run
+from uqviz.models.similarity import BiEncoderSimilarity
+from uqviz.statistics.base import RunStatistics, ScoreConfig
 
-REPORT_SCHEMA = "uqviz.batch-report/1"
-DEMO_QUESTIONS = Path(__file__).resolve().parent / "data" / "demo_qa.csv"
+REPORT_SCHEMA = "uqviz.workflows.batch-report/1"
+DEMO_QUESTIONS = Path(__file__).resolve().parent.parent / "data" / "demo_qa.csv"
 MAX_INPUT_BYTES = 2 * 1024 * 1024
 MAX_QUESTIONS = 5000
 GOLD_SEPARATOR = "|"

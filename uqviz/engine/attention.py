@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uqviz.models import LanguageModel
-from uqviz.sampling import TOP_ALTERNATIVES, token_texts
+from uqviz.models.loading import LanguageModel
+from uqviz.engine.sampling import TOP_ALTERNATIVES, token_texts
 
 MAX_ATTENTION_TOKENS = 2048
 """Cap on prompt + answer tokens. Memory grows with T²: one layer's eager attention (heads × T × T) at a time plus the
@@ -291,6 +291,7 @@ def attention_pass(
 
     started = time.perf_counter()
     with lm.lock:
+        lm.calls += 1
         model = lm.model
         modules = attention_modules(model)
         hooks = [module.register_forward_hook(reduce_layer) for module in modules]
@@ -339,6 +340,7 @@ def token_logprobs(lm: LanguageModel, sequences: Sequence[Sequence[int]], rows: 
     rows = list(rows)
     needed = max(rows) + 2  # causal: tokens after the last target change nothing
     with lm.lock, torch.inference_mode():
+        lm.calls += 1
         model = lm.model
         input_ids = torch.tensor([list(sequence)[:needed] for sequence in sequences], dtype=torch.long, device=model.device)
         logits = logits_sharing_prefix(model, input_ids, rows).float()

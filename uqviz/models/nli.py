@@ -8,16 +8,17 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from scipy.special import softmax
 
-from uqviz.clustering import NLI_LABELS, unique_texts
-from uqviz.models import ModelLoadError, resolve_device
+from uqviz.models.loading import ModelLoadError, resolve_device
 
-if TYPE_CHECKING:
-    from uqviz.statistics import RunStatistics
+ENTAILMENT = "entailment"
+NEUTRAL = "neutral"
+CONTRADICTION = "contradiction"
+NLI_LABELS = (CONTRADICTION, NEUTRAL, ENTAILMENT)
 
 NLI_BATCH_SIZE = 32
 PAIR_CACHE_SIZE = 100_000
@@ -104,6 +105,14 @@ def load_nli(spec: str, device: str | None = None) -> NliModel:
     return NliModel(model=model, tokenizer=tokenizer, name=path.name, columns=columns, device=device)
 
 
+def unique_texts(texts: Sequence[str]) -> tuple[list[str], list[int]]:
+    """The distinct texts in first-occurrence order and, for every text, the index of its distinct text."""
+    position: dict[str, int] = {}
+    for text in texts:
+        position.setdefault(text, len(position))
+    return list(position), [position[text] for text in texts]
+
+
 def pairwise_logits(nli: NliModel, question: str, texts: Sequence[str]) -> np.ndarray:
     """U × U × 3 logits of e(t_i → t_j) on "question answer" pairs, all ordered pairs i ≠ j; the diagonal is certain entailment."""
     count = len(texts)
@@ -125,13 +134,3 @@ def argmax_labels(logits: np.ndarray) -> np.ndarray:
 def label_probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """softmax(logits / T) over the NLI_LABELS axis."""
     return softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=-1)
-
-
-def answer_nli_logits(stats: RunStatistics) -> np.ndarray:
-    """NLI logits over the run's distinct answers in first-occurrence order, computed once per statistics object."""
-    return stats.memo("nli_matrix", lambda: pairwise_logits(stats.nli, stats.question, unique_texts(stats.answers)[0]))
-
-
-def answer_nli_labels(stats: RunStatistics) -> np.ndarray:
-    """Argmax labels e(a → b) over the run's distinct answers (the diagonal is entailment)."""
-    return argmax_labels(answer_nli_logits(stats))

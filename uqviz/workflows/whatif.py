@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from uqviz.measures import REGISTRY
-from uqviz.models import LanguageModel
-from uqviz.run import Run, SamplingSettings
-from uqviz.sampling import sample
-from uqviz.scoring import Scores, score_run
-from uqviz.statistics import RunStatistics
+from uqviz.measures.registry import REGISTRY
+from uqviz.models.loading import LanguageModel
+from uqviz.format.run import Run, SamplingSettings
+from uqviz.engine.sampling import sample
+from uqviz.scoring.scores import Scores, score_run
+from uqviz.statistics.base import RunStatistics
 
 QUESTION = "{question}"
 MAX_RUNS = 8

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from uqviz.models import LanguageModel
-from uqviz.run import Run, Sample, SamplingSettings
+from uqviz.models.loading import LanguageModel
+from uqviz.format.run import Run, Sample, SamplingSettings
 
 MAX_SAMPLES = 64
 MAX_NEW_TOKENS = 2048
@@ -96,6 +96,7 @@ def sample(
         eos_ids = eos_token_ids(lm)
         torch.manual_seed(settings.seed)
         started = time.perf_counter()
+        lm.calls += 1
         try:
             with torch.inference_mode():
                 sequences = lm.model.generate(

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uqviz.measures import REGISTRY, MeasureResult
-from uqviz.measures.sar import TokenRelevance, computed_token_relevance
-from uqviz.run import Run
-from uqviz.statistics import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.format.run import Run
+from uqviz.measures.base import MeasureResult
+from uqviz.measures.registry import REGISTRY
+from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.statistics.relevance import TokenRelevance, computed_token_relevance
 
 SCORES_SCHEMA = "uqviz.scores/1"
 

@@ -1,26 +1,31 @@
-"""Heavy, shared statistics of a run, computed once and read by every measure (the lm-polygraph split)."""
+"""Heavy, shared statistics of a run: named calculators computed once and read by every measure (the lm-polygraph split).
+
+A `Statistic` is a named calculation; `RunStatistics.get` computes it once per run, settings and key, and books
+its seconds and model calls under its name. Measures never cache anything themselves (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from uqviz.measures.logprob import DEFAULT_CHOW_QUANTILE
-from uqviz.models import Embedder
-from uqviz.run import Run
-from uqviz.similarity import BiEncoderSimilarity, SimilarityBackend, resolve_precision
+from uqviz.format.run import Run
+from uqviz.models.loading import Embedder
+from uqviz.models.similarity import BiEncoderSimilarity, SimilarityBackend, resolve_precision
 
 T = TypeVar("T")
+
+DEFAULT_CHOW_QUANTILE = 0.0
 
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """Settings of the measures that have any; defaults follow ALGORITHMS.md."""
+    """Settings of the measures that have any; defaults follow docs/methods.md."""
 
     chow_alpha: float = DEFAULT_CHOW_QUANTILE
     sar_temperature: float = 1e-3
@@ -38,6 +43,7 @@ class ScoreConfig:
     uqac_heads: int = 16
     uqac_similarity_top_k: int = 10
     uqac_double_count: bool = True
+    uqac_stop_set: str = "reference"
 
 
 @dataclass
@@ -54,8 +60,19 @@ class MissingModelError(MissingInputError):
     """A statistic needs a model (embedder, NLI, LM) that this RunStatistics was not given."""
 
 
+@dataclass(frozen=True)
+class Statistic(Generic[T]):
+    """A named calculation over a run; `compute(stats, *key)` runs once per RunStatistics and key."""
+
+    name: str
+    compute: Callable[..., T]
+
+    def __call__(self, stats: RunStatistics, *key: Hashable) -> T:
+        return stats.get(self, *key)
+
+
 class RunStatistics:
-    """Lazily computed views of a run; `costs` records what each expensive statistic took.
+    """Lazily computed views of a run; `costs` records what each statistic took, by statistic name.
 
     Models come in as loaders so that a run scored without them still gets every measure that needs none.
     """
@@ -77,7 +94,7 @@ class RunStatistics:
         self._similarity = similarity
         self._nli = nli
         self._language_model = language_model
-        self._memo: dict[str, Any] = {}
+        self._values: dict[tuple[str, tuple], Any] = {}
 
     def with_config(self, config: ScoreConfig) -> RunStatistics:
         """The same run under other settings (re-derives from cached embeddings, never re-embeds)."""
@@ -89,6 +106,31 @@ class RunStatistics:
             run, config, embedder=self._embedder, similarity=self._similarity, nli=self._nli,
             language_model=self._language_model,
         )
+
+    def get(self, statistic: Statistic[T], *key: Hashable) -> T:
+        """The statistic's value for this run (and key), computed on first use; its cost goes to costs[statistic.name]."""
+        slot = (statistic.name, key)
+        if slot not in self._values:
+            calls_before = self._model_calls()
+            started = time.perf_counter()
+            value = statistic.compute(self, *key)
+            cost = self.costs.setdefault(statistic.name, Cost())
+            cost.seconds += time.perf_counter() - started
+            cost.model_calls += self._model_calls() - calls_before
+            self._values[slot] = value
+        return self._values[slot]
+
+    def cached(self, statistic: Statistic[T], *key: Hashable) -> T | None:
+        """The statistic's value if it was computed already, else None; never computes."""
+        return self._values.get((statistic.name, key))
+
+    def provide(self, statistic: Statistic[T], value: T, *key: Hashable) -> None:
+        """Give a statistic a value computed elsewhere (a batch's graded greedy answer), so it is not computed again."""
+        self._values.setdefault((statistic.name, key), value)
+
+    def computed(self, statistic: Statistic[T]) -> dict[tuple, T]:
+        """Every value of the statistic computed so far, by key."""
+        return {key: value for (name, key), value in self._values.items() if name == statistic.name}
 
     @cached_property
     def logprobs(self) -> list[list[float]]:
@@ -124,7 +166,7 @@ class RunStatistics:
 
     @property
     def nli(self) -> Any:
-        """The optional local NLI model (strict bidirectional-entailment clustering); loaded on first use."""
+        """The optional NLI model (entailment-based clustering); loaded on first use."""
         if self._nli is None:
             raise MissingModelError("no NLI model is configured")
         if callable(self._nli):
@@ -145,6 +187,11 @@ class RunStatistics:
         return self._language_model
 
     @property
+    def loaded_language_model(self) -> Any | None:
+        """The language model if it is loaded already (its tokenizer is then free to use), else None."""
+        return None if self._language_model is None or callable(self._language_model) else self._language_model
+
+    @property
     def relevance_precision(self) -> str:
         """float32 or bfloat16: the precision token relevance is computed at on the similarity backend's device."""
         return resolve_precision(self.config.relevance_precision, self.similarity)
@@ -163,20 +210,13 @@ class RunStatistics:
     @property
     def answer_embeddings(self) -> np.ndarray:
         """K × d unit embeddings of the answers alone (clusters, volume)."""
-        return self.memo("answer_embeddings", lambda: self.embed(self.answers))
+        return self.get(ANSWER_EMBEDDINGS)
 
-    def memo(self, name: str, compute: Callable[[], T]) -> T:
-        """Compute a named statistic once; its seconds and auxiliary-model calls go to costs[name]."""
-        if name not in self._memo:
-            calls_before = self._auxiliary_calls()
-            started = time.perf_counter()
-            value = compute()
-            cost = self.costs.setdefault(name, Cost())
-            cost.seconds += time.perf_counter() - started
-            cost.model_calls += self._auxiliary_calls() - calls_before
-            self._memo[name] = value
-        return self._memo[name]
+    def _model_calls(self) -> int:
+        """Calls made so far by the loaded similarity, NLI and language models (each counts its own batched calls)."""
+        models = (self._similarity, self._nli, self._language_model)
+        return sum(getattr(model, "calls", 0) for model in models if model is not None and not callable(model))
 
-    def _auxiliary_calls(self) -> int:
-        """Calls made so far by the loaded similarity and NLI models (each counts its own batched calls)."""
-        return sum(getattr(model, "calls", 0) for model in (self._similarity, self._nli) if model is not None and not callable(model))
+
+ANSWER_EMBEDDINGS = Statistic("answer_embeddings", lambda stats: stats.embed(stats.answers))
+PERTURBATION_EMBEDDINGS = Statistic("perturbation_embeddings", lambda stats: stats.embed(list(stats.run.perturbations or [])))

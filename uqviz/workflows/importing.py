@@ -10,12 +10,12 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from uqviz.measures import REGISTRY
+from uqviz.measures.registry import REGISTRY
 from uqviz.measures.base import MeasureResult
-from uqviz.run import ModelInfo, Run, Sample, SamplingSettings
-from uqviz.sampling import MAX_SAMPLES
-from uqviz.scoring import ScoredMeasure, Scores, score_run
-from uqviz.statistics import RunStatistics
+from uqviz.format.run import ModelInfo, Run, Sample, SamplingSettings
+from uqviz.engine.sampling import MAX_SAMPLES
+from uqviz.scoring.scores import ScoredMeasure, Scores, score_run
+from uqviz.statistics.base import RunStatistics
 
 PASTED_SOURCE = "pasted"
 # Needs every run meets: its answer texts, and the embedder / NLI / cross-encoder that score texts.

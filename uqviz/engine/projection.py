@@ -1,4 +1,4 @@
-"""Low-dimensional projections of embeddings: PCA (numpy) and a 2-D map (UMAP with PCA fallback)."""
+"""Low-dimensional projections of embeddings: PCA (scikit-learn) and a 2-D map (UMAP with PCA fallback)."""
 
 from __future__ import annotations
 
@@ -17,18 +17,20 @@ class Projection:
 
 
 def pca(vectors: np.ndarray, dimensions: int) -> Projection:
-    """Principal components fitted on these vectors (centred, SVD), at most min(n, d) of them."""
+    """Principal components fitted on these vectors (centred, full SVD), at most min(n, d) of them; missing ones are 0."""
+    from sklearn.decomposition import PCA
+
     vectors = np.asarray(vectors, dtype=np.float64)
-    centred = vectors - vectors.mean(axis=0, keepdims=True)
-    if centred.shape[0] == 0:
+    if vectors.shape[0] == 0:
         return Projection(np.zeros((0, dimensions)), "pca", [])
-    _, singular, components = np.linalg.svd(centred, full_matrices=False)
-    kept = min(dimensions, components.shape[0])
-    coordinates = centred @ components[:kept].T
+    kept = min(dimensions, *vectors.shape)
+    fitted = PCA(n_components=kept, svd_solver="full")
+    coordinates = fitted.fit_transform(vectors)
     if kept < dimensions:
         coordinates = np.hstack([coordinates, np.zeros((coordinates.shape[0], dimensions - kept))])
-    total = float(np.sum(singular**2)) or 1.0
-    return Projection(coordinates, "pca", [float(s**2 / total) for s in singular[:kept]])
+    # sklearn returns NaN ratios when every vector is the same point
+    ratios = np.nan_to_num(fitted.explained_variance_ratio_, nan=0.0)
+    return Projection(coordinates, "pca", [float(ratio) for ratio in ratios])
 
 
 def map_2d(vectors: np.ndarray, random_state: int = 0) -> Projection:

@@ -1,0 +1,124 @@
+"""The layer contract of docs/architecture.md: imports run one way, and the engine never imports streamlit."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "uqviz"
+
+# Lowest first; a module may import its own layer and the layers before it, never a later one.
+LAYERS = ("format", "models", "engine", "statistics", "measures", "scoring", "workflows", "viz", "interface")
+INTERFACE_MODULES = {"uqviz", "uqviz.__main__", "uqviz.cli", "uqviz.api"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> str:
+    if module in INTERFACE_MODULES:
+        return "interface"
+    layer = module.split(".")[1]
+    if layer not in LAYERS:
+        raise AssertionError(f"{module} is in no layer; put it in one of the folders {LAYERS[:-1]}")
+    return layer
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every absolute module name an import statement in the file names (in functions and TYPE_CHECKING blocks too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.level:
+                raise AssertionError(f"{path}: relative import; write the full uqviz path so the layer shows")
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def project_modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def uqviz_imports(path: Path, known: dict[str, Path]) -> set[str]:
+    return {name for name in imported_modules(path) if name in known and name != "uqviz"}
+
+
+def test_every_module_belongs_to_a_layer():
+    for module in project_modules():
+        layer_of(module)
+
+
+def test_imports_run_from_lower_layers_to_higher_ones_only():
+    known = project_modules()
+    violations = []
+    for module, path in known.items():
+        own = LAYERS.index(layer_of(module))
+        for imported in uqviz_imports(path, known):
+            if LAYERS.index(layer_of(imported)) > own:
+                violations.append(f"{module} ({layer_of(module)}) imports {imported} ({layer_of(imported)})")
+    assert violations == []
+
+
+def test_no_import_cycles_between_modules():
+    known = project_modules()
+    graph = {module: uqviz_imports(path, known) - {module} for module, path in known.items()}
+    # packages' __init__ only re-export their own children
+    graph = {module: {name for name in targets if not module.startswith(name + ".")} for module, targets in graph.items()}
+    visiting, done, cycles = set(), set(), []
+
+    def visit(module: str, trail: list[str]) -> None:
+        if module in done:
+            return
+        if module in visiting:
+            cycles.append(trail[trail.index(module):] + [module])
+            return
+        visiting.add(module)
+        for target in sorted(graph[module]):
+            visit(target, trail + [module])
+        visiting.discard(module)
+        done.add(module)
+
+    for module in graph:
+        visit(module, [])
+    assert cycles == []
+
+
+def test_the_engine_never_imports_streamlit():
+    offenders = [
+        module for module, path in project_modules().items()
+        if any(name == "streamlit" or name.startswith("streamlit.") for name in imported_modules(path))
+    ]
+    assert offenders == []
+
+
+def test_nothing_in_the_package_imports_the_pages():
+    offenders = [
+        module for module, path in project_modules().items()
+        if any(name == "pages" or name.startswith("pages.") or name == "app" for name in imported_modules(path))
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("uqviz.statistics.base", ("uqviz.measures", "uqviz.engine.attention", "uqviz.engine.sampling")),
+        ("uqviz.format.run", ("uqviz.models", "uqviz.measures", "torch")),
+        ("uqviz.measures.logprob", ("uqviz.engine", "uqviz.scoring", "torch")),
+    ],
+)
+def test_importing_a_low_layer_loads_nothing_above_it(module, forbidden):
+    """Checked in a fresh interpreter: sys.modules after the import holds none of the higher layers."""
+    code = f"import sys, {module}; print('\\n'.join(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert [name for name in loaded if name.startswith(forbidden)] == []
