@@ -125,7 +125,7 @@ def compare(store: RunStore, runs: list[StoredRun]) -> None:
 
 def import_run(store: RunStore) -> None:
     with st.form("history_upload_form"):
-        uploaded = st.file_uploader("Upload a run JSON (uqviz.format.run/1)", type=["json"], key="history_upload")
+        uploaded = st.file_uploader("Upload a run JSON (uqviz.run/1)", type=["json"], key="history_upload")
         submitted = st.form_submit_button("Import the run")
     if not submitted:
         return

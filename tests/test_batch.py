@@ -287,7 +287,7 @@ def test_batch_command_end_to_end_with_resume(tmp_path):
     assert all(row["correct"] in {"0", "1"} for row in rows)
     assert all(row["predictive_entropy"] for row in rows)
     report = json.loads(report_path.read_text())
-    assert report["schema"] == "uqviz.workflows.batch-report/1" and report["questions"] == 3
+    assert report["schema"] == "uqviz.batch-report/1" and report["questions"] == 3
     assert set(report["measures"]) == set(NAMES)
     for evaluation in report["measures"].values():
         assert {"auroc", "prr", "risk_coverage", "calibration"} <= set(evaluation)

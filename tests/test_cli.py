@@ -38,8 +38,8 @@ def test_sample_twice_gives_same_texts_and_logprobs_match_teacher_forcing(tmp_pa
 @pytest.mark.parametrize(
     "content, fragment",
     [
-        ('{"schema": "uqviz.format.run/1", "prompt": ', "not valid JSON"),
-        ('{"schema": "uqviz.format.run/1", "prompt": 5}', "prompt"),
+        ('{"schema": "uqviz.run/1", "prompt": ', "not valid JSON"),
+        ('{"schema": "uqviz.run/1", "prompt": 5}', "prompt"),
         ("[1, 2]", "top level"),
     ],
 )

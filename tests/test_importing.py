@@ -123,6 +123,6 @@ def test_pasted_logprobs_feed_the_white_box_measures(embedder):
 
 
 def test_a_pickle_is_never_read_as_a_run():
-    payload = pickle.dumps({"schema": "uqviz.format.run/1"})
+    payload = pickle.dumps({"schema": "uqviz.run/1"})
     with pytest.raises(RunFormatError, match="not UTF-8|not valid JSON"):
         run_from_json(payload, origin="upload.json")

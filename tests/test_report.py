@@ -97,8 +97,8 @@ def test_cli_writes_a_standalone_report(tmp_path):
 @pytest.mark.parametrize(
     "content, fragment",
     [
-        ('{"schema": "uqviz.format.run/1", "prompt": "cut', "not valid JSON"),
-        (json.dumps({"schema": "uqviz.format.run/1", "prompt": ["x"]}), "prompt: expected a string"),
+        ('{"schema": "uqviz.run/1", "prompt": "cut', "not valid JSON"),
+        (json.dumps({"schema": "uqviz.run/1", "prompt": ["x"]}), "prompt: expected a string"),
         (json.dumps({"schema": "other/2"}), "schema"),
     ],
 )

@@ -1,4 +1,4 @@
-"""The uqviz.format.run/1 format: round trip and one-line validation errors."""
+"""The uqviz.run/1 format: round trip and one-line validation errors."""
 
 import json
 
@@ -14,7 +14,7 @@ def test_json_round_trip(tmp_path):
     write_run(run, path)
     assert read_run(path) == run
     data = json.loads(path.read_text())
-    assert data["schema"] == "uqviz.format.run/1"
+    assert data["schema"] == "uqviz.run/1"
     assert set(data["samples"][0]) >= {"text", "token_ids", "tokens", "logprobs", "entropies", "finish_reason"}
     assert set(data["model"]) == {"name", "source", "device", "dtype", "vocab_size"}
     assert set(data["settings"]) == {"n", "temperature", "top_p", "top_k", "max_new_tokens", "seed"}

@@ -105,9 +105,9 @@ def test_list_rename_compare_open_export_and_delete(store_path):
 @pytest.mark.parametrize(
     "content, fragment",
     [
-        (b'{"schema": "uqviz.format.run/1", "prompt": "cut', "not valid JSON"),
+        (b'{"schema": "uqviz.run/1", "prompt": "cut', "not valid JSON"),
         (json.dumps({**json.loads(run_to_json(RUN_A)), "samples": [{"text": 1}]}).encode(), "samples[0]"),
-        (pickle.dumps({"schema": "uqviz.format.run/1"}), "bad.json: not"),
+        (pickle.dumps({"schema": "uqviz.run/1"}), "bad.json: not"),
     ],
 )
 def test_a_malformed_upload_gets_a_message_and_nothing_is_written(store_path, content, fragment):

@@ -1,4 +1,4 @@
-"""The run format `uqviz.format.run/1`: dataclasses, JSON read/write and validation (DESIGN.md, "The contract")."""
+"""The run format `uqviz.run/1`: dataclasses, JSON read/write and validation (DESIGN.md, "The contract")."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "uqviz.format.run/1"
+SCHEMA = "uqviz.run/1"
 MAX_RUN_FILE_BYTES = 64 * 1024 * 1024
 
 
 class RunFormatError(ValueError):
-    """A run file or dict does not follow `uqviz.format.run/1`; the message is one line naming the field."""
+    """A run file or dict does not follow `uqviz.run/1`; the message is one line naming the field."""
 
 
 @dataclass(frozen=True)

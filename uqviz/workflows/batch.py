@@ -32,7 +32,7 @@ from uqviz.scoring.scores import score_run
 from uqviz.models.similarity import BiEncoderSimilarity
 from uqviz.statistics.base import RunStatistics, ScoreConfig
 
-REPORT_SCHEMA = "uqviz.workflows.batch-report/1"
+REPORT_SCHEMA = "uqviz.batch-report/1"
 DEMO_QUESTIONS = Path(__file__).resolve().parent.parent / "data" / "demo_qa.csv"
 MAX_INPUT_BYTES = 2 * 1024 * 1024
 MAX_QUESTIONS = 5000
