@@ -6,19 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import (
-    RUN_KEY,
-    SCORES_KEY,
-    current_run,
-    language_model,
-    projection_warm_up,
-    sampling_settings,
-    save_to_history,
-    sidebar_settings,
-)
-from uqviz.format.run import Run
+from pages.common import language_model, projection_warm_up, sampling_settings, sidebar_settings
+from pages.session import current_run, current_scores, start_run
 from uqviz.engine.sampling import SamplingError, clean_prompt, sample, validate
-from uqviz.scoring.scores import score_run
+from uqviz.format.run import Run
 from uqviz.viz.tokens import legend_html, probability_tokens_html
 
 
@@ -79,13 +70,11 @@ def run_sampling(prompt: str) -> None:
             st.error(f"The model failed while sampling: {str(error).splitlines()[0][:300]}")
             return
         status.update(label=f"Sampled {len(run.samples)} answers in {run.sampling_seconds:.2f} s", state="complete", expanded=False)
-    st.session_state[RUN_KEY] = run
-    st.session_state[SCORES_KEY] = score_run(run)
-    save_to_history(run, st.session_state[SCORES_KEY])
+    start_run(run, language_model=lambda: lm)
 
 
 def show_run(run: Run) -> None:
-    scores = st.session_state.get(SCORES_KEY) or score_run(run)
+    scores = current_scores()
     st.subheader("Samples")
     st.caption(
         f"{len(run.samples)} answers from {run.model.name} on {run.model.device} ({run.model.dtype}), "

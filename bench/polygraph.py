@@ -114,7 +114,7 @@ def main() -> None:
     for name in MEASURES:
         print(f"  {name:30s} uqviz {ours[name]:10.4f}   LM-Polygraph {theirs[name]:10.4f}")
     print("TokenSAR: uqviz averages over samples, LM-Polygraph scores the greedy (here: first) answer only; "
-          "SentSAR/SAR: uqviz compares question + answer, LM-Polygraph bare answers (ALGORITHMS.md §14.5).")
+          "SentSAR/SAR: uqviz compares question + answer, LM-Polygraph bare answers (docs/methods.md §10).")
 
 
 if __name__ == "__main__":

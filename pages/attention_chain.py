@@ -1,4 +1,4 @@
-"""Attention chain (UQAC): which earlier tokens the answer rests on, and the answer's marginal confidence (ALGORITHMS.md §5)."""
+"""Attention chain (UQAC): which earlier tokens the answer rests on, and the answer's marginal confidence (docs/methods.md §5)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_language_model, require_run
+from pages.session import require_run, statistics
 from uqviz.engine.attention import HEAD_CHOICES, AttentionPassError
 from uqviz.measures.uqac import UqacChain, UqacDetail, answer_span, build_chain, cached_detail, expand
 from uqviz.statistics.uqac import GREEDY, attention_of
-from uqviz.models.loading import LanguageModel, ModelLoadError, spec_from_source
+from uqviz.models.loading import ModelLoadError
 from uqviz.format.run import Run
 from uqviz.engine.sampling import SamplingError
-from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.statistics.base import MissingInputError, ScoreConfig
 from uqviz.viz.chain import (
     chain_figure,
     chain_text_html,
@@ -24,7 +24,6 @@ from uqviz.viz.chain import (
     token_detail_html,
 )
 
-STATISTICS_KEY = "uqac_statistics"
 DEFAULTS = ScoreConfig()
 EXPLANATION = r"""
 **What the graph shows.** UQAC (Li, Qiang, Moukheiber, Zhang 2025) runs the model once more over the prompt
@@ -49,24 +48,6 @@ and over $T_{\text{sim}} \cup$ answer: no extra passes.
 """
 
 
-def run_model(run: Run) -> LanguageModel:
-    """The model that sampled the run (UQAC must read the same model's attention), loaded once per process."""
-    return cached_language_model(
-        spec_from_source(run.model.source),
-        st.session_state.get("device", "auto"),
-        bool(st.session_state.get("trust_remote_code", False)),
-    )
-
-
-def uqac_statistics(run: Run) -> RunStatistics:
-    """This page's statistics: they hold the run's model and the cached attention passes across slider changes."""
-    statistics = st.session_state.get(STATISTICS_KEY)
-    if statistics is None or statistics.run is not run:
-        statistics = RunStatistics(run, language_model=lambda: run_model(run))
-        st.session_state[STATISTICS_KEY] = statistics
-    return statistics
-
-
 def settings(run: Run) -> tuple[int | str, ScoreConfig, bool]:
     options = [*range(len(run.samples)), GREEDY]
     choice = st.selectbox(
@@ -82,7 +63,7 @@ def settings(run: Run) -> tuple[int | str, ScoreConfig, bool]:
     top_k = right.slider("Similarity filter: top-k", 1, 30, DEFAULTS.uqac_similarity_top_k, key="uqac_top_k")
     double_count = right.toggle(
         "Reference stopping test", DEFAULTS.uqac_double_count, key="uqac_double_count",
-        help="The authors' code counts a step's picks twice when testing the minimum length (ALGORITHMS.md §5.3).",
+        help="The authors' code counts a step's picks twice when testing the minimum length (docs/methods.md §5.3).",
     )
     live = right.toggle(
         "Recompute P̃ for each new chain", True, key="uqac_live",
@@ -102,11 +83,11 @@ def attention_page() -> None:
         "Sliders re-derive the chain from one cached attention pass; they do not re-run the model."
     )
     run = require_run()
-    statistics = uqac_statistics(run)
+    run_statistics = statistics(run_model=True)
     choice, config, live = settings(run)
     try:
         with st.spinner("Teacher-forced attention pass (eager attention, reduced layer by layer)…", show_time=True):
-            attention = attention_of(statistics, choice, config)
+            attention = attention_of(run_statistics, choice, config)
     except (ModelLoadError, MissingInputError, AttentionPassError, SamplingError) as error:
         st.error(f"UQAC needs the run's own model ({run.model.name}) and a short enough answer: {error}")
         st.stop()
@@ -125,16 +106,16 @@ def attention_page() -> None:
             "The chain has no tokens besides the answer: prompt tokens never join it, and no earlier answer token "
             "passed the stop list. Pick a shorter answer span (for instance the last words) to see what it rests on."
         )
-    detail = cached_detail(statistics, chain)
+    detail = cached_detail(run_statistics, chain)
     if detail is None and (live or st.button(f"Compute P̃ ({len(chain.replacements) + 1} sequences, one batched pass)")):
         with st.spinner("Scoring the one-token expansions…"):
-            detail = expand(statistics, chain)
+            detail = expand(run_statistics, chain)
     show_numbers(chain, detail)
     st.caption(
         f"Attention pass: {attention.seconds:.2f} s, one forward over {attention.length} tokens "
         f"({attention.total_heads} heads reduced layer by layer, {chain.heads} kept per row)"
         + ("" if detail is None else f" · expansions: {len(detail.expansions)} sequences in one batched pass, {detail.seconds:.2f} s")
-        + f" · model calls this session: {sum(cost.model_calls for cost in statistics.costs.values())}"
+        + f" · model calls this session: {sum(cost.model_calls for cost in run_statistics.costs.values())}"
     )
     event = st.plotly_chart(chain_figure(chain), key="uqac_graph", on_select="rerun", selection_mode="points",
                             width="stretch", config={"displayModeBar": False})

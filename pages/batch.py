@@ -137,7 +137,7 @@ def show_measures(result: BatchResult) -> None:
 
 def show_active_prompt(result: BatchResult) -> None:
     st.subheader("Which questions to annotate (Active-Prompt)")
-    st.caption("Diao et al. 2023, ALGORITHMS.md §9: the questions whose sampled answers disagree most are the most useful "
+    st.caption("Diao et al. 2023, docs/methods.md §9: the questions whose sampled answers disagree most are the most useful "
                "to annotate. An unextractable answer counts as one more answer but is left out of the variance.")
     first, second, third = st.columns(3)
     metric = first.selectbox("Rank by", METRICS, key="active_prompt_metric")

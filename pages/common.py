@@ -1,10 +1,9 @@
-"""Streamlit glue shared by every page: cached models with their locks, the sidebar settings, the current run."""
+"""Streamlit glue shared by every page: cached models with their locks, the run store, the sidebar settings."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import sys
 import threading
 
@@ -13,16 +12,9 @@ import streamlit as st
 from uqviz.models.loading import DEFAULT_MODEL, Embedder, LanguageModel, ModelLoadError, load_embedder, load_language_model
 from uqviz.models.nli import NliModel, load_nli
 from uqviz.engine.projection import warm_up_map
-from uqviz.format.run import Run, RunFormatError, SamplingSettings
 from uqviz.engine.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
-from uqviz.scoring.scores import Scores
-from uqviz.statistics.base import RunStatistics, ScoreConfig
-from uqviz.workflows.store import RunStore, StoreError, default_store_path
-
-RUN_KEY = "run"
-SCORES_KEY = "scores"
-STATISTICS_KEY = "statistics"
-
+from uqviz.format.run import SamplingSettings
+from uqviz.workflows.store import RunStore, default_store_path
 
 @st.cache_resource(max_entries=1, show_spinner=False)
 def cached_language_model(spec: str, device: str, trust_remote_code: bool) -> LanguageModel:
@@ -64,15 +56,6 @@ def cached_run_store(path: str) -> RunStore:
 def run_store() -> RunStore:
     """The run store at $UQVIZ_STORE or in the uqviz data folder, opened once per process and path."""
     return cached_run_store(str(default_store_path()))
-
-
-def save_to_history(run: Run, scores: Scores | None, name: str | None = None) -> int | None:
-    """Save a run and its scores to the store; a failure is a warning and never stops the page."""
-    try:
-        return run_store().save(run, scores, name)
-    except (OSError, sqlite3.Error, StoreError, RunFormatError) as error:
-        st.warning(f"The run was not saved to the history: {error}")
-        return None
 
 
 def language_model() -> LanguageModel | None:
@@ -120,28 +103,3 @@ def sampling_settings() -> SamplingSettings:
         max_new_tokens=int(state.get("max_new_tokens", 64)),
         seed=int(state.get("seed", 0)),
     )
-
-
-def current_run() -> Run | None:
-    return st.session_state.get(RUN_KEY)
-
-
-def require_run() -> Run:
-    """The current run, or a pointer to the Sample page and a stop."""
-    run = current_run()
-    if run is None:
-        st.info("No run yet: type a prompt on the **Sample** page (first in the navigation) or open one from **History**.")
-        st.stop()
-    return run
-
-
-def run_statistics(run: Run, config: ScoreConfig | None = None) -> RunStatistics:
-    """One RunStatistics per run (and config) in session state, so every page shares embeddings and relevance."""
-    config = config or ScoreConfig()
-    statistics = st.session_state.get(STATISTICS_KEY)
-    if statistics is None:
-        statistics = RunStatistics(run, config, embedder=cached_embedder)
-    elif statistics.run is not run or statistics.config != config:
-        statistics = statistics.derived(run, config)
-    st.session_state[STATISTICS_KEY] = statistics
-    return statistics

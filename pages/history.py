@@ -7,11 +7,11 @@ import sqlite3
 import pandas as pd
 import streamlit as st
 
-from pages.common import RUN_KEY, SCORES_KEY, cached_embedder, cached_run_store, run_store
+from pages import session
+from pages.common import cached_run_store, run_store
 from uqviz.workflows.importing import PastedSamplesError, describe_need, measure_availability, parse_samples, run_from_samples, score_available
 from uqviz.viz.report import report_html, scores_csv
 from uqviz.format.run import Run, RunFormatError, run_from_json, run_to_json
-from uqviz.statistics.base import RunStatistics
 from uqviz.workflows.store import HEADLINE_MEASURES, RunStore, StoredRun, StoreError
 from uqviz.viz.history import comparison_figure, comparison_frame, measure_title
 
@@ -21,16 +21,6 @@ SAMPLES_HELP = (
     'One answer per line. To add token log-probs, write a line as JSON: '
     '{"text": "Paris", "tokens": ["Paris"], "logprobs": [-0.1]} (natural log; all samples or none).'
 )
-
-
-def full_statistics(run: Run) -> RunStatistics:
-    return RunStatistics(run, embedder=cached_embedder)
-
-
-def open_run(run: Run) -> None:
-    """Make a run the current one, so every view shows it."""
-    st.session_state[RUN_KEY] = run
-    st.session_state[SCORES_KEY] = score_available(run, RunStatistics(run))
 
 
 def run_label(stored: StoredRun) -> str:
@@ -60,7 +50,7 @@ def manage(store: RunStore, runs: list[StoredRun]) -> None:
     run = store.load(chosen)
     opened, renamed, deleted = st.columns(3)
     if opened.button("Open in every view", key="history_open", type="primary"):
-        open_run(run)
+        session.open_run(run, chosen)
         st.success(f"Run #{chosen} is now the current run; every view shows it.")
     with renamed:
         new_name = st.text_input("New name", value=by_id[chosen].name, key=f"history_new_name_{chosen}")
@@ -94,7 +84,7 @@ def export(store: RunStore, run_id: int, run: Run) -> None:
         )
     elif report_column.button("Build the HTML report", key="history_build_report"):
         with st.spinner("Scoring every measure and drawing the figures…", show_time=True):
-            statistics = full_statistics(run)
+            statistics = session.statistics_for(run)
             html = report_html(statistics, score_available(run, statistics))
         st.session_state[REPORT_KEY] = (run_id, html)
         st.rerun()
@@ -115,7 +105,7 @@ def compare(store: RunStore, runs: list[StoredRun]) -> None:
         with st.spinner("Scoring…", show_time=True):
             for run_id in {a_id, b_id}:
                 run = store.load(run_id)
-                store.update_scores(run_id, score_available(run, full_statistics(run)))
+                store.update_scores(run_id, score_available(run, session.statistics_for(run)))
     deltas = store.compare(a_id, b_id)
     label_a, label_b = f"A: #{a_id}", f"B: #{b_id}"
     st.dataframe(comparison_frame(deltas, label_a, label_b), key="history_comparison_table", hide_index=True)
@@ -137,8 +127,8 @@ def import_run(store: RunStore) -> None:
     except RunFormatError as error:
         st.error(f"The file was not imported: {error}")
         return
-    run_id = store.save(run, score_available(run, RunStatistics(run)), name=f"imported: {uploaded.name}")
-    open_run(run)
+    with st.spinner("Scoring the measures the run allows…", show_time=True):
+        run_id = session.start_run(run, name=f"imported: {uploaded.name}")
     st.success(f"Imported {uploaded.name} as run #{run_id}; it is now the current run.")
 
 
@@ -155,7 +145,7 @@ def paste_samples(store: RunStore) -> None:
             st.error(str(error))
             return
         with st.spinner("Scoring the measures the samples allow…", show_time=True):
-            scores = score_available(run, full_statistics(run))
+            scores = score_available(run, session.statistics_for(run))
         run_id = store.save(run, scores, name=f"pasted: {prompt.strip() or 'no question'}")
         st.session_state[PASTED_KEY] = (run_id, run, scores)
     pasted = st.session_state.get(PASTED_KEY)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import require_run, run_statistics
+from pages.session import current_scores, require_run, statistics
 from uqviz.statistics.clustering import answer_clustering
 from uqviz.measures.logprob import DEFAULT_CHOW_QUANTILE
 from uqviz.measures.self_certainty import DEFAULT_BORDA_EXPONENT, answer_self_certainty, borda_vote
 from uqviz.format.run import Run
-from uqviz.scoring.scores import Scores, score_run
+from uqviz.scoring.scores import Scores
 from uqviz.statistics.base import MissingInputError, RunStatistics
 from uqviz.viz.overview import (
     borda_figure,
@@ -22,20 +22,8 @@ from uqviz.viz.overview import (
 )
 
 BATCH_KEY = "batch"
-SCORES_CACHE_KEY = "overview_scores"
 TEXT_GROUPING = "same normalised text"
 CLUSTER_GROUPING = "same meaning cluster"
-
-
-def all_scores(statistics: RunStatistics) -> Scores:
-    """Every registered measure, computed once per statistics object (sliders below never recompute them)."""
-    cached = st.session_state.get(SCORES_CACHE_KEY)
-    if cached is not None and cached[0] is statistics:
-        return cached[1]
-    with st.spinner("Computing every measure…", show_time=True):
-        scores = score_run(statistics.run, statistics)
-    st.session_state[SCORES_CACHE_KEY] = (statistics, scores)
-    return scores
 
 
 def measures_table(scores: Scores) -> None:
@@ -67,7 +55,7 @@ def borda_section(run: Run, statistics: RunStatistics) -> None:
     left, right = st.columns(2)
     exponent = left.slider(
         "Borda exponent p", 0.0, 2.0, DEFAULT_BORDA_EXPONENT, 0.1, key="borda_exponent",
-        help="The answer ranked r by self-certainty casts (N − r + 1)^p votes; p = 0 is majority voting (ALGORITHMS.md §7.2).",
+        help="The answer ranked r by self-certainty casts (N − r + 1)^p votes; p = 0 is majority voting (docs/methods.md §7.2).",
     )
     grouping = right.radio("Answers vote together when they have", (TEXT_GROUPING, CLUSTER_GROUPING), key="borda_grouping")
     answers = [sample.text for sample in run.samples]
@@ -112,9 +100,9 @@ def chow_section(run: Run) -> None:
 
 
 run = require_run()
-statistics = run_statistics(run)
+run_statistics = statistics()
 st.title("All scores")
 st.caption(f"{len(run.samples)} answers to: {run.prompt[:200]}")
-measures_table(all_scores(statistics))
-borda_section(run, statistics)
+measures_table(current_scores())
+borda_section(run, run_statistics)
 chow_section(run)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_nli, require_run, run_statistics
+from pages import session
+from pages.common import cached_nli
 from uqviz.statistics.clustering import ANSWER_NLI_LOGITS, EMBEDDING_RULE, RULES, STRICT_RULE, Clustering, answer_clustering
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.logprob import mean_loglik
@@ -62,7 +63,7 @@ def cluster_settings(nli: NliModel | None) -> ScoreConfig:
     rule = left.selectbox(
         "Clustering rule", rules, index=rules.index(STRICT_RULE) if nli else 0, key="cluster_rule",
         format_func=lambda name: RULES[name].title,
-        help="How two answers are judged to mean the same thing (ALGORITHMS.md §3.2). The entailment rules need an NLI model.",
+        help="How two answers are judged to mean the same thing (docs/methods.md §3.2). The entailment rules need an NLI model.",
     )
     threshold = middle.slider(
         "Cosine threshold", 0.30, 0.99, DEFAULTS.cluster_threshold, 0.01, key="cluster_threshold",
@@ -74,12 +75,6 @@ def cluster_settings(nli: NliModel | None) -> ScoreConfig:
         help="Eccentricity keeps the Laplacian eigenvectors whose eigenvalue is below this.",
     )
     return ScoreConfig(cluster_rule=rule, cluster_threshold=threshold, eccentricity_threshold=eigen_threshold)
-
-
-def statistics(run: Run, config: ScoreConfig, nli: NliModel | None) -> RunStatistics:
-    """The page's statistics; with an NLI model, a copy sharing the embedding cache of the session's statistics."""
-    shared = run_statistics(run, config)
-    return shared if nli is None else RunStatistics(run, config, similarity=shared.similarity, nli=nli)
 
 
 def formatted(result: MeasureResult, digits: int = 3) -> str:
@@ -128,7 +123,7 @@ def map_with_inspector(run: Run, clustering: Clustering, coordinates: np.ndarray
 
 
 def semantic_clusters_page() -> None:
-    run = require_run()
+    run = session.require_run()
     st.title("Semantic clusters")
     st.caption(
         "Answers that say the same thing in different words should count as one. This view groups the samples by "
@@ -136,7 +131,7 @@ def semantic_clusters_page() -> None:
     )
     nli = nli_model()
     config = cluster_settings(nli)
-    stats = statistics(run, config, nli)
+    stats = session.statistics(config, nli=nli)
     try:
         with st.spinner("Embedding and clustering the answers…"):
             clustering = answer_clustering(stats)

@@ -8,7 +8,8 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from pages.common import RUN_KEY, language_model, require_run, run_statistics
+from pages import session
+from pages.common import language_model
 from uqviz.measures.registry import REGISTRY
 from uqviz.measures.base import MeasureResult
 from uqviz.models.loading import ModelLoadError
@@ -39,7 +40,7 @@ from uqviz.viz.volume import (
 
 EPSILON_CHOICES = (0.0, 1e-10, 1e-6, 1e-3, 1e-2, 1e-1)
 SEMANTIC_ENTROPY_NOTE = """
-**Link to semantic entropy.** Semantic entropy (ALGORITHMS.md §3) counts how the answers fall into
+**Link to semantic entropy.** Semantic entropy (docs/methods.md §3) counts how the answers fall into
 discrete meaning classes. Semantic volume is its continuous counterpart: a Gaussian fitted to the
 embeddings has differential entropy ½·log det(2πe·Σ), and the n × n Gram matrix ṼᵀṼ has the same
 non-zero eigenvalues as the d × d matrix ṼṼᵀ = n·Σ (Σ the uncentred second moment of the unit embeddings),
@@ -89,7 +90,7 @@ def perturbation_controls(run: Run) -> Run:
                     st.warning(str(error))
     if texts:
         run = replace(run, perturbations=texts)
-        st.session_state[RUN_KEY] = run
+        session.replace_run(run)
     return run
 
 
@@ -169,13 +170,13 @@ def volume_page() -> None:
     st.title("Semantic volume")
     st.caption(
         "How much room the answers take up in meaning space: the log-determinant of the Gram matrix of their unit "
-        "embeddings, log det(ṼᵀṼ + εI) (Li et al. 2025; ALGORITHMS.md §6). Internal: over the sampled answers. "
+        "embeddings, log det(ṼᵀṼ + εI) (Li et al. 2025; docs/methods.md §6). Internal: over the sampled answers. "
         "External: over rephrasings of the question, which shows how ambiguous the question itself is. Higher = more uncertain."
     )
-    run = require_run()
+    run = session.require_run()
     config = volume_settings()
     run = perturbation_controls(run)
-    statistics = run_statistics(run, config)
+    statistics = session.statistics(config)
     try:
         with st.spinner("Embedding the texts…", show_time=True):
             answer_vectors = statistics.answer_embeddings

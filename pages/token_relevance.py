@@ -1,17 +1,17 @@
-"""Token relevance (SAR): which tokens carry the meaning, and how relevance shifts the uncertainty (ALGORITHMS.md §4)."""
+"""Token relevance (SAR): which tokens carry the meaning, and how relevance shifts the uncertainty (docs/methods.md §4)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_embedder, require_run, run_statistics
+from pages import session
 from uqviz.measures.registry import REGISTRY
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.sar import SENTENCE_SIMILARITY, TOKEN_RELEVANCE
 from uqviz.models.loading import ModelLoadError
 from uqviz.format.run import Run
-from uqviz.models.similarity import PRECISIONS, CrossEncoderModel, CrossEncoderSimilarity, load_cross_encoder
+from uqviz.models.similarity import PRECISIONS, CrossEncoderModel, load_cross_encoder
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.sar import (
     COLOUR_MODES,
@@ -27,7 +27,6 @@ from uqviz.viz.sar import (
 
 TEMPERATURES = (1e-3, 1e-2, 1e-1, 1.0)
 SAR_MEASURES = {"ln_predictive_entropy": "LN-PE", "token_sar": "TokenSAR", "sent_sar": "SentSAR", "sar": "SAR"}
-CROSS_ENCODER_STATISTICS_KEY = "sar_cross_encoder_statistics"
 EXPLANATION = r"""
 **Why relevance?** Predictive entropy counts every token alike, yet most tokens of an answer ("The",
 "capital", "of") are fixed by grammar and the question. The few that carry the meaning ("Paris") decide
@@ -62,23 +61,16 @@ def cached_cross_encoder(path: str) -> CrossEncoderModel:
     return load_cross_encoder(path)
 
 
-def sar_statistics(run: Run, config: ScoreConfig, cross_encoder_path: str) -> RunStatistics:
-    """The shared statistics (bi-encoder), or with a cross-encoder folder this page's own statistics scored by it."""
+def sar_statistics(config: ScoreConfig, cross_encoder_path: str) -> RunStatistics:
+    """The session's statistics, scored by a cross-encoder when a folder is given and loads."""
     if not cross_encoder_path:
-        return run_statistics(run, config)
+        return session.statistics(config)
     try:
         cross_encoder = cached_cross_encoder(cross_encoder_path)
     except ModelLoadError as error:
         st.error(f"{error} The default bi-encoder is used instead.")
-        return run_statistics(run, config)
-    held = st.session_state.get(CROSS_ENCODER_STATISTICS_KEY)
-    if held is None or held[0] != cross_encoder_path or held[1].run is not run:
-        similarity = CrossEncoderSimilarity(cross_encoder, cached_embedder())
-        statistics = RunStatistics(run, config, embedder=cached_embedder, similarity=similarity)
-    else:
-        statistics = held[1] if held[1].config == config else held[1].with_config(config)
-    st.session_state[CROSS_ENCODER_STATISTICS_KEY] = (cross_encoder_path, statistics)
-    return statistics
+        return session.statistics(config)
+    return session.statistics(config, cross_encoder=cross_encoder)
 
 
 def cost_caption(statistics: RunStatistics, run: Run) -> str:
@@ -113,7 +105,7 @@ def shift_panel(run: Run, result: MeasureResult) -> None:
 
 
 def token_relevance_page() -> None:
-    run = require_run()
+    run = session.require_run()
     st.title("Token relevance (SAR)")
     st.caption("Which tokens carry the meaning of each answer, and how weighting by that relevance moves the uncertainty.")
     with st.expander("How SAR works", expanded=False):
@@ -137,7 +129,7 @@ def token_relevance_page() -> None:
              "Empty: max(0, cosine) of MiniLM embeddings.",
     ).strip()
     config = ScoreConfig(sar_temperature=float(temperature), relevance_precision=precision)
-    statistics = sar_statistics(run, config, cross_encoder_path)
+    statistics = sar_statistics(config, cross_encoder_path)
     with st.spinner("Scoring the relevance of every token…", show_time=True):
         try:
             results = {name: REGISTRY[name].compute(statistics) for name in SAR_MEASURES}

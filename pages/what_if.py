@@ -5,10 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_embedder, current_run, language_model, sampling_settings, save_to_history
+from pages.common import language_model, sampling_settings
+from pages.session import current_run, save_to_history, statistics_for
 from uqviz.models.loading import LanguageModel, ModelLoadError, load_language_model
-from uqviz.format.run import Run
-from uqviz.statistics.base import RunStatistics
 from uqviz.workflows.store import short_text
 from uqviz.viz.history import measure_title, measures_figure
 from uqviz.workflows.whatif import (
@@ -23,10 +22,6 @@ MODES = ("Temperature", "Framing", "Two models")
 @st.cache_resource(max_entries=1, show_spinner=False)
 def second_language_model(spec: str, device: str, trust_remote_code: bool) -> LanguageModel:
     return load_language_model(spec, device=device, trust_remote_code=trust_remote_code)
-
-
-def statistics_for(run: Run) -> RunStatistics:
-    return RunStatistics(run, embedder=cached_embedder)
 
 
 def framings() -> list[Framing]:

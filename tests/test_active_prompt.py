@@ -1,4 +1,4 @@
-"""Active-Prompt metrics against the worked example of ALGORITHMS.md §9, the extractors and the ranking."""
+"""Active-Prompt metrics against the worked example of docs/methods.md §9, the extractors and the ranking."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """The UQAC attention pass on tiny random Llama models: layer-by-layer reduction equals a brute-force reduction of
-`output_attentions=True` (ALGORITHMS.md §5.2), for several head counts and grouped-query attention."""
+`output_attentions=True` (docs/methods.md §5.2), for several head counts and grouped-query attention."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from uqviz.engine.attention import AttentionPassError, LowestEntropyRows, attent
 from uqviz.models.loading import LanguageModel
 from uqviz.format.run import ModelInfo
 
-# Copied from ALGORITHMS.md §5.2 c, so the brute force below does not read the module's constant.
+# Copied from docs/methods.md §5.2 c, so the brute force below does not read the module's constant.
 PROFILE = [0.16644488, 0.20938152, 0.32959151, 0.46061748, 0.59304059,
            0.67549127, 0.73914525, 0.81274293, 0.87378443, 0.93925344]
 VOCAB = 64

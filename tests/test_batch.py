@@ -19,9 +19,9 @@ from uqviz.workflows.batch import (
     parse_questions,
     read_results,
     result_columns,
-    rouge_l,
     run_batch,
 )
+from uqviz.measures.lexical import rouge_l, rouge_l_matrix
 from uqviz.workflows.evaluation import auroc, prediction_rejection_ratio
 from uqviz.measures.registry import REGISTRY
 
@@ -76,6 +76,15 @@ def test_rouge_l_and_any_gold_counts():
     # "8" in "A spider has 8 legs.": P = 1/5, R = 1 -> F = 1/3; "eight" does not occur -> 0. Best is 1/3.
     assert match_score("A spider has 8 legs.", ["eight", "8"], rule) == pytest.approx(1 / 3)
     assert match_score("anything", [], rule) is None
+
+
+def test_grading_and_lexical_similarity_share_one_tokenizer_that_reads_every_script():
+    # rouge-score's own tokenizer keeps [a-z0-9] only, so these were graded 0 before.
+    rule = CorrectnessRule("rouge-recall", 1.0)
+    assert match_score("Столица Франции — Париж.", ["Париж"], rule) == 1.0
+    assert match_score("答案是 東京", ["東京"], rule) == 1.0
+    assert match_score("Столица Франции — Лион.", ["Париж"], rule) == 0.0
+    assert rouge_l("Париж", "Париж") == rouge_l_matrix(["Париж", "Париж!"])[0, 1] == 1.0
 
 
 def test_rouge_recall_asks_only_that_the_gold_answer_appears():

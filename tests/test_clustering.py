@@ -1,4 +1,4 @@
-"""Clustering rules of ALGORITHMS.md §3.2 and the optional NLI backend (a tiny random model saved from a config)."""
+"""Clustering rules of docs/methods.md §3.2 and the optional NLI backend (a tiny random model saved from a config)."""
 
 import json
 from itertools import permutations

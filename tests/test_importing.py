@@ -96,7 +96,7 @@ def test_black_box_measures_are_computed_from_pasted_text_without_a_model(embedd
     statistics = RunStatistics(run, embedder=embedder)
     scores = score_available(run, statistics)
     assert list(scores.measures) == list(REGISTRY)
-    # ALGORITHMS.md §2.1 worked example: pairwise ROUGE-L F = [0.8, 0, 0] -> U = -0.266667.
+    # docs/methods.md §2.1 worked example: pairwise ROUGE-L F = [0.8, 0, 0] -> U = -0.266667.
     assert scores.measures["lexical_similarity"].result.value == pytest.approx(-0.8 / 3, abs=1e-6)
     for entry in measure_availability(run):
         result = scores.measures[entry.name].result

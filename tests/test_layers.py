@@ -122,3 +122,30 @@ def test_importing_a_low_layer_loads_nothing_above_it(module, forbidden):
     code = f"import sys, {module}; print('\\n'.join(sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     assert [name for name in loaded if name.startswith(forbidden)] == []
+
+
+def test_only_the_session_module_builds_run_statistics():
+    builders = [
+        path.name for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
+        if any(
+            isinstance(node, ast.Call) and getattr(node.func, "id", None) == "RunStatistics"
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        )
+    ]
+    assert builders == ["session.py"]
+
+
+def test_code_cites_only_documents_in_the_repository():
+    """Citations name docs/methods.md sections that exist; nothing points at a file outside the repository."""
+    import re
+
+    sections = set(re.findall(r"^#+ (\d+(?:\.\d+)?)[. ]", (ROOT / "docs" / "methods.md").read_text(encoding="utf-8"), re.M))
+    sources = [*PACKAGE.rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "app.py", ROOT / "README.md"]
+    outside, unknown = [], []
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        outside += [path.name for name in ("ALGORITHMS.md", "DESIGN.md", "STREAMLIT_NOTES.md", "shared/") if name in text]
+        for cited in re.findall(r"docs/methods\.md §(\d+(?:\.\d+)?)", text):
+            if cited not in sections:
+                unknown.append(f"{path.name}: §{cited}")
+    assert outside == [] and unknown == []

@@ -1,4 +1,4 @@
-"""Degree, Laplacian eigenvalues and eccentricity (Lin et al. 2024; ALGORITHMS.md §2.3): worked example and properties."""
+"""Degree, Laplacian eigenvalues and eccentricity (Lin et al. 2024; docs/methods.md §2.3): worked example and properties."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""PE, LN-PE and the Chow rules against ALGORITHMS.md §1 and §8 worked examples, plus properties."""
+"""PE, LN-PE and the Chow rules against docs/methods.md §1 and §8 worked examples, plus properties."""
 
 import pytest
 

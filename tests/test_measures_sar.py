@@ -1,4 +1,4 @@
-"""TokenSAR, SentSAR and SAR against the ALGORITHMS.md §4.7 worked examples, their properties, the shared relevance
+"""TokenSAR, SentSAR and SAR against the docs/methods.md §4.7 worked examples, their properties, the shared relevance
 statistic, an independent recomputation on a real run with the real MiniLM, `python -m uqviz score`, and the
 cross-encoder backend on a tiny randomly initialised model (no real cross-encoder weights are available offline)."""
 

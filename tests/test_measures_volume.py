@@ -1,4 +1,4 @@
-"""Semantic volume against ALGORITHMS.md §6 worked examples, its properties, the registry measures and `score`."""
+"""Semantic volume against docs/methods.md §6 worked examples, its properties, the registry measures and `score`."""
 
 import json
 import math

@@ -17,7 +17,7 @@ UNSURE = make_run(["Paris", "Lyon is it", "Marseille maybe"], [[-2.0], [-3.0, -2
 def test_measure_is_documented(name):
     measure = REGISTRY[name]
     assert measure.name == name
-    assert "ALGORITHMS.md §" in measure.reference
+    assert "docs/methods.md §" in measure.reference
     assert measure.formula and measure.higher_means and measure.title
 
 

@@ -1,4 +1,4 @@
-"""`python -m uqviz sample|score|report|batch`: the command-line contract of DESIGN.md."""
+"""`python -m uqviz sample|score|report|batch`: the command-line contract (README.md, "Command line")."""
 
 from __future__ import annotations
 

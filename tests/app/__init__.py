@@ -16,3 +16,10 @@ def open_page(page: str, timeout: int = 300, **state) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def session_statistics(at: AppTest, language_model: bool = False):
+    """The session's shared statistics of the current run: the plain set, or the one holding the run's language model."""
+    held = at.session_state["statistics"]
+    return next(stats for (nli, cross_encoder, has_model), stats in held.items()
+                if nli == id(None) and cross_encoder == id(None) and has_model == language_model)

@@ -39,6 +39,25 @@ def test_submit_prompt_shows_samples_with_coloured_tokens():
     assert not at.error
 
 
+def test_a_run_sampled_on_the_entry_page_is_saved_with_every_measure_the_loaded_models_allow(tmp_path, monkeypatch):
+    """The History bug: runs saved from the Sample page had 16 of 23 measures null (no embedder when scoring)."""
+    from uqviz.workflows.store import HEADLINE_MEASURES, RunStore
+
+    monkeypatch.setenv("UQVIZ_STORE", str(tmp_path / "runs.sqlite3"))
+    at = submit(fresh_app(n=3, max_new_tokens=8, seed=2), "What is the capital of France?")
+    assert not at.exception
+    store = RunStore(tmp_path / "runs.sqlite3")
+    (stored,) = store.list_runs()
+    assert at.session_state["run_id"] == stored.id
+    measures = store.load_scores(stored.id)["measures"]
+    for name in HEADLINE_MEASURES:
+        assert measures[name]["value"] is not None, (name, measures[name]["reason"])
+    missing = {name: entry["reason"] for name, entry in measures.items() if entry["value"] is None}
+    assert missing == {"semantic_volume_external": missing.get("semantic_volume_external")}
+    assert "perturbations" in missing["semantic_volume_external"]
+    assert measures["uqac"]["value"] is not None  # the sampling model is loaded, so UQAC is computed too
+
+
 @pytest.mark.parametrize(
     "prompt, state, message",
     [

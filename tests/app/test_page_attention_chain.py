@@ -6,7 +6,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app import open_page as open_app_page
+from tests.app import open_page as open_app_page, session_statistics
 from uqviz.statistics.uqac import ATTENTION_PASS, EXPANSION_LOGPROBS, GREEDY, GREEDY_ANSWER, head_counts
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ def graph(at: AppTest) -> dict:
 
 def count_forwards(at: AppTest) -> list:
     calls = []
-    model = at.session_state["uqac_statistics"].language_model.model
+    model = session_statistics(at, language_model=True).language_model.model
     model.register_forward_pre_hook(lambda module, args: calls.append(1))
     return calls
 
@@ -36,7 +36,7 @@ def test_page_draws_chain_numbers_text_and_expansions(france_run):
     names = [trace.get("name") for trace in figure["data"]]
     assert "answer token" in names
     answer = next(trace for trace in figure["data"] if trace.get("name") == "answer token")
-    statistics = at.session_state["uqac_statistics"]
+    statistics = session_statistics(at, language_model=True)
     detail = statistics.computed(EXPANSION_LOGPROBS)
     assert len(detail) == 1
     (scored,) = detail.values()
@@ -70,7 +70,7 @@ def test_sliders_re_derive_the_chain_without_a_model_call(france_run):
     assert graph(at)["data"] != before
     assert [metric.value for metric in at.metric if metric.label == "UQAC confidence P̃"] == ["not computed"]
 
-    statistics = at.session_state["uqac_statistics"]
+    statistics = session_statistics(at, language_model=True)
     seen = len(statistics.computed(EXPANSION_LOGPROBS))
     at.toggle(key="uqac_live").set_value(True).run()
     # The new chain's expansions: their shared prefix once, then the differing suffixes in one batched forward.
@@ -93,7 +93,7 @@ def test_greedy_answer_and_span_override(france_run):
     at = open_page(france_run)
     at.selectbox(key="uqac_choice").set_value(GREEDY).run()
     assert not at.exception
-    prompt_ids, greedy = at.session_state["uqac_statistics"].cached(GREEDY_ANSWER)
+    prompt_ids, greedy = session_statistics(at, language_model=True).cached(GREEDY_ANSWER)
     assert prompt_ids == france_run.prompt_token_ids and greedy.token_ids
     at.multiselect(key=f"uqac_span_{GREEDY}").set_value([0]).run()
     assert not at.exception

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app import open_page as open_app_page
+from tests.app import open_page as open_app_page, session_statistics
 from tests.conftest import make_run
 from uqviz.workflows.batch import BatchResult
 from uqviz.measures.registry import REGISTRY
@@ -44,11 +44,11 @@ def test_every_measure_in_one_table_with_borda_pick_as_in_the_worked_example():
     assert (rows["higher means"] == [REGISTRY[name].higher_means for name in rows.index]).all()
     assert (rows["formula"] == [REGISTRY[name].formula for name in rows.index]).all()
     assert rows["percentile in batch"].isna().all()
-    precision = at.session_state["statistics"].relevance_precision
+    precision = session_statistics(at).relevance_precision
     assert any(f", token relevance at {precision}. All measures took" in caption.value for caption in at.caption)
     for name, row in rows.iterrows():
         assert row["U"] == row["U"] or row["not computed because"], f"{name} has neither a value nor a reason"
-    # ALGORITHMS.md §7.4: votes 2.0, 1.732051, 1.0, 1.414214 by sample -> Paris 3.0, Lyon 1.732051, Rome 1.414214.
+    # docs/methods.md §7.4: votes 2.0, 1.732051, 1.0, 1.414214 by sample -> Paris 3.0, Lyon 1.732051, Rome 1.414214.
     votes = chart(at, "Borda votes")["data"][0]
     assert votes["x"] == ["Paris", "Lyon", "Rome"]
     assert votes["y"] == pytest.approx([3.0, 1.732051, 1.414214], abs=1e-6)

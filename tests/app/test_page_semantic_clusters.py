@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app import open_page as open_app_page
+from tests.app import open_page as open_app_page, session_statistics
 from tests.conftest import make_run
 from tests.test_clustering import tiny_nli  # noqa: F401  (fixture)
 from uqviz.statistics.clustering import answer_clustering
@@ -132,12 +132,11 @@ def test_page_draws_map_table_matrix_and_graph_measures(embedder):
 def test_threshold_slider_reclusters_without_embedding_again():
     at = open_page(make_run(ANSWERS[:4], prompt="Name a city."))
     before = int(metric(at, "Semantic sets"))
-    calls = at.session_state["statistics"].similarity.calls
+    calls = session_statistics(at).similarity.calls
     at.slider(key="cluster_threshold").set_value(0.99).run()
     assert not at.exception
     assert int(metric(at, "Semantic sets")) == 4 > before
-    assert at.session_state["statistics"].similarity.calls == calls
-    assert at.session_state["statistics"].config.cluster_threshold == 0.99
+    assert session_statistics(at).similarity.calls == calls
 
 
 @pytest.mark.slow

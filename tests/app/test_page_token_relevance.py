@@ -7,7 +7,7 @@ import pytest
 from plotly.colors import sample_colorscale
 from streamlit.testing.v1 import AppTest
 
-from tests.app import open_page as open_app_page
+from tests.app import open_page as open_app_page, session_statistics
 from tests.conftest import make_run
 from tests.test_measures_sar import build_cross_encoder
 from uqviz.measures.registry import REGISTRY
@@ -58,7 +58,7 @@ def test_page_shows_coloured_tokens_shift_heatmap_table_backend_and_cost(france_
     assert metrics["SAR"] == f"{expected['sar'].value:.3f}"
 
     captions = [caption.value for caption in at.caption]
-    precision = at.session_state["statistics"].relevance_precision
+    precision = session_statistics(at).relevance_precision
     assert f"Similarity backend: bi-encoder cosine (all-MiniLM-L6-v2 (packaged)); token relevance at {precision}" in captions
     cost = next(caption for caption in captions if caption.startswith("Cost:"))
     assert f"token relevance {sum(len(s) for s in france_run.samples)} text pairs" in cost and "similarity-model calls" in cost
@@ -81,7 +81,7 @@ def test_precision_choice_recomputes_the_relevance_at_that_precision(france_run,
 
 def test_colour_toggle_and_temperature_rederive_without_embedding_again(france_run, embedder):
     at = open_page(france_run)
-    calls = at.session_state["statistics"].similarity.calls
+    calls = session_statistics(at).similarity.calls
     at.segmented_control(key="sar_colour").set_value(SURPRISAL).run()
     assert not at.exception
     assert any(header.value == "Tokens coloured by −log p" for header in at.subheader)
@@ -92,7 +92,7 @@ def test_colour_toggle_and_temperature_rederive_without_embedding_again(france_r
     assert not at.exception
     expected = REGISTRY["sent_sar"].compute(RunStatistics(france_run, ScoreConfig(sar_temperature=1.0), embedder=embedder))
     assert {metric.label: metric.value for metric in at.metric}["SentSAR"] == f"{expected.value:.3f}"
-    assert at.session_state["statistics"].similarity.calls == calls
+    assert session_statistics(at).similarity.calls == calls
 
 
 def test_hostile_answer_shows_as_text():

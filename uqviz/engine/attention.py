@@ -1,4 +1,4 @@
-"""The teacher-forced pass UQAC reads: eager attention reduced layer by layer, hidden states, exact log-probs (ALGORITHMS.md §5.1–5.2)."""
+"""The teacher-forced pass UQAC reads: eager attention reduced layer by layer, hidden states, exact log-probs (docs/methods.md §5.1–5.2)."""
 
 from __future__ import annotations
 
@@ -254,7 +254,7 @@ def attention_pass(
     head_counts: Sequence[int] = HEAD_CHOICES,
     max_tokens: int = MAX_ATTENTION_TOKENS,
 ) -> AttentionPass:
-    """One teacher-forced forward with eager attention, reduced layer by layer in hooks (Li et al. 2025; ALGORITHMS.md §5.1–5.2).
+    """One teacher-forced forward with eager attention, reduced layer by layer in hooks (Li et al. 2025; docs/methods.md §5.1–5.2).
 
     Each layer's weights are preprocessed and merged into the running lowest-entropy rows inside that layer's
     hook and then dropped, so all layers × heads × T × T never exist at once. Holds the model's lock.

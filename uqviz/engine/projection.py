@@ -24,13 +24,13 @@ def pca(vectors: np.ndarray, dimensions: int) -> Projection:
     if vectors.shape[0] == 0:
         return Projection(np.zeros((0, dimensions)), "pca", [])
     kept = min(dimensions, *vectors.shape)
+    if not np.any(vectors - vectors[0]):  # one point: no direction to explain
+        return Projection(np.zeros((vectors.shape[0], dimensions)), "pca", [0.0] * kept)
     fitted = PCA(n_components=kept, svd_solver="full")
     coordinates = fitted.fit_transform(vectors)
     if kept < dimensions:
         coordinates = np.hstack([coordinates, np.zeros((coordinates.shape[0], dimensions - kept))])
-    # sklearn returns NaN ratios when every vector is the same point
-    ratios = np.nan_to_num(fitted.explained_variance_ratio_, nan=0.0)
-    return Projection(coordinates, "pca", [float(ratio) for ratio in ratios])
+    return Projection(coordinates, "pca", [float(ratio) for ratio in fitted.explained_variance_ratio_])
 
 
 def map_2d(vectors: np.ndarray, random_state: int = 0) -> Projection:

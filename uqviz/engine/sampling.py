@@ -1,4 +1,4 @@
-"""Draw N answers in one batched `generate` call, keeping raw-distribution statistics per token (ALGORITHMS.md §0.1)."""
+"""Draw N answers in one batched `generate` call, keeping raw-distribution statistics per token (docs/methods.md §0.1)."""
 
 from __future__ import annotations
 

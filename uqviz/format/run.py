@@ -1,4 +1,4 @@
-"""The run format `uqviz.run/1`: dataclasses, JSON read/write and validation (DESIGN.md, "The contract")."""
+"""The run format `uqviz.run/1`: dataclasses, JSON read/write and validation (README.md, "Command line")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Graph measures over an affinity matrix of the answers: degree, Laplacian eigenvalues, eccentricity (Lin, Trivedi, Sun 2024; ALGORITHMS.md §2.3).
+"""Graph measures over an affinity matrix of the answers: degree, Laplacian eigenvalues, eccentricity (Lin, Trivedi, Sun 2024; docs/methods.md §2.3).
 
 The affinity follows the cluster rule: with an NLI rule it is Lin's entailment affinity E, otherwise W = max(0, cosine)
 of the answer embeddings.
@@ -36,7 +36,7 @@ class GraphDetail:
 
 
 def degree(affinity: np.ndarray, affinity_name: str = "") -> MeasureResult:
-    """U_Deg = trace(mI - D)/m², C_Deg(s_j) = D_jj/m, per-sample U = 1 - C_Deg (Lin et al. 2024; ALGORITHMS.md §2.3)."""
+    """U_Deg = trace(mI - D)/m², C_Deg(s_j) = D_jj/m, per-sample U = 1 - C_Deg (Lin et al. 2024; docs/methods.md §2.3)."""
     affinity = np.asarray(affinity, dtype=np.float64)
     count = len(affinity)
     confidence = affinity.sum(axis=1) / count
@@ -46,14 +46,14 @@ def degree(affinity: np.ndarray, affinity_name: str = "") -> MeasureResult:
 
 
 def eig_val_laplacian(affinity: np.ndarray, affinity_name: str = "") -> MeasureResult:
-    """U_EigV = Σ_k max(0, 1 - λ_k(L)) (Lin et al. 2024, spectral_eigv_clip; ALGORITHMS.md §2.3)."""
+    """U_EigV = Σ_k max(0, 1 - λ_k(L)) (Lin et al. 2024, spectral_eigv_clip; docs/methods.md §2.3)."""
     eigenvalues = laplacian_spectrum(affinity)[0]
     value = float(np.sum(np.maximum(0.0, 1.0 - eigenvalues)))
     return MeasureResult(value, None, GraphDetail(np.asarray(affinity), affinity_name, eigenvalues.tolist()))
 
 
 def eccentricity(affinity: np.ndarray, threshold: float = 0.9, affinity_name: str = "") -> MeasureResult:
-    """U_Ecc = ‖(‖v_j - v̄‖)_j‖₂ over eigenvectors of L with λ < threshold; C_Ecc = -‖v_j - v̄‖ (Lin et al. 2024; ALGORITHMS.md §2.3)."""
+    """U_Ecc = ‖(‖v_j - v̄‖)_j‖₂ over eigenvectors of L with λ < threshold; C_Ecc = -‖v_j - v̄‖ (Lin et al. 2024; docs/methods.md §2.3)."""
     eigenvalues, eigenvectors = laplacian_spectrum(affinity)
     points = eigenvectors[:, eigenvalues < threshold]
     deviations = np.linalg.norm(points - points.mean(axis=0, keepdims=True), axis=1)
@@ -72,7 +72,7 @@ MEASURES = (
         lambda stats: _on_answer_affinity(stats, degree),
         "U = trace(m·I - D) / m²,  D_jj = Σ_i W_ij",
         "the answers agree less with each other on average",
-        "Lin, Trivedi, Sun 2024; ALGORITHMS.md §2.3",
+        "Lin, Trivedi, Sun 2024; docs/methods.md §2.3",
         needs=("affinity",),
     ),
     Measure(
@@ -80,7 +80,7 @@ MEASURES = (
         lambda stats: _on_answer_affinity(stats, eig_val_laplacian),
         "U = Σ_k max(0, 1 - λ_k),  L = I - D^{-1/2} W D^{-1/2}",
         "the similarity graph falls apart into more loosely connected groups",
-        "Lin, Trivedi, Sun 2024; ALGORITHMS.md §2.3",
+        "Lin, Trivedi, Sun 2024; docs/methods.md §2.3",
         needs=("affinity",),
     ),
     Measure(
@@ -88,7 +88,7 @@ MEASURES = (
         lambda stats: _on_answer_affinity(stats, eccentricity, threshold=stats.config.eccentricity_threshold),
         "U = ‖(‖v_1 - v̄‖, …, ‖v_m - v̄‖)‖₂,  v_j = rows of the eigenvectors with λ < threshold",
         "the answers lie further from their centre in the spectral embedding",
-        "Lin, Trivedi, Sun 2024; ALGORITHMS.md §2.3",
+        "Lin, Trivedi, Sun 2024; docs/methods.md §2.3",
         needs=("affinity",),
     ),
 )

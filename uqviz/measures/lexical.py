@@ -1,4 +1,4 @@
-"""Lexical similarity: mean pairwise ROUGE-L F between the answers, U = -mean (lm-polygraph; ALGORITHMS.md §2.1)."""
+"""Lexical similarity: mean pairwise ROUGE-L F between the answers, U = -mean (lm-polygraph; docs/methods.md §2.1)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ WHITESPACE = "whitespace"
 class WordTokenizer(Tokenizer):
     """rouge-score's default tokenisation (lower case, alphanumeric runs, Porter stem of words longer than 3) for every script.
 
-    rouge-score's own tokenizer keeps only [a-z0-9], so two identical answers in another script would score 0.
+    rouge-score's own tokenizer keeps only [a-z0-9], so two identical answers in another script would score 0. Lexical
+    similarity and batch grading both use this one (docs/methods.md §2.1, §0.3).
     """
 
     def __init__(self, use_stemmer: bool) -> None:
@@ -39,6 +40,12 @@ class WhitespaceTokenizer(Tokenizer):
 
     def tokenize(self, text: str) -> list[str]:
         return text.split()
+
+
+def rouge_l(prediction: str, reference: str, part: str = "fmeasure", use_stemmer: bool = False) -> float:
+    """ROUGE-L of one pair through rouge-score with WordTokenizer: the F-measure, or `recall` of the reference."""
+    scorer = RougeScorer(["rougeL"], tokenizer=WordTokenizer(use_stemmer))
+    return float(getattr(scorer.score(reference, prediction)["rougeL"], part))
 
 
 def rouge_l_matrix(texts: Sequence[str], tokenization: str = WORDS, use_stemmer: bool = True) -> np.ndarray:
@@ -67,7 +74,7 @@ class LexicalDetail:
 
 
 def lexical_similarity(texts: Sequence[str], tokenization: str = WORDS, use_stemmer: bool = True) -> MeasureResult:
-    """U = -mean_{i<j} ROUGE-L-F(s_i, s_j); per sample, -mean ROUGE-L with the others (lm-polygraph; ALGORITHMS.md §2.1)."""
+    """U = -mean_{i<j} ROUGE-L-F(s_i, s_j); per sample, -mean ROUGE-L with the others (lm-polygraph; docs/methods.md §2.1)."""
     if len(texts) < 2:
         return MeasureResult(None, None, reason="lexical similarity needs at least two answers")
     matrix = rouge_l_matrix(texts, tokenization, use_stemmer)
@@ -84,7 +91,7 @@ MEASURES = (
         lambda stats: lexical_similarity(stats.answers),
         "U = -(2 / K(K-1)) Σ_{i<j} ROUGE-L-F(s_i, s_j)",
         "the answers share fewer words in order",
-        "lm-polygraph LexicalSimilarity; ALGORITHMS.md §2.1",
+        "lm-polygraph LexicalSimilarity; docs/methods.md §2.1",
         needs=("texts",),
     ),
 )

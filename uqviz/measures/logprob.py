@@ -22,13 +22,13 @@ def mean_loglik(logprobs: Sequence[float]) -> float:
 
 
 def predictive_entropy(sample_logprobs: Sequence[Sequence[float]]) -> MeasureResult:
-    """Monte-Carlo predictive entropy PE = -(1/K) Σ_k LL(s_k) (Kuhn et al. 2023; ALGORITHMS.md §1)."""
+    """Monte-Carlo predictive entropy PE = -(1/K) Σ_k LL(s_k) (Kuhn et al. 2023; docs/methods.md §1)."""
     per_sample = [-sequence_loglik(lp) for lp in sample_logprobs]
     return MeasureResult(float(np.mean(per_sample)), per_sample)
 
 
 def ln_predictive_entropy(sample_logprobs: Sequence[Sequence[float]]) -> MeasureResult:
-    """Length-normalised predictive entropy LN-PE = -(1/K) Σ_k LN(s_k) (Malinin & Gales 2021; ALGORITHMS.md §1)."""
+    """Length-normalised predictive entropy LN-PE = -(1/K) Σ_k LN(s_k) (Malinin & Gales 2021; docs/methods.md §1)."""
     per_sample = [-mean_loglik(lp) for lp in sample_logprobs]
     return MeasureResult(float(np.mean(per_sample)), per_sample)
 
@@ -43,7 +43,7 @@ class ChowDetail:
 
 
 def chow_scores(logprobs: Sequence[float], alpha: float = DEFAULT_CHOW_QUANTILE) -> dict[str, float]:
-    """Chow-Sum, Chow-Average and Chow-Quantile_α of one output (Gupta et al. ICLR 2024; ALGORITHMS.md §8)."""
+    """Chow-Sum, Chow-Average and Chow-Quantile_α of one output (Gupta et al. ICLR 2024; docs/methods.md §8)."""
     values = np.asarray(logprobs, dtype=np.float64)
     if values.size == 0:
         return {"sum": 0.0, "average": 0.0, "quantile": 0.0}
@@ -62,17 +62,17 @@ def _chow(sample_logprobs: Sequence[Sequence[float]], rule: str, alpha: float = 
 
 
 def chow_sum(sample_logprobs: Sequence[Sequence[float]]) -> MeasureResult:
-    """U = -Chow-Sum, averaged over samples (Gupta et al. ICLR 2024; ALGORITHMS.md §8)."""
+    """U = -Chow-Sum, averaged over samples (Gupta et al. ICLR 2024; docs/methods.md §8)."""
     return _chow(sample_logprobs, "sum")
 
 
 def chow_average(sample_logprobs: Sequence[Sequence[float]]) -> MeasureResult:
-    """U = -Chow-Average, averaged over samples (Gupta et al. ICLR 2024; ALGORITHMS.md §8)."""
+    """U = -Chow-Average, averaged over samples (Gupta et al. ICLR 2024; docs/methods.md §8)."""
     return _chow(sample_logprobs, "average")
 
 
 def chow_quantile(sample_logprobs: Sequence[Sequence[float]], alpha: float = DEFAULT_CHOW_QUANTILE) -> MeasureResult:
-    """U = -quantile_α of token log-probs, averaged over samples (Gupta et al. ICLR 2024; ALGORITHMS.md §8)."""
+    """U = -quantile_α of token log-probs, averaged over samples (Gupta et al. ICLR 2024; docs/methods.md §8)."""
     return _chow(sample_logprobs, "quantile", alpha)
 
 
@@ -82,34 +82,34 @@ MEASURES = (
         lambda stats: predictive_entropy(stats.logprobs),
         "PE = -(1/K) Σ_k Σ_i log p(z_i | z_<i, x)",
         "the sampled answers are less likely as whole sequences (long answers score higher)",
-        "Kuhn et al. 2023; ALGORITHMS.md §1",
+        "Kuhn et al. 2023; docs/methods.md §1",
     ),
     Measure(
         "ln_predictive_entropy", "Length-normalised predictive entropy (LN-PE)",
         lambda stats: ln_predictive_entropy(stats.logprobs),
         "LN-PE = -(1/K) Σ_k (1/n_k) Σ_i log p(z_i | z_<i, x)",
         "the average token of the sampled answers is less likely",
-        "Malinin & Gales 2021; ALGORITHMS.md §1",
+        "Malinin & Gales 2021; docs/methods.md §1",
     ),
     Measure(
         "chow_sum", "Chow-Sum",
         lambda stats: chow_sum(stats.logprobs),
         "U = -(1/K) Σ_k Σ_i ℓ_i",
         "the answers are less likely as sequences (biased against long answers)",
-        "Gupta et al. ICLR 2024; ALGORITHMS.md §8",
+        "Gupta et al. ICLR 2024; docs/methods.md §8",
     ),
     Measure(
         "chow_average", "Chow-Average",
         lambda stats: chow_average(stats.logprobs),
         "U = -(1/K) Σ_k mean_i ℓ_i",
         "the average token is less likely (one bad token is diluted in a long answer)",
-        "Gupta et al. ICLR 2024; ALGORITHMS.md §8",
+        "Gupta et al. ICLR 2024; docs/methods.md §8",
     ),
     Measure(
         "chow_quantile", "Chow-Quantile",
         lambda stats: chow_quantile(stats.logprobs, stats.config.chow_alpha),
         "U = -(1/K) Σ_k quantile_α({ℓ_i}), α = 0 is the least likely token",
         "the least likely tokens of the answers are less likely",
-        "Gupta et al. ICLR 2024; ALGORITHMS.md §8",
+        "Gupta et al. ICLR 2024; docs/methods.md §8",
     ),
 )

@@ -1,4 +1,4 @@
-"""SAR, shifting attention to relevance: TokenSAR, SentSAR and SAR with their relevance detail (Duan et al. ACL 2024; ALGORITHMS.md §4)."""
+"""SAR, shifting attention to relevance: TokenSAR, SentSAR and SAR with their relevance detail (Duan et al. ACL 2024; docs/methods.md §4)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class TokenSarDetail:
 
 
 def token_sar(sample_logprobs: Sequence[Sequence[float]], sample_relevance: Sequence[Sequence[float]]) -> MeasureResult:
-    """TokenSAR(s) = Σ_i R̃_i·(−ℓ_i), U = mean over samples; an empty answer scores 0 (Duan et al. ACL 2024; ALGORITHMS.md §4.2)."""
+    """TokenSAR(s) = Σ_i R̃_i·(−ℓ_i), U = mean over samples; an empty answer scores 0 (Duan et al. ACL 2024; docs/methods.md §4.2)."""
     weights, contributions, shifts, fallback = [], [], [], []
     for logprobs, relevance in zip(sample_logprobs, sample_relevance, strict=True):
         surprisal = -np.asarray(logprobs, dtype=np.float64)
@@ -88,14 +88,14 @@ def _mean_shifted_entropy(log_probabilities: Sequence[float], similarity: np.nda
 
 
 def sent_sar(sample_logprobs: Sequence[Sequence[float]], similarity: np.ndarray, temperature: float) -> MeasureResult:
-    """SentSAR: mean of E_S(s_j) with p_k = exp(LL(s_k)) (Duan et al. ACL 2024; ALGORITHMS.md §4.3)."""
+    """SentSAR: mean of E_S(s_j) with p_k = exp(LL(s_k)) (Duan et al. ACL 2024; docs/methods.md §4.3)."""
     return _mean_shifted_entropy([sequence_loglik(lp) for lp in sample_logprobs], similarity, temperature)
 
 
 def sar(
     sample_logprobs: Sequence[Sequence[float]], sample_relevance: Sequence[Sequence[float]], similarity: np.ndarray, temperature: float
 ) -> MeasureResult:
-    """SAR: mean of E(s_j) with p'_k = exp(−TokenSAR(s_k)) (Duan et al. ACL 2024; ALGORITHMS.md §4.4)."""
+    """SAR: mean of E(s_j) with p'_k = exp(−TokenSAR(s_k)) (Duan et al. ACL 2024; docs/methods.md §4.4)."""
     token_level = token_sar(sample_logprobs, sample_relevance).per_sample
     return _mean_shifted_entropy([-value for value in token_level], similarity, temperature)
 
@@ -106,7 +106,7 @@ MEASURES = (
         lambda stats: token_sar(stats.logprobs, TOKEN_RELEVANCE(stats).relevance),
         "TokenSAR = (1/K) Σ_k Σ_i R̃_i·(−log p(z_i)),  R_i = 1 − g(q⊕s, q⊕s∖z_i),  R̃_i = R_i / Σ_j R_j",
         "the tokens that carry the answer's meaning are less likely",
-        "Duan et al. ACL 2024; ALGORITHMS.md §4.2",
+        "Duan et al. ACL 2024; docs/methods.md §4.2",
         needs=("logprobs", "similarity"),
     ),
     Measure(
@@ -114,7 +114,7 @@ MEASURES = (
         lambda stats: sent_sar(stats.logprobs, SENTENCE_SIMILARITY(stats), stats.config.sar_temperature),
         "SentSAR = (1/K) Σ_j −log(p_j + (1/t) Σ_{k≠j} g_jk p_k),  p_k = exp(Σ_i log p(z_i))",
         "the answers are unlikely and few likely answers say the same thing",
-        "Duan et al. ACL 2024; ALGORITHMS.md §4.3",
+        "Duan et al. ACL 2024; docs/methods.md §4.3",
         needs=("logprobs", "similarity"),
     ),
     Measure(
@@ -122,7 +122,7 @@ MEASURES = (
         lambda stats: sar(stats.logprobs, TOKEN_RELEVANCE(stats).relevance, SENTENCE_SIMILARITY(stats), stats.config.sar_temperature),
         "SAR = (1/K) Σ_j −log(p'_j + (1/t) Σ_{k≠j} g_jk p'_k),  p'_k = exp(−TokenSAR(s_k))",
         "the relevant tokens are unlikely and few answers with likely relevant tokens say the same thing",
-        "Duan et al. ACL 2024; ALGORITHMS.md §4.4",
+        "Duan et al. ACL 2024; docs/methods.md §4.4",
         needs=("logprobs", "similarity"),
     ),
 )

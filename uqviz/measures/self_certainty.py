@@ -1,4 +1,4 @@
-"""Self-certainty, the mean KL(Uniform ‖ p_i) over an answer's tokens, and Borda voting (Kang et al. 2025; ALGORITHMS.md §7)."""
+"""Self-certainty, the mean KL(Uniform ‖ p_i) over an answer's tokens, and Borda voting (Kang et al. 2025; docs/methods.md §7)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def answer_self_certainty(token_kls: Sequence[float]) -> float:
 
 
 def self_certainty(sample_token_kls: Sequence[Sequence[float]]) -> MeasureResult:
-    """U = -SC averaged over samples, per-sample U = -SC(s_k) (Kang, Zhao, Song 2025; ALGORITHMS.md §7.1)."""
+    """U = -SC averaged over samples, per-sample U = -SC(s_k) (Kang, Zhao, Song 2025; docs/methods.md §7.1)."""
     per_sample = [-answer_self_certainty(kls) for kls in sample_token_kls]
     return MeasureResult(float(np.mean(per_sample)), per_sample)
 
@@ -40,7 +40,7 @@ class BordaResult:
 
 
 def borda_vote(certainties: Sequence[float], answers: Sequence[str | None], exponent: float = DEFAULT_BORDA_EXPONENT) -> BordaResult:
-    """Borda voting: rank r by SC descending casts (N - r + 1)^p votes for its answer (Kang et al. 2025; ALGORITHMS.md §7.2)."""
+    """Borda voting: rank r by SC descending casts (N - r + 1)^p votes for its answer (Kang et al. 2025; docs/methods.md §7.2)."""
     count = len(certainties)
     order = sorted(range(count), key=lambda index: -certainties[index])
     votes_by_sample: dict[int, float] = {}
@@ -68,7 +68,7 @@ MEASURES = (
         lambda stats: self_certainty(stats.token_kl_from_uniform),
         "U = -(1/K) Σ_k (1/n_k) Σ_i KL(Uniform_V ‖ p_i)",
         "the next-token distributions are closer to uniform (less peaked)",
-        "Kang, Zhao, Song 2025; ALGORITHMS.md §7.1",
+        "Kang, Zhao, Song 2025; docs/methods.md §7.1",
         needs=("token distributions",),
     ),
 )

@@ -1,4 +1,4 @@
-"""Semantic entropy and its relatives over meaning classes (Kuhn et al. 2023; Farquhar et al. 2024; ALGORITHMS.md §2.2, §3).
+"""Semantic entropy and its relatives over meaning classes (Kuhn et al. 2023; Farquhar et al. 2024; docs/methods.md §2.2, §3).
 
 Three estimators of §3.3 are registered. `semantic_entropy` is the default: the Nature 2024 code's estimator (b),
 a plug-in entropy over class probabilities renormalised over the K samples from length-normalised likelihoods,
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logsumexp
+from scipy.stats import entropy
 
 from uqviz.measures.base import Measure, MeasureResult
 from uqviz.measures.logprob import mean_loglik, sequence_loglik
@@ -39,12 +40,12 @@ def _frequencies(ids: Sequence[int]) -> np.ndarray:
 
 
 def _plugin_entropy(log_probability: np.ndarray) -> float:
-    """-Σ p log p, floored at 0 so that one class reads 0, not -0 or -1e-17."""
-    return max(0.0, float(-np.sum(np.exp(log_probability) * log_probability)))
+    """-Σ p log p of a class distribution (scipy.stats.entropy), floored at 0 so that one class reads 0, not -1e-17."""
+    return max(0.0, float(entropy(np.exp(log_probability))))
 
 
 def semantic_entropy_nature(ids: Sequence[int], sample_logprobs: Sequence[Sequence[float]]) -> MeasureResult:
-    """SE = -Σ_c p(c) log p(c), p(c) from LN(s_k) renormalised over samples (Farquhar et al. 2024 code; ALGORITHMS.md §3.3b)."""
+    """SE = -Σ_c p(c) log p(c), p(c) from LN(s_k) renormalised over samples (Farquhar et al. 2024 code; docs/methods.md §3.3b)."""
     normalised = np.array([mean_loglik(lp) for lp in sample_logprobs])
     log_probability = _class_logsumexp(ids, normalised - logsumexp(normalised))
     detail = SemanticEntropyDetail(list(ids), log_probability.tolist(), _frequencies(ids).tolist(), "nature2024")
@@ -54,7 +55,7 @@ def semantic_entropy_nature(ids: Sequence[int], sample_logprobs: Sequence[Sequen
 def semantic_entropy_kuhn(
     ids: Sequence[int], sample_logprobs: Sequence[Sequence[float]], length_normalised: bool = True
 ) -> MeasureResult:
-    """SE = -(1/|C|) Σ_c logsumexp_{k∈c} LN(s_k), no renormalisation, llh shift dropped (Kuhn et al. 2023 code; ALGORITHMS.md §3.3a)."""
+    """SE = -(1/|C|) Σ_c logsumexp_{k∈c} LN(s_k), no renormalisation, llh shift dropped (Kuhn et al. 2023 code; docs/methods.md §3.3a)."""
     loglik = np.array([(mean_loglik if length_normalised else sequence_loglik)(lp) for lp in sample_logprobs])
     log_probability = _class_logsumexp(ids, loglik)
     detail = SemanticEntropyDetail(list(ids), log_probability.tolist(), _frequencies(ids).tolist(), "kuhn2023")
@@ -64,7 +65,7 @@ def semantic_entropy_kuhn(
 def semantic_entropy_polygraph(
     ids: Sequence[int], sample_logprobs: Sequence[Sequence[float]], estimator: str = "mean"
 ) -> MeasureResult:
-    """SE = -(1/K) Σ_k class_lp(c_k), class_lp = logsumexp of LL over the class ("mean"), or the "direct" form (lm-polygraph; ALGORITHMS.md §3.3d)."""
+    """SE = -(1/K) Σ_k class_lp(c_k), class_lp = logsumexp of LL over the class ("mean"), or the "direct" form (lm-polygraph; docs/methods.md §3.3d)."""
     log_probability = _class_logsumexp(ids, np.array([sequence_loglik(lp) for lp in sample_logprobs]))
     per_sample_log = log_probability[np.asarray(ids)]
     if estimator == "mean":
@@ -80,14 +81,14 @@ def semantic_entropy_polygraph(
 
 
 def discrete_semantic_entropy(ids: Sequence[int]) -> MeasureResult:
-    """SE_D = -Σ_c (|c|/K) log(|c|/K), black-box (Farquhar et al. 2024 code; ALGORITHMS.md §3.3c)."""
+    """SE_D = -Σ_c (|c|/K) log(|c|/K), black-box (Farquhar et al. 2024 code; docs/methods.md §3.3c)."""
     frequency = _frequencies(ids)
     detail = SemanticEntropyDetail(list(ids), np.log(frequency).tolist(), frequency.tolist(), "discrete")
     return MeasureResult(_plugin_entropy(np.log(frequency)), None, detail)
 
 
 def num_semantic_sets(ids: Sequence[int]) -> MeasureResult:
-    """U = number of meaning classes (Lin et al. 2024, NumSet; ALGORITHMS.md §2.2)."""
+    """U = number of meaning classes (Lin et al. 2024, NumSet; docs/methods.md §2.2)."""
     frequency = _frequencies(ids)
     detail = SemanticEntropyDetail(list(ids), np.log(frequency).tolist(), frequency.tolist(), "count")
     return MeasureResult(float(len(frequency)), None, detail)
@@ -103,7 +104,7 @@ MEASURES = (
         lambda stats: semantic_entropy_nature(_ids(stats), stats.logprobs),
         "SE = -Σ_c p(c) log p(c),  p(c) = Σ_{k∈c} exp LN(s_k) / Σ_k exp LN(s_k)",
         "the likelihood mass of the answers is spread over more meanings",
-        "Farquhar et al. 2024; ALGORITHMS.md §3.3b",
+        "Farquhar et al. 2024; docs/methods.md §3.3b",
         needs=("logprobs", "clusters"),
     ),
     Measure(
@@ -111,7 +112,7 @@ MEASURES = (
         lambda stats: semantic_entropy_kuhn(_ids(stats), stats.logprobs),
         "SE = -(1/|C|) Σ_c log Σ_{k∈c} exp LN(s_k)",
         "the meaning classes are less likely on average (more classes of unlikely answers)",
-        "Kuhn, Gal, Farquhar 2023; ALGORITHMS.md §3.3a",
+        "Kuhn, Gal, Farquhar 2023; docs/methods.md §3.3a",
         needs=("logprobs", "clusters"),
     ),
     Measure(
@@ -119,7 +120,7 @@ MEASURES = (
         lambda stats: semantic_entropy_polygraph(_ids(stats), stats.logprobs),
         "SE = -(1/K) Σ_k log Σ_{j∈c_k} exp LL(s_j)",
         "the samples' meaning classes are less likely on average",
-        "lm-polygraph SemanticEntropy; ALGORITHMS.md §3.3d",
+        "lm-polygraph SemanticEntropy; docs/methods.md §3.3d",
         needs=("logprobs", "clusters"),
     ),
     Measure(
@@ -127,7 +128,7 @@ MEASURES = (
         lambda stats: discrete_semantic_entropy(_ids(stats)),
         "SE_D = -Σ_c (|c|/K) log(|c|/K)",
         "the answers are spread over more meanings, counted by frequency",
-        "Farquhar et al. 2024; ALGORITHMS.md §3.3c",
+        "Farquhar et al. 2024; docs/methods.md §3.3c",
         needs=("clusters",),
     ),
     Measure(
@@ -135,7 +136,7 @@ MEASURES = (
         lambda stats: num_semantic_sets(_ids(stats)),
         "U = |C|",
         "the answers fall into more meaning classes",
-        "Lin, Trivedi, Sun 2024; ALGORITHMS.md §2.2",
+        "Lin, Trivedi, Sun 2024; docs/methods.md §2.2",
         needs=("clusters",),
     ),
 )

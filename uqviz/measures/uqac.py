@@ -1,4 +1,4 @@
-"""UQAC: attention chains, the similarity filter and the marginal confidence P̃ (Li, Qiang, Moukheiber, Zhang 2025; ALGORITHMS.md §5)."""
+"""UQAC: attention chains, the similarity filter and the marginal confidence P̃ (Li, Qiang, Moukheiber, Zhang 2025; docs/methods.md §5)."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def backtrack(
     max_steps: int = MAX_STEPS,
     keys_per_source: int = KEYS_PER_SOURCE,
 ) -> Backtrack:
-    """Follow reduced attention back from the answer: ≤ B picks per step, τ once the chain is long enough (ALGORITHMS.md §5.3).
+    """Follow reduced attention back from the answer: ≤ B picks per step, τ once the chain is long enough (docs/methods.md §5.3).
 
     `double_count=True` keeps the reference's stopping test, which counts this step's picks twice.
     """
@@ -232,7 +232,7 @@ def clamped_product(probabilities: Sequence[float]) -> float:
 
 
 def marginal_confidence(expansions: Sequence[tuple[float, Sequence[float]]]) -> float:
-    """P̃ = Σ_e P_e(answer) · Π_t P_e(chain token t) over the original and one-token swaps (ALGORITHMS.md §5.5).
+    """P̃ = Σ_e P_e(answer) · Π_t P_e(chain token t) over the original and one-token swaps (docs/methods.md §5.5).
 
     The 1e-12 floor applies to each token's probability, never to P_e(answer), a product that can be far smaller.
     """
@@ -435,7 +435,7 @@ MEASURES = (
         lambda stats: _result(lambda: uqac_detail(stats), lambda detail: detail.confidence),
         "U = -Σ_e P_e(answer) · P_e(chain), over the answer and one-token swaps of its attention chain",
         "the answer and the tokens it rests on are less likely, also under small changes of that chain",
-        "Li, Qiang, Moukheiber, Zhang 2025; ALGORITHMS.md §5.5",
+        "Li, Qiang, Moukheiber, Zhang 2025; docs/methods.md §5.5",
         needs=("language model", "attentions"),
     ),
     Measure(
@@ -443,7 +443,7 @@ MEASURES = (
         lambda stats: _result(lambda: uqac_chain(stats), lambda chain: chain.chain_product),
         "U = -Π_{t ∈ attention chain ∪ answer} p(t)",
         "the attention chain's tokens, answer included, are less likely",
-        "Li, Qiang, Moukheiber, Zhang 2025; ALGORITHMS.md §5.5",
+        "Li, Qiang, Moukheiber, Zhang 2025; docs/methods.md §5.5",
         needs=("language model", "attentions"),
     ),
     Measure(
@@ -451,7 +451,7 @@ MEASURES = (
         lambda stats: _result(lambda: uqac_chain(stats), lambda chain: chain.similarity_product),
         "U = -Π_{t ∈ T_sim ∪ answer} p(t)",
         "the answer and the chain tokens most similar to it are less likely",
-        "Li, Qiang, Moukheiber, Zhang 2025; ALGORITHMS.md §5.5",
+        "Li, Qiang, Moukheiber, Zhang 2025; docs/methods.md §5.5",
         needs=("language model", "attentions"),
     ),
 )

@@ -1,4 +1,4 @@
-"""Semantic volume: the log-determinant of the Gram matrix of unit embeddings, internal and external (ALGORITHMS.md §6)."""
+"""Semantic volume: the log-determinant of the Gram matrix of unit embeddings, internal and external (docs/methods.md §6)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import brentq
 
 from uqviz.engine.projection import pca
 from uqviz.measures.base import Measure, MeasureResult
@@ -79,7 +80,7 @@ def equivalent_cosine(value: float, count: int, epsilon: float) -> float | None:
     """The c in [0, 1] at which n unit vectors all at cosine c to each other have this log-volume.
 
     log det of that equicorrelated Gram falls monotonically from n·log(1+ε) at c = 0 to the identical
-    bound at c = 1, so bisection finds c; values outside that range are clipped. None for one text.
+    bound at c = 1, so Brent's method finds c; values outside that range are clipped. None for one text.
     """
     if count < 2:
         return None
@@ -87,20 +88,14 @@ def equivalent_cosine(value: float, count: int, epsilon: float) -> float | None:
         return 0.0
     if value <= equicorrelated_log_det(count, 1.0, epsilon):
         return 1.0
-    low, high = 0.0, 1.0
-    for _ in range(60):
-        middle = (low + high) / 2.0
-        if equicorrelated_log_det(count, middle, epsilon) > value:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2.0
+    # At ε = 0 the c = 1 end is -inf, so the bracket's upper end stops just short of it.
+    return float(brentq(lambda cosine: equicorrelated_log_det(count, cosine, epsilon) - value, 0.0, 1.0 - 1e-12, xtol=1e-15))
 
 
 def semantic_volume(
     vectors: np.ndarray, epsilon: float = 1e-3, pca_dimensions: int | None = None, center: bool = False
 ) -> MeasureResult:
-    """SV = log det(ṼᵀṼ + εI) over unit embeddings, float64, symmetrised (Li et al. 2025; ALGORITHMS.md §6)."""
+    """SV = log det(ṼᵀṼ + εI) over unit embeddings, float64, symmetrised (Li et al. 2025; docs/methods.md §6)."""
     if not math.isfinite(epsilon) or epsilon < 0:
         raise ValueError(f"ε must be zero or positive, got {epsilon}")
     if pca_dimensions is not None and pca_dimensions < 1:
@@ -141,7 +136,7 @@ MEASURES = (
         internal_volume,
         FORMULA + " of the K answers",
         "the answers point in more different directions of meaning space",
-        "Li et al. 2025 (AAAI 2026); ALGORITHMS.md §6",
+        "Li et al. 2025 (AAAI 2026); docs/methods.md §6",
         needs=("embeddings",),
     ),
     Measure(
@@ -149,7 +144,7 @@ MEASURES = (
         external_volume,
         FORMULA + " of n rephrasings of the question",
         "the question can be read in more different ways (it is ambiguous)",
-        "Li et al. 2025 (AAAI 2026); ALGORITHMS.md §6",
+        "Li et al. 2025 (AAAI 2026); docs/methods.md §6",
         needs=("embeddings", "perturbations"),
     ),
 )

@@ -128,7 +128,7 @@ def load_language_model(
 def spec_from_source(source: str) -> str:
     """The `load_language_model` spec that reloads a run's model from its `model.source` (packaged, gguf, local, hub)."""
     kind, _, location = source.partition(":")
-    if kind == "packaged-gguf":
+    if kind == "packaged-gguf" or source == DEFAULT_MODEL:
         return DEFAULT_MODEL
     if kind in {"gguf", "local", "hub"} and location:
         return location

@@ -1,4 +1,4 @@
-"""An optional local NLI model (e.g. a DeBERTa-MNLI folder) for entailment-based clustering and graph affinities (ALGORITHMS.md §0.2, §2.3, §3.2)."""
+"""An optional local NLI model (e.g. a DeBERTa-MNLI folder) for entailment-based clustering and graph affinities (docs/methods.md §0.2, §2.3, §3.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One interface over the similarity backends: bi-encoder cosine (default), cross-encoder, NLI (DESIGN.md)."""
+"""One interface over the similarity backends: bi-encoder cosine (default), cross-encoder, NLI (docs/methods.md §0.2)."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ class CrossEncoderModel:
 
 
 def load_cross_encoder(spec: str, device: str | None = None) -> CrossEncoderModel:
-    """Load a local cross-encoder folder, e.g. cross-encoder/stsb-roberta-large (SAR's similarity, ALGORITHMS.md §0.2)."""
+    """Load a local cross-encoder folder, e.g. cross-encoder/stsb-roberta-large (SAR's similarity, docs/methods.md §0.2)."""
     from sentence_transformers import CrossEncoder
 
     path = Path(os.path.expanduser(spec.strip()))
@@ -135,7 +135,7 @@ def load_cross_encoder(spec: str, device: str | None = None) -> CrossEncoderMode
 
 class CrossEncoderSimilarity(BiEncoderSimilarity):
     """g = sigmoid score of the cross-encoder on each text pair, every pair scored once and kept (SAR's exact setting,
-    ALGORITHMS.md §4.5); views that need vectors still get the bi-encoder's embeddings."""
+    docs/methods.md §4.5); views that need vectors still get the bi-encoder's embeddings."""
 
     auto_bfloat16 = False  # not measured against float32: `auto` keeps float32, bfloat16 only when asked for
 

@@ -1,4 +1,4 @@
-"""Compute every registered measure for a run and write `uqviz.scores/1` (DESIGN.md, "The contract")."""
+"""Compute every registered measure for a run and write `uqviz.scores/1` (README.md, "Command line")."""
 
 from __future__ import annotations
 

@@ -187,6 +187,10 @@ class RunStatistics:
         return self._language_model
 
     @property
+    def has_language_model(self) -> bool:
+        return self._language_model is not None
+
+    @property
     def loaded_language_model(self) -> Any | None:
         """The language model if it is loaded already (its tokenizer is then free to use), else None."""
         return None if self._language_model is None or callable(self._language_model) else self._language_model

@@ -1,4 +1,4 @@
-"""Meaning classes of the sampled answers under the clustering rules of ALGORITHMS.md §3.2, as pure functions.
+"""Meaning classes of the sampled answers under the clustering rules of docs/methods.md §3.2, as pure functions.
 
 Every rule works on the *unique* answers in first-occurrence order (so identical answers always share a class
 and the result never depends on hashing), then maps the classes back to the samples. Class ids are numbered
@@ -80,7 +80,7 @@ def nature_non_strict(labels: np.ndarray) -> np.ndarray:
 
 
 def cosine_at_least(similarity: np.ndarray, threshold: float) -> np.ndarray:
-    """Equivalent iff cosine ≥ threshold (the embedding default of DESIGN.md)."""
+    """Equivalent iff cosine ≥ threshold (the embedding rule, docs/methods.md §3.2)."""
     return np.asarray(similarity) >= threshold
 
 

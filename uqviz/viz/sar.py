@@ -1,4 +1,4 @@
-"""SAR views: tokens coloured by relevance, surprisal or contribution; the LN-PE → TokenSAR shift; the g_jk heatmap (ALGORITHMS.md §4)."""
+"""SAR views: tokens coloured by relevance, surprisal or contribution; the LN-PE → TokenSAR shift; the g_jk heatmap (docs/methods.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Figures for semantic volume: Gram heatmap, eigenvalue spectrum, 2-D PCA scatter, volume over n (ALGORITHMS.md §6)."""
+"""Figures for semantic volume: Gram heatmap, eigenvalue spectrum, 2-D PCA scatter, volume over n (docs/methods.md §6)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Active-Prompt: rank questions by the disagreement, entropy or variance of their k extracted answers (Diao et al. 2023; ALGORITHMS.md §9).
+"""Active-Prompt: rank questions by the disagreement, entropy or variance of their k extracted answers (Diao et al. 2023; docs/methods.md §9).
 
 An answer that cannot be extracted is None. It counts as one more answer value for disagreement and
 entropy, as the authors' sentinel "-10086" does, and is left out of the variance, where that sentinel
-would dominate (ALGORITHMS.md §9, "Caution").
+would dominate (docs/methods.md §9, "Caution").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Dataset evaluation: every registered measure per question, correctness of the greedy answer, and a report (ALGORITHMS.md §0.3, §12).
+"""Dataset evaluation: every registered measure per question, correctness of the greedy answer, and a report (docs/methods.md §0.3).
 
 Input is CSV or JSONL with `question` and an optional `answer`; several gold answers are separated by `|`
 (MAQA-style, any match counts). Each finished question is appended to the results CSV at once, so an
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from uqviz.workflows.evaluation import auroc, calibration_bins, labelled_pairs, prediction_rejection_ratio, risk_coverage_curve, roc_points
+from uqviz.measures.lexical import rouge_l
 from uqviz.measures.registry import REGISTRY
 from uqviz.statistics.uqac import GREEDY, use_greedy_answer
 from uqviz.models.loading import Embedder, LanguageModel
@@ -157,17 +158,6 @@ class CorrectnessRule:
             raise BatchInputError(f"correctness method must be one of {', '.join(DEFAULT_THRESHOLDS)}, got {self.method!r}")
         if not 0.0 <= self.threshold <= 1.0:
             raise BatchInputError(f"the correctness threshold must be between 0 and 1, got {self.threshold}")
-
-
-def rouge_l(prediction: str, reference: str, part: str = "fmeasure") -> float:
-    """ROUGE-L F-measure, or the recall of the reference (rouge-score's tokenizer: lower case, letters and digits).
-
-    Kuhn et al. 2023 grade with the F-measure. The recall is the share of the gold answer's tokens found in order
-    in the answer: 1 when a gold answer appears inside a full-sentence answer, which the F-measure punishes.
-    """
-    from rouge_score import rouge_scorer
-
-    return float(getattr(rouge_scorer.RougeScorer(["rougeL"]).score(reference, prediction)["rougeL"], part))
 
 
 def match_score(answer: str, golds: Sequence[str], rule: CorrectnessRule, similarity: BiEncoderSimilarity | None = None) -> float | None:

@@ -1,4 +1,4 @@
-"""How well an uncertainty score separates right from wrong answers: AUROC, PRR, risk-coverage, calibration (ALGORITHMS.md §0, §12).
+"""How well an uncertainty score separates right from wrong answers: AUROC, PRR, risk-coverage, calibration (docs/methods.md §0.3).
 
 Every function takes `correct` (1 = the answer was right, 0 = wrong) and `uncertainty` (U, higher = more
 likely wrong) for the same questions. Questions whose U is missing or not finite are dropped first
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import percentileofscore
 from sklearn.metrics import roc_auc_score, roc_curve
 
 DEFAULT_CALIBRATION_BINS = 10
@@ -34,7 +35,7 @@ def has_both_classes(correct: np.ndarray) -> bool:
 
 
 def auroc(correct: Sequence[float | None], uncertainty: Sequence[float | None]) -> float | None:
-    """AUROC = roc_auc_score(y_incorrect, U), as in the SAR and Kuhn et al. scripts (ALGORITHMS.md §0).
+    """AUROC = roc_auc_score(y_incorrect, U), as in the SAR and Kuhn et al. scripts (docs/methods.md §0).
 
     0.5 is chance, 1 means every wrong answer has a higher U than every right one; ties count one half.
     None when the labels hold a single class (the ROC curve is undefined).
@@ -185,4 +186,4 @@ def percentile_of(value: float | None, population: Sequence[float | None]) -> fl
     finite = np.asarray([v for v in population if v is not None and np.isfinite(v)], dtype=np.float64)
     if value is None or not np.isfinite(value) or finite.size == 0:
         return None
-    return float(100.0 * np.mean(finite <= value))
+    return float(percentileofscore(finite, value, kind="weak"))

@@ -127,9 +127,15 @@ def run_from_samples(prompt: str, samples: list[PastedSample], model_name: str |
     )
 
 
-def run_inputs(run: Run) -> frozenset[str]:
-    """The needs a run meets by itself: texts always; log-probs, distributions and perturbations when it has them."""
+MODEL_NEEDS = frozenset({"language model", "attentions", "hidden states"})
+
+
+def run_inputs(run: Run, with_language_model: bool = False) -> frozenset[str]:
+    """The needs a run meets: texts always; log-probs, distributions and perturbations when it has them; the model's
+    insides when its language model is at hand and the answers have its token ids."""
     inputs = set(TEXT_NEEDS)
+    if with_language_model and all(sample.token_ids or not sample.text for sample in run.samples):
+        inputs |= MODEL_NEEDS
     if all(len(sample) or not sample.text for sample in run.samples):
         inputs |= {"logprobs", "tokens"}
         if all(sample.kl_from_uniform or not len(sample) for sample in run.samples):
@@ -139,9 +145,9 @@ def run_inputs(run: Run) -> frozenset[str]:
     return frozenset(inputs)
 
 
-def measure_availability(run: Run) -> list[Availability]:
+def measure_availability(run: Run, with_language_model: bool = False) -> list[Availability]:
     """Every registered measure: black-box or not, and the needs this run does not meet."""
-    inputs = run_inputs(run)
+    inputs = run_inputs(run, with_language_model)
     return [
         Availability(
             name, measure.title, set(measure.needs) <= BLACK_BOX_NEEDS,
@@ -156,8 +162,9 @@ def describe_need(need: str) -> str:
 
 
 def score_available(run: Run, statistics: RunStatistics) -> Scores:
-    """Every measure the run's own data allows; the others get value None and, as reason, what they would need."""
-    availability = measure_availability(run)
+    """Every measure the run's data and the statistics' language model allow; the others get value None and, as reason,
+    what they would need."""
+    availability = measure_availability(run, statistics.has_language_model)
     names = [entry.name for entry in availability if entry.computable]
     computed = score_run(run, statistics, names) if names else Scores({}, None)
     measures = {}

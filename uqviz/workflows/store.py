@@ -1,4 +1,4 @@
-"""The embedded run store: one SQLite file (WAL) holding every run, its scores and a name (DESIGN.md, store.py)."""
+"""The embedded run store: one SQLite file (WAL) holding every run, its scores and a name (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -134,13 +134,17 @@ class RunStore:
         return _loads(self._column(run_id, "scores_json"))
 
     def update_scores(self, run_id: int, scores: Scores | dict) -> None:
-        self._update(run_id, "scores_json", _scores_json(scores))
+        self._update(run_id, scores_json=_scores_json(scores))
+
+    def update_run(self, run_id: int, run: Run, scores: Scores | dict | None) -> None:
+        """Replace a stored run (it gained perturbations, say) and its scores in one transaction."""
+        self._update(run_id, run_json=run_to_json(run), samples=len(run.samples), scores_json=_scores_json(scores))
 
     def rename(self, run_id: int, name: str) -> None:
         name = name.strip()
         if not name:
             raise StoreError("A run name cannot be empty.")
-        self._update(run_id, "name", name)
+        self._update(run_id, name=name)
 
     def delete(self, run_id: int) -> None:
         with self._transaction() as connection:
@@ -158,9 +162,10 @@ class RunStore:
             raise StoreError(f"There is no stored run with id {run_id}.")
         return row[0]
 
-    def _update(self, run_id: int, column: str, value: Any) -> None:
+    def _update(self, run_id: int, **columns: Any) -> None:
+        assignments = ", ".join(f"{column} = ?" for column in columns)  # column names come from this class only
         with self._transaction() as connection:
-            if connection.execute(f"UPDATE runs SET {column} = ? WHERE id = ?", (value, run_id)).rowcount == 0:
+            if connection.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*columns.values(), run_id)).rowcount == 0:
                 raise StoreError(f"There is no stored run with id {run_id}.")
 
     @contextmanager

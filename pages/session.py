@@ -1,0 +1,145 @@
+"""The one owner of the pages' session state: the current run, its id in the history, its statistics and its scores.
+
+Pages never build RunStatistics: they ask for `statistics(...)`, naming only the optional models a view adds (an NLI
+model, a cross-encoder, the run's language model). Every new run goes through `start_run`, which scores every measure
+the loaded models allow and saves the run with those scores, so the History holds what the views show.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import streamlit as st
+
+from pages.common import cached_embedder, cached_language_model, run_store
+from uqviz.format.run import Run, RunFormatError
+from uqviz.models.loading import LanguageModel, spec_from_source
+from uqviz.models.nli import NliModel
+from uqviz.models.similarity import CrossEncoderModel, CrossEncoderSimilarity
+from uqviz.scoring.scores import Scores
+from uqviz.statistics.base import RunStatistics, ScoreConfig
+from uqviz.workflows.importing import score_available
+from uqviz.workflows.store import StoreError
+
+RUN_KEY = "run"
+RUN_ID_KEY = "run_id"
+SCORES_KEY = "scores"
+STATISTICS_KEY = "statistics"
+RUN_MODEL_KEY = "run_language_model"
+
+SESSION_KEYS = (RUN_KEY, RUN_ID_KEY, SCORES_KEY, STATISTICS_KEY, RUN_MODEL_KEY)
+
+
+def current_run() -> Run | None:
+    return st.session_state.get(RUN_KEY)
+
+
+def current_run_id() -> int | None:
+    return st.session_state.get(RUN_ID_KEY)
+
+
+def require_run() -> Run:
+    """The current run, or a pointer to the Sample page and a stop; a run without samples is a message too."""
+    run = current_run()
+    if run is None:
+        st.info("No run yet: type a prompt on the **Sample** page (first in the navigation) or open one from **History**.")
+        st.stop()
+    if not run.samples:
+        st.info("The current run has no samples, so there is nothing to show here. Sample again or open another run.")
+        st.stop()
+    return run
+
+
+def open_run(run: Run, run_id: int | None = None, language_model: Callable[[], Any] | None = None) -> None:
+    """Make `run` the current run of every view; `language_model` is the loaded model that sampled it, if any."""
+    st.session_state[RUN_KEY] = run
+    st.session_state[RUN_ID_KEY] = run_id
+    st.session_state[RUN_MODEL_KEY] = language_model
+    st.session_state[STATISTICS_KEY] = {}
+    st.session_state.pop(SCORES_KEY, None)
+
+
+def statistics_for(run: Run, config: ScoreConfig | None = None, language_model: Callable[[], Any] | None = None) -> RunStatistics:
+    """Statistics of any run with the session's embedder (and the given language model), for runs that are not the current one."""
+    return RunStatistics(run, config, embedder=cached_embedder, language_model=language_model)
+
+
+def start_run(run: Run, name: str | None = None, language_model: Callable[[], Any] | None = None) -> int | None:
+    """A new run (sampled, imported, pasted): score every measure the loaded models allow, save it, make it current."""
+    open_run(run, None, language_model)
+    scores = current_scores()
+    st.session_state[RUN_ID_KEY] = save_to_history(run, scores, name)
+    return st.session_state[RUN_ID_KEY]
+
+
+def replace_run(run: Run) -> None:
+    """The current run gained data (perturbations): it is scored again and its history entry updated."""
+    run_id, language_model = current_run_id(), st.session_state.get(RUN_MODEL_KEY)
+    open_run(run, run_id, language_model)
+    scores = current_scores()
+    if run_id is None:
+        st.session_state[RUN_ID_KEY] = save_to_history(run, scores, None)
+        return
+    try:
+        run_store().update_run(run_id, run, scores)
+    except (OSError, sqlite3.Error, StoreError, RunFormatError) as error:
+        st.warning(f"The history entry was not updated: {error}")
+
+
+def statistics(
+    config: ScoreConfig | None = None,
+    *,
+    nli: NliModel | None = None,
+    cross_encoder: CrossEncoderModel | None = None,
+    run_model: bool = False,
+) -> RunStatistics:
+    """The current run's statistics under `config`, one set per combination of extra models, so views share caches.
+
+    The model that sampled the run in this session is always attached; `run_model` also loads the model a run from
+    the History names (the Attention chain view reads that model's attention).
+    """
+    run = require_run()
+    config = config or ScoreConfig()
+    language_model = st.session_state.get(RUN_MODEL_KEY) or (partial(model_of_run, run) if run_model else None)
+    held: dict[tuple, RunStatistics] = st.session_state.setdefault(STATISTICS_KEY, {})
+    key = (id(nli), id(cross_encoder), language_model is not None)
+    base = held.get(key)
+    if base is None or base.run is not run:
+        similarity = None if cross_encoder is None else CrossEncoderSimilarity(cross_encoder, cached_embedder())
+        base = RunStatistics(run, embedder=cached_embedder, similarity=similarity, nli=nli, language_model=language_model)
+        held[key] = base
+    return base if base.config == config else base.with_config(config)
+
+
+def model_of_run(run: Run) -> LanguageModel:
+    """The model that sampled the run (UQAC must read the same model's attention), loaded once per process."""
+    return cached_language_model(
+        spec_from_source(run.model.source),
+        st.session_state.get("device", "auto"),
+        bool(st.session_state.get("trust_remote_code", False)),
+    )
+
+
+def current_scores() -> Scores:
+    """Every measure the run's data and the session's models allow, computed once per current run."""
+    run = require_run()
+    held = st.session_state.get(SCORES_KEY)
+    if held is not None and held[0] is run:
+        return held[1]
+    base = statistics()
+    with st.spinner(f"Scoring {len(run.samples)} answers on every measure…", show_time=True):
+        scores = score_available(run, base)
+    st.session_state[SCORES_KEY] = (run, scores)
+    return scores
+
+
+def save_to_history(run: Run, scores: Scores | None, name: str | None = None) -> int | None:
+    """Save a run and its scores to the store; a failure is a warning and never stops the page."""
+    try:
+        return run_store().save(run, scores, name)
+    except (OSError, sqlite3.Error, StoreError, RunFormatError) as error:
+        st.warning(f"The run was not saved to the history: {error}")
+        return None
