@@ -8,6 +8,7 @@ import streamlit as st
 
 from pages.common import language_model, projection_warm_up, sampling_settings, sidebar_settings
 from pages.session import current_run, current_scores, start_run
+from pages.views import VIEWS
 from uqviz.engine.sampling import SamplingError, clean_prompt, sample, validate
 from uqviz.format.run import Run
 from uqviz.viz.tokens import legend_html, probability_tokens_html
@@ -117,15 +118,7 @@ sidebar_settings()
 navigation = st.navigation(
     [
         st.Page(sample_page, title="Sample", icon=":material/edit:", default=True),
-        # Views: one line per page file in pages/.
-        st.Page("pages/overview.py", title="All scores", icon=":material/table_chart:"),
-        st.Page("pages/token_relevance.py", title="Token relevance (SAR)", icon=":material/format_color_text:"),
-        st.Page("pages/semantic_clusters.py", title="Semantic clusters", icon=":material/bubble_chart:"),
-        st.Page("pages/semantic_volume.py", title="Semantic volume", icon=":material/deployed_code:"),
-        st.Page("pages/attention_chain.py", title="Attention chain (UQAC)", icon=":material/account_tree:"),
-        st.Page("pages/batch.py", title="Batch evaluation", icon=":material/fact_check:"),
-        st.Page("pages/history.py", title="History", icon=":material/history:"),
-        st.Page("pages/what_if.py", title="What if", icon=":material/compare_arrows:"),
+        *(st.Page(view.path, title=view.title, icon=view.icon) for view in VIEWS),
     ]
 )
 navigation.run()

@@ -18,17 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import PROMPT, run_size_parser  # noqa: E402
+from pages.views import VIEWS  # noqa: E402
 
-PAGES = [
-    "pages/overview.py",
-    "pages/token_relevance.py",
-    "pages/semantic_clusters.py",
-    "pages/semantic_volume.py",
-    "pages/attention_chain.py",
-    "pages/batch.py",
-    "pages/history.py",
-    "pages/what_if.py",
-]
 
 
 def main() -> None:
@@ -68,7 +59,7 @@ def main() -> None:
     at.run()
     print(f"sampled {len(at.session_state['run'].samples)} answers in {at.session_state['run'].sampling_seconds:.2f} s")
     print(f"{'page':32s} {'first render':>12s} {'re-render':>10s}  model calls in re-render")
-    for page in PAGES:
+    for page in (view.path for view in VIEWS):
         at.switch_page(page)
         started = time.perf_counter()
         at.run()

@@ -76,7 +76,7 @@ def settings(run: Run) -> tuple[int | str, ScoreConfig, bool]:
     return choice, config, live
 
 
-def attention_page() -> None:
+def render() -> None:
     st.title("Attention chain (UQAC)")
     st.caption(
         "Which earlier tokens does the answer rest on, and how sure is the model of the answer and of that chain? "
@@ -153,4 +153,5 @@ def show_numbers(chain: UqacChain, detail: UqacDetail | None) -> None:
     )
 
 
-attention_page()
+if __name__ == "__main__":
+    render()

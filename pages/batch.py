@@ -171,24 +171,30 @@ def show_rows(result: BatchResult) -> None:
                           "application/json", key="batch_download_report")
 
 
-st.title("Batch evaluation")
-st.caption("Each question gets N sampled answers scored by every measure, and a greedy answer (temperature 0) graded "
-           "against the gold answers. Temperature, top-p, max new tokens, seed and the chat template come from the sidebar. "
-           "Finished questions are saved at once: an interrupted batch resumes when you run it again with the same settings.")
-questions = chosen_questions()
-if questions is not None:
-    settings, limit = batch_settings()
-    selected = questions[: int(limit)] if limit else questions
-    labelled = sum(bool(question.answers) for question in selected)
-    st.caption(f"{len(selected)} questions, {labelled} with gold answers.")
-    st.dataframe(
-        pd.DataFrame({"question": [q.text for q in selected], "gold answers": [" | ".join(q.answers) for q in selected]}),
-        key="batch_questions", hide_index=True,
-    )
-    if st.button("Run the batch", type="primary", key="batch_run"):
-        run_and_store(selected, settings)
-batch = st.session_state.get(BATCH_KEY)
-if batch is not None:
-    show_measures(batch)
-    show_active_prompt(batch)
-    show_rows(batch)
+def render() -> None:
+    """Batch evaluation: choose questions, run them, show the report."""
+    st.title("Batch evaluation")
+    st.caption("Each question gets N sampled answers scored by every measure, and a greedy answer (temperature 0) graded "
+               "against the gold answers. Temperature, top-p, max new tokens, seed and the chat template come from the sidebar. "
+               "Finished questions are saved at once: an interrupted batch resumes when you run it again with the same settings.")
+    questions = chosen_questions()
+    if questions is not None:
+        settings, limit = batch_settings()
+        selected = questions[: int(limit)] if limit else questions
+        labelled = sum(bool(question.answers) for question in selected)
+        st.caption(f"{len(selected)} questions, {labelled} with gold answers.")
+        st.dataframe(
+            pd.DataFrame({"question": [q.text for q in selected], "gold answers": [" | ".join(q.answers) for q in selected]}),
+            key="batch_questions", hide_index=True,
+        )
+        if st.button("Run the batch", type="primary", key="batch_run"):
+            run_and_store(selected, settings)
+    batch = st.session_state.get(BATCH_KEY)
+    if batch is not None:
+        show_measures(batch)
+        show_active_prompt(batch)
+        show_rows(batch)
+
+
+if __name__ == "__main__":
+    render()

@@ -176,25 +176,31 @@ def open_store() -> tuple[RunStore, list[StoredRun]]:
         return store, store.list_runs()
 
 
-st.title("History")
-try:
-    store, stored_runs = open_store()
-except (OSError, sqlite3.Error) as error:
-    st.error(f"The run store could not be opened: {error}")
-    st.stop()
-if store.recovery_message:
-    st.warning(store.recovery_message)
-st.caption(f"Every sampled run is saved automatically to {store.path} (set UQVIZ_STORE to use another file).")
-if stored_runs:
-    st.dataframe(history_table(stored_runs), key="history_table", hide_index=True)
+def render() -> None:
+    """History: the saved runs, their comparison, import and pasted samples."""
+    st.title("History")
     try:
-        manage(store, stored_runs)
-        compare(store, stored_runs)
-    except StoreError as error:
-        st.warning(str(error))
-else:
-    st.info("No saved runs yet: sample on the Sample page, upload a run JSON or paste samples below.")
-st.subheader("Import")
-import_run(store)
-st.markdown("**Bring your own samples**")
-paste_samples(store)
+        store, stored_runs = open_store()
+    except (OSError, sqlite3.Error) as error:
+        st.error(f"The run store could not be opened: {error}")
+        st.stop()
+    if store.recovery_message:
+        st.warning(store.recovery_message)
+    st.caption(f"Every sampled run is saved automatically to {store.path} (set UQVIZ_STORE to use another file).")
+    if stored_runs:
+        st.dataframe(history_table(stored_runs), key="history_table", hide_index=True)
+        try:
+            manage(store, stored_runs)
+            compare(store, stored_runs)
+        except StoreError as error:
+            st.warning(str(error))
+    else:
+        st.info("No saved runs yet: sample on the Sample page, upload a run JSON or paste samples below.")
+    st.subheader("Import")
+    import_run(store)
+    st.markdown("**Bring your own samples**")
+    paste_samples(store)
+
+
+if __name__ == "__main__":
+    render()

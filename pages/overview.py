@@ -7,18 +7,18 @@ import streamlit as st
 from pages.session import current_scores, require_run, statistics
 from uqviz.statistics.clustering import answer_clustering
 from uqviz.measures.logprob import DEFAULT_CHOW_QUANTILE
-from uqviz.measures.self_certainty import DEFAULT_BORDA_EXPONENT, answer_self_certainty, borda_vote
+from uqviz.measures.self_certainty import DEFAULT_BORDA_EXPONENT
 from uqviz.format.run import Run
 from uqviz.scoring.scores import Scores
 from uqviz.statistics.base import MissingInputError, RunStatistics
 from uqviz.viz.overview import (
+    best_of_n,
     borda_figure,
     borda_frame,
     chow_length_figure,
     group_representatives,
     measures_frame,
     token_logprob_figure,
-    voting_labels,
 )
 
 BATCH_KEY = "batch"
@@ -65,10 +65,8 @@ def borda_section(run: Run, statistics: RunStatistics) -> None:
             cluster_ids = answer_clustering(statistics).ids
         except MissingInputError as error:
             st.info(f"Grouped by text instead: {error}.")
-    labels = voting_labels(answers, cluster_ids)
-    certainties = [answer_self_certainty(sample.kl_from_uniform) for sample in run.samples]
-    result = borda_vote(certainties, labels, exponent)
-    best_single = max(range(len(certainties)), key=lambda index: certainties[index])
+    pick = best_of_n(run.samples, cluster_ids, exponent)
+    result, labels, certainties, best_single = pick.vote, pick.labels, pick.certainties, pick.most_certain
     if result.sample_index is None:
         st.info("No answer has any text to vote for.")
         return
@@ -99,10 +97,16 @@ def chow_section(run: Run) -> None:
     st.plotly_chart(chow_length_figure([sample.logprobs for sample in run.samples], alpha), key="chow_length_chart", width="stretch")
 
 
-run = require_run()
-run_statistics = statistics()
-st.title("All scores")
-st.caption(f"{len(run.samples)} answers to: {run.prompt[:200]}")
-measures_table(current_scores())
-borda_section(run, run_statistics)
-chow_section(run)
+def render() -> None:
+    """All scores: every measure, the best-of-N pick and the Chow rules of the current run."""
+    run = require_run()
+    run_statistics = statistics()
+    st.title("All scores")
+    st.caption(f"{len(run.samples)} answers to: {run.prompt[:200]}")
+    measures_table(current_scores())
+    borda_section(run, run_statistics)
+    chow_section(run)
+
+
+if __name__ == "__main__":
+    render()

@@ -10,20 +10,21 @@ import streamlit as st
 
 from pages import session
 from pages.common import cached_nli
-from uqviz.statistics.clustering import ANSWER_NLI_LOGITS, EMBEDDING_RULE, RULES, STRICT_RULE, Clustering, answer_clustering
+from uqviz.statistics.clustering import EMBEDDING_RULE, RULES, STRICT_RULE, Clustering, answer_clustering
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.logprob import mean_loglik
 from uqviz.models.loading import ModelLoadError
-from uqviz.models.nli import ENTAILMENT, NLI_LABELS, NliModel, label_probabilities
+from uqviz.models.nli import NliModel
 from uqviz.engine.projection import map_2d
 from uqviz.format.run import Run
 from uqviz.scoring.scores import score_run
-from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.statistics.base import MissingInputError, ScoreConfig
 from uqviz.viz.clusters import (
     cluster_rows,
     laplacian_spectrum_figure,
     meaning_map_figure,
     pairwise_heatmap_figure,
+    pairwise_matrix,
     selected_sample_id,
 )
 from uqviz.viz.tokens import legend_html, probability_tokens_html
@@ -81,17 +82,6 @@ def formatted(result: MeasureResult, digits: int = 3) -> str:
     return "—" if result.value is None or not math.isfinite(result.value) else f"{result.value:.{digits}f}"
 
 
-def pairwise_matrix(stats: RunStatistics, clustering: Clustering) -> tuple[np.ndarray, str, float]:
-    """The matrix the rule judged, over samples: entailment probability (NLI rules) or cosine similarity."""
-    if RULES[clustering.rule].needs_nli:
-        index = clustering.unique_index
-        entailment = label_probabilities(ANSWER_NLI_LOGITS(stats))[..., NLI_LABELS.index(ENTAILMENT)]
-        return entailment[np.ix_(index, index)], "P(row entails column)", 0.0
-    vectors = stats.answer_embeddings
-    cosine = vectors @ vectors.T
-    return cosine, "cosine similarity", min(0.0, float(cosine.min()))
-
-
 def sample_inspector(run: Run, clustering: Clustering, index: int | None) -> None:
     """The clicked sample's tokens by probability and the answers in its cluster."""
     if index is None:
@@ -122,7 +112,7 @@ def map_with_inspector(run: Run, clustering: Clustering, coordinates: np.ndarray
         sample_inspector(run, clustering, selected_sample_id(event.selection if event else None, len(run.samples)))
 
 
-def semantic_clusters_page() -> None:
+def render() -> None:
     run = session.require_run()
     st.title("Semantic clusters")
     st.caption(
@@ -222,4 +212,5 @@ def semantic_clusters_page() -> None:
     st.caption(f"Cost: {costs}" + (f" · NLI model: {nli.calls} batched passes so far" if nli else ""))
 
 
-semantic_clusters_page()
+if __name__ == "__main__":
+    render()

@@ -10,7 +10,6 @@ import streamlit as st
 
 from pages import session
 from pages.common import language_model
-from uqviz.measures.registry import REGISTRY
 from uqviz.measures.base import MeasureResult
 from uqviz.models.loading import ModelLoadError
 from uqviz.engine.perturbation import (
@@ -25,6 +24,7 @@ from uqviz.engine.perturbation import (
 )
 from uqviz.engine.projection import pca
 from uqviz.format.run import Run
+from uqviz.scoring.scores import score_run
 from uqviz.engine.sampling import MAX_NEW_TOKENS, SamplingError
 from uqviz.statistics.base import PERTURBATION_EMBEDDINGS, MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.clusters import selected_sample_id
@@ -161,12 +161,11 @@ def volume_column(title: str, result: MeasureResult, texts: list[str], vectors: 
 
 
 def timed(statistics: RunStatistics, name: str) -> tuple[MeasureResult, float]:
-    started = time.perf_counter()
-    result = REGISTRY[name].compute(statistics)
-    return result, time.perf_counter() - started
+    scored = score_run(statistics.run, statistics, [name]).measures[name]
+    return scored.result, scored.seconds
 
 
-def volume_page() -> None:
+def render() -> None:
     st.title("Semantic volume")
     st.caption(
         "How much room the answers take up in meaning space: the log-determinant of the Gram matrix of their unit "
@@ -210,4 +209,5 @@ def volume_page() -> None:
     st.markdown(SEMANTIC_ENTROPY_NOTE)
 
 
-volume_page()
+if __name__ == "__main__":
+    render()

@@ -104,7 +104,7 @@ def shift_panel(run: Run, result: MeasureResult) -> None:
         st.dataframe(pd.DataFrame(mover_rows(sample, result.detail, chosen)), key="sar_movers", hide_index=True)
 
 
-def token_relevance_page() -> None:
+def render() -> None:
     run = session.require_run()
     st.title("Token relevance (SAR)")
     st.caption("Which tokens carry the meaning of each answer, and how weighting by that relevance moves the uncertainty.")
@@ -164,4 +164,5 @@ def token_relevance_page() -> None:
     )
 
 
-token_relevance_page()
+if __name__ == "__main__":
+    render()

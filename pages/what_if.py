@@ -91,31 +91,37 @@ def show_results(results: list[WhatIfRun], labels: list, x_title: str) -> None:
             st.dataframe(pd.DataFrame({"answer": [sample.text for sample in result.run.samples]}), hide_index=True)
 
 
-st.title("What if…")
-st.caption(
-    "Ask the same question again with one thing changed, and see how every measure moves. The sidebar's N, "
-    "max new tokens and seed apply to every run; the same seed is used for all. Every run is saved to the History."
-)
-mode = st.segmented_control("Change", MODES, default=MODES[0], key="whatif_mode") or MODES[0]
-with st.form("whatif_form"):
-    run = current_run()
-    prompt = st.text_area("Question", value=run.prompt if run is not None else "", key="whatif_prompt", height=80)
-    if mode == "Temperature":
-        st.text_input("Temperatures", value="0.3, 0.7, 1.0, 1.5", key="whatif_temperatures", help="0 = greedy; at most 8")
-    elif mode == "Framing":
-        for index, framing in enumerate(DEFAULT_FRAMINGS):
-            st.text_area(framing.label, value=framing.template, key=f"whatif_framing_{index}", height=68)
-        st.text_area("Your framing (optional)", key="whatif_own_framing", height=68, placeholder="I'm not sure, but {question}",
-                      help="{question} is replaced by the question; without it the text is put before the question.")
-    else:
-        st.text_input("Second model", key="whatif_second_model",
-                      help="a model directory, a .gguf file or a hub id; the first model is the sidebar's")
-    submitted = st.form_submit_button("Compare", type="primary")
-if submitted:
-    lm = language_model()
-    if lm is not None:
-        outcome = run_comparison(mode, prompt, lm)
-        if outcome is not None:
-            st.session_state[RESULTS_KEY] = outcome
-if st.session_state.get(RESULTS_KEY):
-    show_results(*st.session_state[RESULTS_KEY])
+def render() -> None:
+    """What if: the same question with one thing changed."""
+    st.title("What if…")
+    st.caption(
+        "Ask the same question again with one thing changed, and see how every measure moves. The sidebar's N, "
+        "max new tokens and seed apply to every run; the same seed is used for all. Every run is saved to the History."
+    )
+    mode = st.segmented_control("Change", MODES, default=MODES[0], key="whatif_mode") or MODES[0]
+    with st.form("whatif_form"):
+        run = current_run()
+        prompt = st.text_area("Question", value=run.prompt if run is not None else "", key="whatif_prompt", height=80)
+        if mode == "Temperature":
+            st.text_input("Temperatures", value="0.3, 0.7, 1.0, 1.5", key="whatif_temperatures", help="0 = greedy; at most 8")
+        elif mode == "Framing":
+            for index, framing in enumerate(DEFAULT_FRAMINGS):
+                st.text_area(framing.label, value=framing.template, key=f"whatif_framing_{index}", height=68)
+            st.text_area("Your framing (optional)", key="whatif_own_framing", height=68, placeholder="I'm not sure, but {question}",
+                          help="{question} is replaced by the question; without it the text is put before the question.")
+        else:
+            st.text_input("Second model", key="whatif_second_model",
+                          help="a model directory, a .gguf file or a hub id; the first model is the sidebar's")
+        submitted = st.form_submit_button("Compare", type="primary")
+    if submitted:
+        lm = language_model()
+        if lm is not None:
+            outcome = run_comparison(mode, prompt, lm)
+            if outcome is not None:
+                st.session_state[RESULTS_KEY] = outcome
+    if st.session_state.get(RESULTS_KEY):
+        show_results(*st.session_state[RESULTS_KEY])
+
+
+if __name__ == "__main__":
+    render()

@@ -250,7 +250,7 @@ def test_report_per_measure_matches_the_evaluation_functions():
 
 @pytest.mark.slow
 def test_a_row_grades_the_greedy_answer_by_default_recall_and_uqac_analyses_that_answer(language_model, embedder, monkeypatch, tmp_path):
-    from uqviz.measures import uqac
+    from uqviz.statistics import uqac
     from uqviz.format.run import SamplingSettings
     from uqviz.engine.sampling import sample
     from uqviz.statistics.base import RunStatistics, ScoreConfig

@@ -149,3 +149,18 @@ def test_code_cites_only_documents_in_the_repository():
             if cited not in sections:
                 unknown.append(f"{path.name}: §{cited}")
     assert outside == [] and unknown == []
+
+
+def test_every_page_file_is_a_listed_view_that_renders_through_one_function():
+    from pages.views import VIEWS
+
+    listed = {view.path for view in VIEWS}
+    files = {f"pages/{path.name}" for path in (ROOT / "pages").glob("*.py")} - {
+        "pages/__init__.py", "pages/common.py", "pages/session.py", "pages/views.py"
+    }
+    assert listed == files
+    for path in listed:
+        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+        assert any(isinstance(node, ast.FunctionDef) and node.name == "render" for node in tree.body), path
+        statements = [node for node in tree.body if not isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign, ast.Expr))]
+        assert [ast.unparse(node.test) for node in statements] == ["__name__ == '__main__'"], path

@@ -11,6 +11,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from uqviz.models.nli import ENTAILMENT, NLI_LABELS, label_probabilities
+from uqviz.statistics.base import RunStatistics
+from uqviz.statistics.clustering import ANSWER_NLI_LOGITS, RULES, Clustering
+
 CLUSTER_PALETTE = qualitative.D3 + qualitative.Set2 + qualitative.Pastel1
 HOVER_WIDTH = 60
 HOVER_MAX_CHARS = 400
@@ -132,3 +136,14 @@ def selected_sample_id(selection: Mapping[str, Any] | None, count: int) -> int |
         if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer() and 0 <= value < count:
             return int(value)
     return None
+
+
+def pairwise_matrix(stats: RunStatistics, clustering: Clustering) -> tuple[np.ndarray, str, float]:
+    """The matrix the rule judged, over samples: entailment probability (NLI rules) or cosine similarity."""
+    if RULES[clustering.rule].needs_nli:
+        index = clustering.unique_index
+        entailment = label_probabilities(ANSWER_NLI_LOGITS(stats))[..., NLI_LABELS.index(ENTAILMENT)]
+        return entailment[np.ix_(index, index)], "P(row entails column)", 0.0
+    vectors = stats.answer_embeddings
+    cosine = vectors @ vectors.T
+    return cosine, "cosine similarity", min(0.0, float(cosine.min()))

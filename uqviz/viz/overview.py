@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from uqviz.workflows.active_prompt import normalise_answer
 from uqviz.workflows.evaluation import percentile_of
 from uqviz.measures.registry import REGISTRY
 from uqviz.measures.logprob import chow_scores
-from uqviz.measures.self_certainty import BordaResult
+from uqviz.measures.self_certainty import BordaResult, answer_self_certainty, borda_vote
 from uqviz.format.run import Sample
 from uqviz.scoring.scores import Scores
 
@@ -236,3 +237,22 @@ def borda_frame(answers: Sequence[str], certainties: Sequence[float], labels: Se
         }
     )
     return frame.sort_values("self-certainty", ascending=False, kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class BestOfN:
+    """What the best-of-N section draws: the Borda vote, each answer's voting label and self-certainty, and the single
+    most self-certain sample."""
+
+    vote: BordaResult
+    labels: list[str | None]
+    certainties: list[float]
+    most_certain: int
+
+
+def best_of_n(samples: Sequence[Sample], cluster_ids: Sequence[int] | None, exponent: float) -> BestOfN:
+    """Borda voting over self-certainty ranks, answers grouped by normalised text or by meaning cluster (docs/methods.md §7.2)."""
+    labels = voting_labels([sample.text for sample in samples], cluster_ids)
+    certainties = [answer_self_certainty(sample.kl_from_uniform) for sample in samples]
+    most_certain = max(range(len(certainties)), key=lambda index: certainties[index])
+    return BestOfN(borda_vote(certainties, labels, exponent), labels, certainties, most_certain)
