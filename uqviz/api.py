@@ -1,0 +1,159 @@
+"""The Python API for scripts and notebooks: sample, score, score answers made elsewhere, and draw (README.md, "Python API").
+
+Models are loaded once per process and spec. Measure names are the registry's (`uqviz.REGISTRY`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from uqviz.engine.sampling import sample as sample_run
+from uqviz.format.run import Run, SamplingSettings
+from uqviz.models.loading import DEFAULT_EMBEDDER, DEFAULT_MODEL, Embedder, LanguageModel, load_embedder, load_language_model
+from uqviz.models.nli import NliModel, load_nli
+from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
+from uqviz.scoring.scores import Scores, score_run
+from uqviz.statistics.base import MissingModelError, RunStatistics, ScoreConfig
+from uqviz.statistics.clustering import STRICT_RULE
+from uqviz.viz.chain import chain_figure as draw_chain
+from uqviz.viz.history import scores_table_figure
+from uqviz.viz.volume import gram_figure, text_labels
+from uqviz.workflows.importing import PastedSample, run_from_samples, score_available
+
+RUN_MODEL = "run"
+
+
+@functools.cache
+def load_model(spec: str = DEFAULT_MODEL, device: str = "auto", trust_remote_code: bool = False) -> LanguageModel:
+    """A language model: 'default' (the packaged SmolLM2), a model folder, a .gguf file or a hub id; once per process."""
+    return load_language_model(spec, device=device, trust_remote_code=trust_remote_code)
+
+
+@functools.cache
+def _embedder(spec: str) -> Embedder:
+    return load_embedder(spec)
+
+
+@functools.cache
+def _nli(spec: str) -> NliModel:
+    return load_nli(spec)
+
+
+def sample(
+    prompt: str,
+    n: int = 10,
+    *,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    max_new_tokens: int = 64,
+    seed: int = 0,
+    model: str | LanguageModel = DEFAULT_MODEL,
+    device: str = "auto",
+    chat: bool = True,
+    system_prompt: str | None = None,
+) -> Run:
+    """N answers to `prompt` with every token's raw log-probability, entropy and top-5 alternatives (`uqviz.run/1`)."""
+    lm = model if isinstance(model, LanguageModel) else load_model(model, device)
+    settings = SamplingSettings(n=n, temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, seed=seed)
+    return sample_run(lm, prompt, settings, chat=chat, system_prompt=system_prompt)
+
+
+def statistics(
+    run: Run,
+    *,
+    embedder: str = DEFAULT_EMBEDDER,
+    nli: str | None = None,
+    cross_encoder: str | None = None,
+    language_model: LanguageModel | str | None = RUN_MODEL,
+    config: ScoreConfig | None = None,
+) -> RunStatistics:
+    """The shared statistics of a run with its models, each loaded on first use.
+
+    `nli` (a folder or hub id) makes strict bidirectional entailment the clustering rule; `cross_encoder` scores SAR's
+    text pairs; `language_model` is a loaded model, a spec, "run" (the model the run names, for UQAC) or None.
+    """
+    config = config or (ScoreConfig(cluster_rule=STRICT_RULE) if nli else ScoreConfig())
+    similarity = CrossEncoderSimilarity(load_cross_encoder(cross_encoder), _embedder(embedder)) if cross_encoder else None
+    return RunStatistics(
+        run, config, embedder=functools.partial(_embedder, embedder), similarity=similarity,
+        nli=None if nli is None else functools.partial(_nli, nli), language_model=_language_model(run, language_model),
+    )
+
+
+def _language_model(run: Run, choice: LanguageModel | str | None) -> LanguageModel | None | functools.partial:
+    if choice is None or isinstance(choice, LanguageModel):
+        return choice
+    if choice == RUN_MODEL:
+        return functools.partial(run_language_model, run)
+    return functools.partial(load_model, choice)
+
+
+def run_language_model(run: Run) -> LanguageModel:
+    """The model that sampled `run`, from its `model.source`; a model that cannot be loaded is a MissingModelError,
+    so UQAC is null with the reason and every other measure is still computed."""
+    from uqviz.models.loading import ModelLoadError, spec_from_source
+
+    try:
+        return load_model(spec_from_source(run.model.source))
+    except ModelLoadError as error:
+        raise MissingModelError(f"the run's model could not be loaded: {error}") from error
+
+
+def score(run: Run, measures: Sequence[str] | None = None, **models: object) -> Scores:
+    """Every registered measure of `run` (or `measures`), each with its value, detail, seconds, model calls and reason.
+
+    Keyword arguments are those of `statistics` (embedder, nli, cross_encoder, language_model, config).
+    """
+    return score_run(run, statistics(run, **models), list(measures) if measures else None)
+
+
+def score_texts(
+    question: str,
+    answers: Sequence[str],
+    logprobs: Sequence[Sequence[float]] | None = None,
+    tokens: Sequence[Sequence[str]] | None = None,
+    *,
+    embedder: str = DEFAULT_EMBEDDER,
+    nli: str | None = None,
+) -> Scores:
+    """Scores of answers produced elsewhere: the black-box measures always; with per-token `logprobs` (natural log)
+    and their `tokens`, the white-box ones too. Measures that need more say what in their reason."""
+    if (logprobs is None) != (tokens is None):
+        raise ValueError("give per-token logprobs together with the tokens they belong to, or neither")
+    pasted = [
+        PastedSample(answer, None if tokens is None else list(tokens[i]), None if logprobs is None else [float(v) for v in logprobs[i]])
+        for i, answer in enumerate(answers)
+    ]
+    run = run_from_samples(question, pasted)
+    return score_available(run, statistics(run, embedder=embedder, nli=nli, language_model=None))
+
+
+def scores_figure(scores: Scores) -> go.Figure:
+    """Every measure's U with what higher means, seconds and model calls, as a table figure."""
+    return scores_table_figure(scores.to_dict())
+
+
+def volume_figure(scores: Scores, texts: Sequence[str], name: str = "semantic_volume") -> go.Figure:
+    """The Gram matrix behind a semantic volume, with each pair's texts on hover."""
+    detail = scores.measures[name].result.detail
+    if detail is None:
+        raise ValueError(f"{name} was not computed: {scores.measures[name].result.reason}")
+    return gram_figure(detail.gram, list(texts), text_labels("A" if name == "semantic_volume" else "P", len(texts)))
+
+
+def chain_figure(scores: Scores) -> go.Figure:
+    """UQAC's attention chain over the prompt and answer, with the reduced attention on the edges."""
+    detail = scores.measures["uqac"].result.detail
+    if detail is None:
+        raise ValueError(f"uqac was not computed: {scores.measures['uqac'].result.reason}")
+    return draw_chain(detail.chain)
+
+
+__all__ = [
+    "chain_figure", "load_model", "run_language_model", "sample", "score", "score_texts", "scores_figure", "statistics",
+    "volume_figure",
+]
