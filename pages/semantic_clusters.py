@@ -10,11 +10,11 @@ import streamlit as st
 
 from pages import session
 from pages.common import cached_nli
-from uqviz.statistics.clustering import EMBEDDING_RULE, RULES, STRICT_RULE, Clustering, answer_clustering
+from uqviz.statistics.clustering import EMBEDDING_RULE, MEANING_JUDGE, RULES, STRICT_RULE, Clustering, answer_clustering
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.logprob import mean_loglik
 from uqviz.models.loading import ModelLoadError
-from uqviz.models.nli import NliModel
+from uqviz.models.nli import DEFAULT_NLI, NliModel
 from uqviz.engine.projection import map_2d
 from uqviz.format.run import Run
 from uqviz.scoring.scores import score_run
@@ -42,20 +42,22 @@ def answer_map(vectors: np.ndarray) -> tuple[np.ndarray, str]:
     return projection.coordinates, projection.method
 
 
-def nli_model() -> NliModel | None:
-    with st.expander("Entailment model (optional)"):
+def nli_model() -> tuple[NliModel | None, NliModel | None]:
+    """The NLI judge the expander names: (the model for session.statistics, None meaning the packaged one; the loaded model)."""
+    with st.expander("Meaning judge (NLI model)"):
         path = st.text_input(
-            "Local NLI model folder", key="nli_path", placeholder="/models/deberta-large-mnli",
-            help="A Hugging Face sequence-classification folder with contradiction/neutral/entailment labels. "
-            "It enables the entailment rules; without it answers are grouped by embedding cosine.",
+            "NLI model", value=DEFAULT_NLI, key="nli_path",
+            help="'default' is the NLI judge trained for uqviz (in the package); a local sequence-classification folder "
+            "or a hub id when online (microsoft/deberta-large-mnli is the papers' model); empty: embedding cosine only.",
         ).strip()
     if not path:
-        return None
+        return None, None
     try:
-        return cached_nli(path)
+        model = cached_nli(path)
     except ModelLoadError as error:
-        st.error(str(error))
-        return None
+        st.warning(f"{error} Meaning is judged by embedding cosine instead.")
+        return None, None
+    return (None if path == DEFAULT_NLI else model), model
 
 
 def cluster_settings(nli: NliModel | None) -> ScoreConfig:
@@ -119,9 +121,9 @@ def render() -> None:
         "Answers that say the same thing in different words should count as one. This view groups the samples by "
         "meaning and asks how spread out the meanings are, rather than the words."
     )
-    nli = nli_model()
+    judge, nli = nli_model()
     config = cluster_settings(nli)
-    stats = session.statistics(config, nli=nli)
+    stats = session.statistics(config, nli=judge)
     try:
         with st.spinner("Embedding and clustering the answers…"):
             clustering = answer_clustering(stats)
@@ -139,8 +141,11 @@ def render() -> None:
                       help="Classes weighted by how many answers fall in them (black-box).")
     columns[3].metric("U = −lexical similarity", formatted(results["lexical_similarity"]),
                       help="Minus the mean ROUGE-L F over pairs of answers: word overlap, not meaning.")
+    judge = MEANING_JUDGE(stats)
+    if judge.note:
+        st.info(judge.note)
     st.caption(
-        f"Rule: {RULES[clustering.rule].title}"
+        f"Meaning judge: {judge.description}"
         + (f", threshold {clustering.threshold:.2f}" if clustering.threshold is not None else "")
         + f" · other estimators of the same clusters: Kuhn et al. 2023 code {formatted(results['semantic_entropy_kuhn2023'])}, "
         f"lm-polygraph mean {formatted(results['semantic_entropy_lm_polygraph'])} · all values are U (higher = more uncertain)"
@@ -182,8 +187,8 @@ def render() -> None:
     )
 
     st.subheader("Pairwise matrix, ordered by cluster")
-    matrix, value_name, zmin = pairwise_matrix(stats, clustering)
-    st.plotly_chart(pairwise_heatmap_figure(matrix, clustering.ids, value_name, zmin=zmin), key="cluster_matrix",
+    matrix, value_name, zmin, hover = pairwise_matrix(stats, clustering)
+    st.plotly_chart(pairwise_heatmap_figure(matrix, clustering.ids, value_name, zmin=zmin, hover=hover), key="cluster_matrix",
                     width="stretch", config={"displayModeBar": False})
     st.caption("Outlined blocks are the clusters: a good clustering shows bright blocks on the diagonal and dark elsewhere.")
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import streamlit as st
 
-from pages.common import cached_embedder, cached_language_model, run_store
+from pages.common import cached_embedder, cached_language_model, cached_nli, run_store
 from uqviz.format.run import Run, RunFormatError
 from uqviz.models.loading import LanguageModel, spec_from_source
-from uqviz.models.nli import NliModel
+from uqviz.models.nli import DEFAULT_NLI, NliModel
 from uqviz.models.similarity import CrossEncoderModel, CrossEncoderSimilarity
 from uqviz.scoring.scores import Scores
 from uqviz.statistics.base import RunStatistics, ScoreConfig
@@ -62,9 +62,15 @@ def open_run(run: Run, run_id: int | None = None, language_model: Callable[[], A
     st.session_state.pop(SCORES_KEY, None)
 
 
+def packaged_nli() -> NliModel:
+    """The packaged NLI judge, loaded once per process."""
+    return cached_nli(DEFAULT_NLI)
+
+
 def statistics_for(run: Run, config: ScoreConfig | None = None, language_model: Callable[[], Any] | None = None) -> RunStatistics:
-    """Statistics of any run with the session's embedder (and the given language model), for runs that are not the current one."""
-    return RunStatistics(run, config, embedder=cached_embedder, language_model=language_model)
+    """Statistics of any run with the session's embedder and NLI judge (and the given language model), for runs that are
+    not the current one."""
+    return RunStatistics(run, config, embedder=cached_embedder, nli=packaged_nli, language_model=language_model)
 
 
 def start_run(run: Run, name: str | None = None, language_model: Callable[[], Any] | None = None) -> int | None:
@@ -92,7 +98,7 @@ def replace_run(run: Run) -> None:
 def statistics(
     config: ScoreConfig | None = None,
     *,
-    nli: NliModel | None = None,
+    nli: NliModel | Callable[[], NliModel] | None = None,
     cross_encoder: CrossEncoderModel | None = None,
     run_model: bool = False,
 ) -> RunStatistics:
@@ -103,6 +109,7 @@ def statistics(
     """
     run = require_run()
     config = config or ScoreConfig()
+    nli = nli or packaged_nli
     language_model = st.session_state.get(RUN_MODEL_KEY) or (partial(model_of_run, run) if run_model else None)
     held: dict[tuple, RunStatistics] = st.session_state.setdefault(STATISTICS_KEY, {})
     key = (id(nli), id(cross_encoder), language_model is not None)

@@ -105,3 +105,35 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+LABEL2ID = {"NEUTRAL": 0, "ENTAILMENT": 1, "CONTRADICTION": 2}  # not MNLI's order: a hard-coded order would fail
+
+
+@pytest.fixture(scope="module")
+def tiny_nli(tmp_path_factory):
+    """Build tiny BERT NLI folders; `dominant` pushes one label's bias up so every pair gets that label."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from uqviz.models.loading import default_embedder_path
+
+    tokenizer = AutoTokenizer.from_pretrained(default_embedder_path())
+
+    def build(dominant: str | None = None):
+        torch.manual_seed(0)
+        config = BertConfig(
+            vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=37, max_position_embeddings=512, num_labels=3,
+            label2id=LABEL2ID, id2label={index: name for name, index in LABEL2ID.items()},
+        )
+        model = BertForSequenceClassification(config).eval()
+        if dominant is not None:
+            with torch.no_grad():
+                model.classifier.bias[LABEL2ID[dominant.upper()]] = 50.0
+        path = tmp_path_factory.mktemp(f"nli-{dominant or 'random'}")
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        return path
+
+    return build

@@ -13,11 +13,10 @@ import plotly.graph_objects as go
 from uqviz.engine.sampling import sample as sample_run
 from uqviz.format.run import Run, SamplingSettings
 from uqviz.models.loading import DEFAULT_EMBEDDER, DEFAULT_MODEL, Embedder, LanguageModel, load_embedder, load_language_model
-from uqviz.models.nli import NliModel, load_nli
+from uqviz.models.nli import DEFAULT_NLI, NliModel, load_nli
 from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
 from uqviz.scoring.scores import Scores, score_run
 from uqviz.statistics.base import MissingModelError, RunStatistics, ScoreConfig
-from uqviz.statistics.clustering import STRICT_RULE
 from uqviz.viz.chain import chain_figure as draw_chain
 from uqviz.viz.history import scores_table_figure
 from uqviz.viz.volume import gram_figure, text_labels
@@ -66,17 +65,18 @@ def statistics(
     run: Run,
     *,
     embedder: str = DEFAULT_EMBEDDER,
-    nli: str | None = None,
+    nli: str | None = DEFAULT_NLI,
     cross_encoder: str | None = None,
     language_model: LanguageModel | str | None = RUN_MODEL,
     config: ScoreConfig | None = None,
 ) -> RunStatistics:
     """The shared statistics of a run with its models, each loaded on first use.
 
-    `nli` (a folder or hub id) makes strict bidirectional entailment the clustering rule; `cross_encoder` scores SAR's
-    text pairs; `language_model` is a loaded model, a spec, "run" (the model the run names, for UQAC) or None.
+    `nli` is the meaning judge: the packaged NLI model, a folder, a hub id, or None for embedding cosine (the
+    clustering rule `auto` falls back to it, with a note, when the NLI model cannot be loaded); `cross_encoder` scores
+    SAR's text pairs; `language_model` is a loaded model, a spec, "run" (the model the run names, for UQAC) or None.
     """
-    config = config or (ScoreConfig(cluster_rule=STRICT_RULE) if nli else ScoreConfig())
+    config = config or ScoreConfig()
     similarity = CrossEncoderSimilarity(load_cross_encoder(cross_encoder), _embedder(embedder)) if cross_encoder else None
     return RunStatistics(
         run, config, embedder=functools.partial(_embedder, embedder), similarity=similarity,
@@ -118,7 +118,7 @@ def score_texts(
     tokens: Sequence[Sequence[str]] | None = None,
     *,
     embedder: str = DEFAULT_EMBEDDER,
-    nli: str | None = None,
+    nli: str | None = DEFAULT_NLI,
 ) -> Scores:
     """Scores of answers produced elsewhere: the black-box measures always; with per-token `logprobs` (natural log)
     and their `tokens`, the white-box ones too. Measures that need more say what in their reason."""

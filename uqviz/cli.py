@@ -9,10 +9,13 @@ import json
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from uqviz.models.loading import DEFAULT_MODEL, ModelLoadError
+from uqviz.models.nli import NliModel
+from uqviz.statistics.base import ScoreConfig
 from uqviz.format.run import RunFormatError, SamplingSettings
 from uqviz.engine.sampling import SamplingError
 from uqviz.models.similarity import PRECISIONS
@@ -34,8 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("run")
     score.add_argument("--out", default=None, help="scores.json path; stdout when left out")
     add_embedder_argument(score)
-    score.add_argument("--nli", default=None, metavar="PATH",
-                       help="a local NLI model folder (e.g. DeBERTa-MNLI): clusters by strict bidirectional entailment")
+    add_judge_arguments(score)
     score.add_argument("--cross-encoder", default=None, metavar="PATH",
                        help="a local cross-encoder folder (e.g. stsb-roberta-large) scores text pairs: SAR relevance as in the paper")
     score.add_argument("--uqac-sample", type=int, default=None, metavar="K",
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run")
     report.add_argument("--out", required=True, help="report.html path")
     add_embedder_argument(report)
+    add_judge_arguments(report)
 
     batch = commands.add_parser("batch", help="score every question of a CSV/JSONL file; AUROC and PRR per measure")
     batch.add_argument("questions", help="a .csv or .jsonl file with 'question' and optional 'answer' (golds separated by '|')")
@@ -60,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--threshold", type=float, default=None,
                        help="correct when the match reaches it (default 0.3 for rouge, 1.0 for rouge-recall, 0.75 for embedding)")
     add_embedder_argument(batch)
+    add_judge_arguments(batch)
+
+    judge_command = commands.add_parser("judge", help="judge whether answer pairs mean the same thing (CSV with question,a,b)")
+    judge_command.add_argument("pairs", help="a CSV file with columns question, a, b")
+    judge_command.add_argument("--out", required=True, help="judged CSV: the pairs plus same, both NLI labels and probabilities")
+    add_embedder_argument(judge_command)
+    add_judge_arguments(judge_command)
 
     app = commands.add_parser("app", help="start the web app (http://localhost:8501 by default); extra options go to streamlit")
     app.add_argument("streamlit_options", nargs=argparse.REMAINDER,
@@ -79,6 +89,24 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     parser.add_argument("--no-chat", action="store_true", help="do not apply the chat template")
     parser.add_argument("--system", default=None, help="system prompt (chat template only)")
+
+
+def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
+    """How "same meaning" is judged: the NLI model and the clustering rule (docs/methods.md §3.2)."""
+    from uqviz.statistics.clustering import AUTO_RULE, RULES
+
+    parser.add_argument("--nli", default="default", metavar="PATH_OR_ID",
+                        help="the NLI judge: 'default' (the packaged one), a local folder, a hub id when online, or 'none'")
+    parser.add_argument("--rule", choices=(AUTO_RULE, *RULES), default=AUTO_RULE,
+                        help="auto: strict bidirectional entailment when the NLI model loads, else embedding cosine")
+
+
+def judge(args: argparse.Namespace) -> tuple[ScoreConfig, Callable[[], NliModel] | None]:
+    """The clustering rule and a loader of the NLI model (loaded once, on first use) the options ask for."""
+    from uqviz.models.nli import load_nli
+
+    nli = None if args.nli.strip().lower() == "none" else functools.cache(lambda: load_nli(args.nli))
+    return ScoreConfig(cluster_rule=args.rule), nli
 
 
 def add_embedder_argument(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             return _batch(args)
         if args.command == "app":
             return _app(args)
+        if args.command == "judge":
+            return _judge(args)
         return _score(args)
     except (RunFormatError, SamplingError, ModelLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -127,19 +157,16 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from uqviz.statistics.clustering import STRICT_RULE
     from uqviz.models.loading import load_embedder
-    from uqviz.models.nli import load_nli
     from uqviz.format.run import read_run
     from uqviz.scoring.scores import score_run, write_scores
     from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
-    from uqviz.statistics.base import RunStatistics, ScoreConfig
+    from uqviz.statistics.base import RunStatistics
     from uqviz.api import run_language_model
 
     run = read_run(args.run)
-    nli = (lambda: load_nli(args.nli)) if args.nli else None
+    config, nli = judge(args)
     similarity = CrossEncoderSimilarity(load_cross_encoder(args.cross_encoder), load_embedder(args.embedder)) if args.cross_encoder else None
-    config = ScoreConfig(cluster_rule=STRICT_RULE) if args.nli else ScoreConfig()
     config = replace(config, uqac_sample=args.uqac_sample, relevance_precision=args.relevance_precision)
     scores = score_run(run, RunStatistics(run, config, embedder=lambda: load_embedder(args.embedder), similarity=similarity, nli=nli,
                                           language_model=functools.partial(run_language_model, run)))
@@ -160,13 +187,15 @@ def _report(args: argparse.Namespace) -> int:
     from uqviz.statistics.base import RunStatistics
 
     run = read_run(args.run)
-    statistics = RunStatistics(run, embedder=lambda: load_embedder(args.embedder))
+    config, nli = judge(args)
+    statistics = RunStatistics(run, config, embedder=lambda: load_embedder(args.embedder), nli=nli)
     write_report(statistics, args.out, score_available(run, statistics))
     print(f"wrote the report of {len(run.samples)} samples to {args.out}", file=sys.stderr)
     return 0
 
 
 def _batch(args: argparse.Namespace) -> int:
+    from uqviz.statistics.uqac import GREEDY
     from uqviz.workflows.batch import (
         DEFAULT_THRESHOLDS, BatchInputError, BatchProgress, BatchSettings, CorrectnessRule, build_report, read_questions, run_batch,
         write_report,
@@ -188,7 +217,9 @@ def _batch(args: argparse.Namespace) -> int:
             elif state.resumed:
                 print(f"resuming: {state.resumed} of {state.total} questions are already in {args.out}", file=sys.stderr)
 
-        rows = run_batch(questions, lm, args.out, batch_settings, embedder=embedder, progress=progress)
+        config, nli = judge(args)
+        rows = run_batch(questions, lm, args.out, batch_settings, config=replace(config, uqac_sample=GREEDY), embedder=embedder, nli=nli,
+                         progress=progress)
     except BatchInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -196,6 +227,36 @@ def _batch(args: argparse.Namespace) -> int:
         write_report(build_report(rows, batch_settings, lm.info.name), args.report)
     print(f"wrote {len(rows)} rows to {args.out}" + (f" and the report to {args.report}" if args.report else ""), file=sys.stderr)
     return 0
+
+
+def _judge(args: argparse.Namespace) -> int:
+    from uqviz.models.loading import load_embedder
+    from uqviz.workflows.judging import PairFileError, judge_pairs, read_pairs, write_judged
+
+    check_writable(args.out)
+    try:
+        pairs = read_pairs(args.pairs)
+    except PairFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    config, nli = judge(args)
+    judged, note = judge_pairs(pairs, config.cluster_rule, nli, lambda: load_embedder(args.embedder), config.cluster_threshold)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    write_judged(args.out, judged)
+    same = sum(pair.same for pair in judged)
+    print(f"judged {len(judged)} pairs under the {judged[0].rule} rule: {same} same, {len(judged) - same} different; wrote {args.out}",
+          file=sys.stderr)
+    return 0
+
+
+def check_writable(path: str) -> None:
+    """Refuse an output path whose folder is missing or that names a folder, before any work starts."""
+    target = Path(path)
+    if target.is_dir():
+        raise RunFormatError(f"{path} is a folder; expected a file path to write")
+    if not target.parent.is_dir():
+        raise RunFormatError(f"the folder of {path} does not exist")
 
 
 def app_script() -> Path:

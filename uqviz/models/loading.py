@@ -120,7 +120,7 @@ def load_language_model(
         return _load(str(path), {}, path.name, "local", device, dtype, trust_remote_code)
     if path.exists():
         raise ModelLoadError(f"{spec!r} is a file but not a .gguf model; expected a model directory, a .gguf file or a hub id.")
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         raise ModelLoadError(f"Model path {spec!r} does not exist; expected a model directory, a .gguf file or a hub id.")
     return _load(spec, {}, spec, "hub", device, dtype, trust_remote_code)
 
@@ -137,7 +137,7 @@ def spec_from_source(source: str) -> str:
     )
 
 
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
 
 

@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
-from uqviz.models.loading import ModelLoadError, resolve_device
+from uqviz.models.loading import ModelLoadError, looks_like_path, resolve_device
 
 ENTAILMENT = "entailment"
 NEUTRAL = "neutral"
 CONTRADICTION = "contradiction"
 NLI_LABELS = (CONTRADICTION, NEUTRAL, ENTAILMENT)
+DEFAULT_NLI = "default"
+DEFAULT_NLI_FOLDER = Path(__file__).resolve().parent.parent / "data" / "nli-minilm"
 
 NLI_BATCH_SIZE = 32
 PAIR_CACHE_SIZE = 100_000
@@ -86,23 +88,34 @@ class NliModel:
         return min(limit for limit in limits + [512] if isinstance(limit, int) and limit > 0)
 
 
-def load_nli(spec: str, device: str | None = None) -> NliModel:
-    """Load a local Hugging Face sequence-classification folder (config.json with a 3-way label2id) as an NLI model."""
+def default_nli_path() -> Path:
+    """The NLI judge trained by the project and shipped in the package (its model card is README.md there)."""
+    return DEFAULT_NLI_FOLDER
+
+
+def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
+    """An NLI model: 'default' (the packaged judge), a local sequence-classification folder with a 3-way label2id, or a
+    Hugging Face hub id when online (e.g. microsoft/deberta-large-mnli, the papers' model). Weights load as float32."""
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    path = Path(os.path.expanduser(spec.strip()))
-    if not (path / "config.json").is_file():
-        raise ModelLoadError(f"NLI model {spec!r} is not a folder with config.json; expected a local model such as a DeBERTa-MNLI directory.")
+    spec = spec.strip()
+    path = default_nli_path() if spec == DEFAULT_NLI else Path(os.path.expanduser(spec))
+    local = (path / "config.json").is_file()
+    if not local and (spec == DEFAULT_NLI or path.exists() or looks_like_path(spec)):
+        raise ModelLoadError(f"NLI model {spec!r} is not a folder with config.json; expected a sequence-classification model folder.")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path if local else spec, local_files_only=local)
+        model = AutoModelForSequenceClassification.from_pretrained(path if local else spec, local_files_only=local, dtype=torch.float32)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise ModelLoadError(f"Could not load NLI model {spec!r}; expected a sequence-classification model folder.") from error
+        where = "a sequence-classification model folder" if local else "a local folder, or a hub id reachable from here"
+        raise ModelLoadError(f"Could not load NLI model {spec!r}; expected {where}.") from error
     columns = label_columns(model.config.label2id)
     device = resolve_device(device)
     model.to(device)
     model.eval()
-    return NliModel(model=model, tokenizer=tokenizer, name=path.name, columns=columns, device=device)
+    name = "packaged NLI judge (MiniLM-L6, SNLI + QA pairs)" if spec == DEFAULT_NLI else (path.name if local else spec)
+    return NliModel(model=model, tokenizer=tokenizer, name=name, columns=columns, device=device)
 
 
 def unique_texts(texts: Sequence[str]) -> tuple[list[str], list[int]]:

@@ -13,6 +13,7 @@ from uqviz.format.run import Run
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.registry import REGISTRY
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.statistics.clustering import MEANING_JUDGE, MeaningJudge
 from uqviz.statistics.relevance import TokenRelevance, computed_token_relevance
 
 if TYPE_CHECKING:
@@ -34,11 +35,15 @@ class Scores:
     measures: dict[str, ScoredMeasure]
     similarity: str | None
     token_relevance: TokenRelevance | None = None
+    judge: MeaningJudge | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCORES_SCHEMA,
             "similarity": self.similarity,
+            "judge": None if self.judge is None else {
+                "rule": self.judge.rule, "description": self.judge.description, "note": self.judge.note,
+            },
             "measures": {
                 name: {
                     "value": _finite_or_none(scored.result.value),
@@ -101,7 +106,10 @@ def score_run(run: Run, statistics: RunStatistics | None = None, names: list[str
         seconds = time.perf_counter() - started
         calls = sum(cost.model_calls for cost in statistics.costs.values()) - before
         measures[name] = ScoredMeasure(name, result, seconds, calls)
-    return Scores(measures, similarity=statistics.similarity_name, token_relevance=computed_token_relevance(statistics))
+    return Scores(
+        measures, similarity=statistics.similarity_name, token_relevance=computed_token_relevance(statistics),
+        judge=statistics.cached(MEANING_JUDGE),
+    )
 
 
 def write_scores(scores: Scores, path: str | Path) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NLI_LABELS, label_probabilities, unique_texts
 from uqviz.statistics.base import RunStatistics, Statistic
-from uqviz.statistics.clustering import ANSWER_NLI_LOGITS, RULES
+from uqviz.statistics.clustering import ANSWER_NLI_LOGITS, MEANING_JUDGE, RULES
 
 LIN_NLI_TEMPERATURE = 3.0
 
@@ -46,7 +46,7 @@ class Affinity:
 
 
 def _answer_affinity(stats: RunStatistics) -> Affinity:
-    if RULES[stats.config.cluster_rule].needs_nli:
+    if RULES[MEANING_JUDGE(stats).rule].needs_nli:
         index = unique_texts(stats.answers)[1]
         matrix = nli_affinity(ANSWER_NLI_LOGITS(stats))[np.ix_(index, index)]
         return Affinity(matrix, f"NLI entailment, T={LIN_NLI_TEMPERATURE:g} ({stats.nli.name})")

@@ -30,7 +30,7 @@ class ScoreConfig:
     chow_alpha: float = DEFAULT_CHOW_QUANTILE
     sar_temperature: float = 1e-3
     relevance_precision: str = "auto"
-    cluster_rule: str = "embedding"
+    cluster_rule: str = "auto"  # strict entailment when an NLI model is given and loads, else embedding
     cluster_threshold: float = 0.65
     eccentricity_threshold: float = 0.9
     volume_epsilon: float = 1e-3

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from uqviz.models.loading import ModelLoadError
 from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, argmax_labels, pairwise_logits, unique_texts
 from uqviz.statistics.base import RunStatistics, Statistic
 
+AUTO_RULE = "auto"
 EMBEDDING_RULE = "embedding"
 STRICT_RULE = "strict"
 KUHN_CODE_RULE = "kuhn_code"
@@ -178,19 +180,48 @@ def answer_nli_labels(stats: RunStatistics) -> np.ndarray:
     return argmax_labels(ANSWER_NLI_LOGITS(stats))
 
 
-def _answer_clustering(stats: RunStatistics) -> Clustering:
+@dataclass(frozen=True)
+class MeaningJudge:
+    """The rule that decides "same meaning" for this run, what it runs on, and why it is not the one asked for."""
+
+    rule: str
+    description: str
+    note: str | None = None
+
+
+def _meaning_judge(stats: RunStatistics) -> MeaningJudge:
     rule = stats.config.cluster_rule
-    if rule not in RULES:
-        raise ValueError(f"unknown cluster rule {rule!r}; expected one of {', '.join(RULES)}")
+    if rule != AUTO_RULE and rule not in RULES:
+        raise ValueError(f"unknown cluster rule {rule!r}; expected {AUTO_RULE} or one of {', '.join(RULES)}")
+    note = None
+    if rule == AUTO_RULE or RULES[rule].needs_nli:
+        try:
+            nli_name = stats.nli.name if stats.has_nli or rule != AUTO_RULE else None
+        except ModelLoadError as error:
+            nli_name, note = None, f"{error} Meaning is judged by embedding cosine instead."
+        if nli_name is not None:
+            chosen = STRICT_RULE if rule == AUTO_RULE else rule
+            return MeaningJudge(chosen, f"{RULES[chosen].title}; NLI: {nli_name}")
+    threshold = stats.config.cluster_threshold
+    return MeaningJudge(EMBEDDING_RULE, f"embedding cosine ≥ {threshold:g}, representative assignment", note)
+
+
+MEANING_JUDGE = Statistic("meaning_judge", _meaning_judge)
+"""The clustering rule in force: `auto` is strict bidirectional entailment when an NLI model loads, else the embedding
+rule, with a note saying why (docs/methods.md §3.2)."""
+
+
+def _answer_clustering(stats: RunStatistics) -> Clustering:
+    rule = MEANING_JUDGE(stats).rule
     if RULES[rule].needs_nli:
         return cluster_by_labels(stats.answers, answer_nli_labels(stats), rule)
     return cluster_by_cosine(stats.answers, stats.answer_embeddings, stats.config.cluster_threshold)
 
 
 ANSWER_CLUSTERING = Statistic("semantic_clusters", _answer_clustering)
-"""The run's meaning classes under stats.config.cluster_rule."""
+"""The run's meaning classes under the meaning judge's rule."""
 
 
 def answer_clustering(stats: RunStatistics) -> Clustering:
-    """The run's clusters under stats.config.cluster_rule, computed once per statistics object."""
+    """The run's clusters under the meaning judge's rule, computed once per statistics object."""
     return ANSWER_CLUSTERING(stats)

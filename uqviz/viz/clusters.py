@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from uqviz.models.nli import ENTAILMENT, NLI_LABELS, label_probabilities
+from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NLI_LABELS, label_probabilities
 from uqviz.statistics.base import RunStatistics
 from uqviz.statistics.clustering import ANSWER_NLI_LOGITS, RULES, Clustering
 
@@ -64,17 +64,21 @@ def meaning_map_figure(coordinates: np.ndarray, answers: Sequence[str], ids: Seq
 
 
 def pairwise_heatmap_figure(
-    matrix: np.ndarray, ids: Sequence[int], value_name: str, zmin: float = 0.0, zmax: float = 1.0
+    matrix: np.ndarray, ids: Sequence[int], value_name: str, zmin: float = 0.0, zmax: float = 1.0,
+    hover: np.ndarray | None = None,
 ) -> go.Figure:
-    """A K × K pairwise matrix with rows and columns ordered by cluster and each cluster's block outlined."""
+    """A K × K pairwise matrix with rows and columns ordered by cluster and each cluster's block outlined; `hover` adds
+    an escaped line per cell (the NLI labels and probabilities of both directions)."""
     order = cluster_order(ids)
     matrix = np.asarray(matrix, dtype=np.float64)[np.ix_(order, order)]
     labels = [f"S{index + 1} · c{ids[index] + 1}" for index in order]
+    extra = None if hover is None else np.vectorize(html.escape)(np.asarray(hover, dtype=object)[np.ix_(order, order)])
     figure = go.Figure(
         go.Heatmap(
-            z=matrix, x=labels, y=labels, zmin=zmin, zmax=zmax, colorscale="Viridis",
+            z=matrix, x=labels, y=labels, zmin=zmin, zmax=zmax, colorscale="Viridis", customdata=extra,
             colorbar=dict(title=dict(text=value_name, side="right")),
-            hovertemplate="%{y} → %{x}<br>" + html.escape(value_name) + " = %{z:.3f}<extra></extra>",
+            hovertemplate="%{y} → %{x}<br>" + html.escape(value_name) + " = %{z:.3f}"
+            + ("" if extra is None else "<br>%{customdata}") + "<extra></extra>",
             texttemplate="%{z:.2f}" if len(order) <= 12 else None,
         )
     )
@@ -138,12 +142,22 @@ def selected_sample_id(selection: Mapping[str, Any] | None, count: int) -> int |
     return None
 
 
-def pairwise_matrix(stats: RunStatistics, clustering: Clustering) -> tuple[np.ndarray, str, float]:
-    """The matrix the rule judged, over samples: entailment probability (NLI rules) or cosine similarity."""
+def pairwise_matrix(stats: RunStatistics, clustering: Clustering) -> tuple[np.ndarray, str, float, np.ndarray | None]:
+    """The matrix the rule judged, over samples: entailment probability (NLI rules, with both directions' labels and
+    probabilities for the hover) or cosine similarity."""
     if RULES[clustering.rule].needs_nli:
         index = clustering.unique_index
-        entailment = label_probabilities(ANSWER_NLI_LOGITS(stats))[..., NLI_LABELS.index(ENTAILMENT)]
-        return entailment[np.ix_(index, index)], "P(row entails column)", 0.0
+        probability = label_probabilities(ANSWER_NLI_LOGITS(stats))[np.ix_(index, index)]
+        labels = np.asarray(NLI_LABELS)[np.argmax(probability, axis=-1)]
+        entail, contra = NLI_LABELS.index(ENTAILMENT), NLI_LABELS.index(CONTRADICTION)
+
+        def direction(i: int, j: int) -> str:
+            return f"{labels[i, j]} (entailment {probability[i, j, entail]:.2f}, contradiction {probability[i, j, contra]:.2f})"
+
+        count = len(index)
+        hover = np.array([[f"row→column: {direction(i, j)}<br>column→row: {direction(j, i)}" for j in range(count)]
+                          for i in range(count)], dtype=object)
+        return probability[..., entail], "P(row entails column)", 0.0, hover
     vectors = stats.answer_embeddings
     cosine = vectors @ vectors.T
-    return cosine, "cosine similarity", min(0.0, float(cosine.min()))
+    return cosine, "cosine similarity", min(0.0, float(cosine.min())), None

