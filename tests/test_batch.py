@@ -131,7 +131,7 @@ def scored(monkeypatch):
     """Replace the model work by a recorder: which questions were scored."""
     calls = []
 
-    def score_question(question, lm, settings, config, embedder):
+    def score_question(question, lm, settings, config, embedder, nli=None):
         calls.append(question.text)
         return fake_row(question, float(len(calls)))
 

@@ -10,12 +10,14 @@ import pytest
 
 from tests.conftest import make_run, run_cli
 from uqviz.models.loading import ModelLoadError
-from uqviz.models.nli import load_nli
+from uqviz.models.nli import DEFAULT_NLI, default_nli_path, load_nli
 from uqviz.scoring.scores import score_run
 from uqviz.statistics.base import RunStatistics, ScoreConfig
 from uqviz.statistics.clustering import EMBEDDING_RULE, MEANING_JUDGE, STRICT_RULE, answer_clustering
 from uqviz.workflows.judging import judge_pairs, read_pairs
 
+ROME = ["Rome."] * 5 + ["The capital of Italy is Rome."] * 5
+ROME_MILAN = ["The capital of Italy is Rome."] * 5 + ["The capital of Italy is Milan."] * 5
 
 
 def broken_nli():
@@ -81,6 +83,25 @@ def test_read_pairs_names_the_problem(tmp_path):
     empty.write_text("question,a,b\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no pairs"):
         read_pairs(empty)
+
+
+@pytest.mark.slow
+def test_the_packaged_judge_separates_facts_and_joins_short_and_long_forms(embedder):
+    assert (default_nli_path() / "config.json").is_file() and (default_nli_path() / "README.md").is_file()
+    judge = functools.cache(lambda: load_nli(DEFAULT_NLI))
+    question = "What is the capital of Italy?"
+    same = RunStatistics(make_run(ROME, prompt=question), embedder=embedder, nli=judge)
+    assert MEANING_JUDGE(same).rule == STRICT_RULE and answer_clustering(same).count == 1
+    different = RunStatistics(make_run(ROME_MILAN, prompt=question), embedder=embedder, nli=judge)
+    assert answer_clustering(different).count == 2
+    pairs = [
+        ("What is the capital of France?", "The capital of France is Paris.", "The capital of France is London."),
+        ("What is 17 times 23?", "17 times 23 is 391.", "17 times 23 is 401."),
+        ("Who wrote Middlemarch?", "Middlemarch was written by George Eliot.", "Middlemarch was written by Charles Dickens."),
+        ("What is 17 times 23?", "The answer is 391.", "It equals 391."),
+    ]
+    judged, note = judge_pairs(pairs, nli=judge)
+    assert note is None and [pair.same for pair in judged] == [0, 0, 0, 1]
 
 
 def test_load_nli_refuses_a_missing_folder_in_one_sentence(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import importlib.util
 import json
 import subprocess
@@ -12,20 +13,28 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from uqviz.models.loading import DEFAULT_MODEL, ModelLoadError
 from uqviz.models.nli import NliModel
 from uqviz.statistics.base import ScoreConfig
 from uqviz.format.run import RunFormatError, SamplingSettings
-from uqviz.engine.sampling import SamplingError
+from uqviz.engine.sampling import SamplingError, validate_settings
 from uqviz.models.similarity import PRECISIONS
 
 EXIT_BAD_INPUT = 2
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line and exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="uqviz", description="Sample answers and score their uncertainty.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="uqviz", description="Sample answers and score their uncertainty.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     sample = commands.add_parser("sample", help="sample N answers to a prompt and write run.json")
     sample.add_argument("prompt")
@@ -114,7 +123,8 @@ def add_embedder_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def sampling_settings(args: argparse.Namespace) -> SamplingSettings:
-    return SamplingSettings(
+    """The sampling options, refused with one sentence before any model loads when out of range."""
+    settings = SamplingSettings(
         n=args.n,
         temperature=args.temperature,
         top_p=args.top_p,
@@ -122,11 +132,16 @@ def sampling_settings(args: argparse.Namespace) -> SamplingSettings:
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
     )
+    validate_settings(settings)
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        for path in (getattr(args, "out", None), getattr(args, "report", None)):
+            if path:
+                check_writable(path)
         if args.command == "sample":
             return _sample(args)
         if args.command == "report":
@@ -233,7 +248,6 @@ def _judge(args: argparse.Namespace) -> int:
     from uqviz.models.loading import load_embedder
     from uqviz.workflows.judging import PairFileError, judge_pairs, read_pairs, write_judged
 
-    check_writable(args.out)
     try:
         pairs = read_pairs(args.pairs)
     except PairFileError as error:
@@ -257,6 +271,8 @@ def check_writable(path: str) -> None:
         raise RunFormatError(f"{path} is a folder; expected a file path to write")
     if not target.parent.is_dir():
         raise RunFormatError(f"the folder of {path} does not exist")
+    if not os.access(target if target.exists() else target.parent, os.W_OK):
+        raise RunFormatError(f"{path} cannot be written (no permission)")
 
 
 def app_script() -> Path:

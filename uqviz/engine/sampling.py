@@ -35,10 +35,18 @@ def clean_prompt(prompt: str) -> str:
     return "".join(ch for ch in prompt if ch in "\n\t" or unicodedata.category(ch) != "Cc")
 
 
+MAX_SEED = 2**63 - 1
+
+
 def validate(prompt: str, settings: SamplingSettings) -> None:
     """Raise SamplingError with one sentence for anything that cannot be sampled."""
     if not prompt.strip():
         raise SamplingError("The prompt is empty; type a question or instruction.")
+    validate_settings(settings)
+
+
+def validate_settings(settings: SamplingSettings) -> None:
+    """Raise SamplingError with one sentence for a setting out of range (checked before any model loads)."""
     if not 1 <= settings.n <= MAX_SAMPLES:
         raise SamplingError(f"The number of samples must be between 1 and {MAX_SAMPLES}, got {settings.n}.")
     if not math.isfinite(settings.temperature) or settings.temperature < 0:
@@ -49,6 +57,8 @@ def validate(prompt: str, settings: SamplingSettings) -> None:
         raise SamplingError(f"Top-k must be 0 (off) or positive, got {settings.top_k}.")
     if not 1 <= settings.max_new_tokens <= MAX_NEW_TOKENS:
         raise SamplingError(f"Max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {settings.max_new_tokens}.")
+    if not 0 <= settings.seed <= MAX_SEED:
+        raise SamplingError(f"The seed must be between 0 and {MAX_SEED}, got {settings.seed}.")
 
 
 def prepare_prompt(lm: LanguageModel, prompt: str, chat: bool = True, system_prompt: str | None = None) -> PreparedPrompt:

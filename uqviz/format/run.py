@@ -105,6 +105,8 @@ def run_from_json(data: str | bytes, origin: str = "run") -> Run:
         raise RunFormatError(f"{origin}: not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise RunFormatError(f"{origin}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise RunFormatError(f"{origin}: JSON nested too deeply to be a run") from None
     return run_from_dict(parsed)
 
 

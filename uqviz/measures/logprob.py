@@ -12,8 +12,9 @@ from uqviz.statistics.base import DEFAULT_CHOW_QUANTILE
 
 
 def sequence_loglik(logprobs: Sequence[float]) -> float:
-    """LL(s) = Σ log p(z_i | z_<i, x)."""
-    return float(np.sum(logprobs, dtype=np.float64))
+    """LL(s) = Σ log p(z_i | z_<i, x); -inf where the sum overflows (scoring then names why)."""
+    with np.errstate(over="ignore"):
+        return float(np.sum(logprobs, dtype=np.float64))
 
 
 def mean_loglik(logprobs: Sequence[float]) -> float:

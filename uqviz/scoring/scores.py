@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +103,8 @@ def score_run(run: Run, statistics: RunStatistics | None = None, names: list[str
                 result = measure.compute(statistics)
             except MissingInputError as error:
                 result = MeasureResult(None, None, reason=str(error))
+            if result.value is not None and not math.isfinite(result.value) and result.reason is None:
+                result = replace(result, reason=f"the value is {result.value} (not finite): the inputs overflow a float")
         seconds = time.perf_counter() - started
         calls = sum(cost.model_calls for cost in statistics.costs.values()) - before
         measures[name] = ScoredMeasure(name, result, seconds, calls)

@@ -17,6 +17,7 @@ from uqviz.statistics.clustering import answer_clustering
 from uqviz.measures.registry import REGISTRY
 from uqviz.engine.projection import pca
 from uqviz.format.run import Run
+from uqviz.format.spreadsheet import spreadsheet_text
 from uqviz.scoring.scores import Scores, score_run
 from uqviz.statistics.base import RunStatistics
 from uqviz.workflows.store import short_text
@@ -122,11 +123,12 @@ def scores_csv(scores: dict) -> str:
     writer.writerow(["measure", "title", "value", "higher_means", "reason", "seconds", "model_calls", "similarity"])
     for name, entry in scores.get("measures", {}).items():
         measure = REGISTRY.get(name)
+        texts = [name, measure_title(name), measure.higher_means if measure is not None else "", entry.get("reason") or ""]
+        name, title, higher_means, reason = map(spreadsheet_text, map(str, texts))
         writer.writerow(
             [
-                name, measure_title(name), "" if entry.get("value") is None else repr(entry["value"]),
-                measure.higher_means if measure is not None else "", entry.get("reason") or "",
-                entry.get("seconds", ""), entry.get("model_calls", ""), scores.get("similarity") or "",
+                name, title, "" if entry.get("value") is None else repr(entry["value"]), higher_means, reason,
+                entry.get("seconds", ""), entry.get("model_calls", ""), spreadsheet_text(str(scores.get("similarity") or "")),
             ]
         )
     return buffer.getvalue()

@@ -29,6 +29,7 @@ from uqviz.statistics.uqac import GREEDY, use_greedy_answer
 from uqviz.models.loading import Embedder, LanguageModel
 from uqviz.models.nli import NliModel
 from uqviz.format.run import SamplingSettings
+from uqviz.format.spreadsheet import read_spreadsheet_text, spreadsheet_text
 from uqviz.engine.sampling import sample
 from uqviz.scoring.scores import score_run
 from uqviz.models.similarity import BiEncoderSimilarity
@@ -252,6 +253,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return spreadsheet_text(value)
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -266,7 +269,7 @@ def _typed_row(raw: dict[str, str], where: str) -> dict[str, Any]:
     """A results row read back: numbers as floats, `correct` as 0/1/None, samples and reasons decoded."""
     try:
         row: dict[str, Any] = {column: _float_or_none(text) for column, text in raw.items() if column not in HEAD_COLUMNS + TAIL_COLUMNS}
-        row.update(question=raw["question"], gold=raw.get("gold", ""), greedy_answer=raw.get("greedy_answer", ""))
+        row.update({column: read_spreadsheet_text(raw.get(column) or "") for column in ("question", "gold", "greedy_answer")})
         row["match_score"] = _float_or_none(raw.get("match_score", ""))
         row["correct"] = None if not raw.get("correct") else int(float(raw["correct"]))
         row["samples"] = json.loads(raw["samples"]) if raw.get("samples") else []

@@ -81,6 +81,8 @@ def _parse_line(line: str, number: int) -> PastedSample:
         item = json.loads(line)
     except json.JSONDecodeError as error:
         raise PastedSamplesError(f"Line {number}: starts with '{{' but is not valid JSON ({error.msg}).") from None
+    except RecursionError:
+        raise PastedSamplesError(f"Line {number}: JSON nested too deeply to be a sample.") from None
     if not isinstance(item, dict) or not isinstance(item.get("text"), str):
         raise PastedSamplesError(f"Line {number}: a JSON sample needs a \"text\" string.")
     if "logprobs" not in item and "tokens" not in item:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from uqviz.format.spreadsheet import spreadsheet_text
 from uqviz.models.loading import Embedder, ModelLoadError
 from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NLI_LABELS, NliModel, argmax_labels, label_probabilities
 from uqviz.models.similarity import BiEncoderSimilarity
@@ -104,5 +105,6 @@ def write_judged(path: str | Path, judged: Sequence[JudgedPair]) -> None:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
         for pair in judged:
-            writer.writerow({key: "" if value is None else (f"{value:.6f}" if isinstance(value, float) else value)
+            writer.writerow({key: "" if value is None else f"{value:.6f}" if isinstance(value, float)
+                             else spreadsheet_text(value) if isinstance(value, str) else value
                              for key, value in asdict(pair).items()})

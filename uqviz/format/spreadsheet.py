@@ -1,0 +1,16 @@
+"""CSV text cells that a spreadsheet shows as text, never runs as a formula (OWASP's CSV injection advice)."""
+
+from __future__ import annotations
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
+
+
+def spreadsheet_text(text: str) -> str:
+    """A leading formula character gets a quote before it; so does a leading quote, so that reading back is exact."""
+    return QUOTE + text if text.startswith((*FORMULA_STARTS, QUOTE)) else text
+
+
+def read_spreadsheet_text(cell: str) -> str:
+    """The text `spreadsheet_text` was given."""
+    return cell[1:] if cell.startswith(QUOTE) and cell[1:].startswith((*FORMULA_STARTS, QUOTE)) else cell
