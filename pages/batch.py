@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import cached_embedder, language_model, sampling_settings
+from pages.session import packaged_nli
 from uqviz.workflows.active_prompt import EXTRACTORS, METRICS, question_uncertainty, rank_questions
 from uqviz.workflows.batch import (
     DEFAULT_THRESHOLDS,
@@ -29,6 +30,7 @@ from uqviz.workflows.batch import (
     run_batch,
 )
 from uqviz.models.loading import cache_root
+from uqviz.models.nli import DEFAULT_NLI
 from uqviz.engine.sampling import MAX_SAMPLES, SamplingError
 from uqviz.viz.overview import (
     calibration_figure,
@@ -90,7 +92,7 @@ def run_and_store(questions: list[Question], settings: BatchSettings) -> None:
         return
     folder = cache_root() / "batches"
     folder.mkdir(parents=True, exist_ok=True)
-    results_path = folder / f"{batch_key(questions, settings, lm.info.source)}.csv"
+    results_path = folder / f"{batch_key(questions, settings, lm.info.source, f'nli:{DEFAULT_NLI}')}.csv"
     with st.status(f"Answering {len(questions)} questions…", expanded=True) as status:
         bar = st.progress(0.0, text="starting")
 
@@ -100,7 +102,7 @@ def run_and_store(questions: list[Question], settings: BatchSettings) -> None:
             bar.progress(state.done / state.total, text=f"{state.done} of {state.total} questions{left}{resumed}")
 
         try:
-            rows = run_batch(questions, lm, results_path, settings, embedder=cached_embedder, progress=progress)
+            rows = run_batch(questions, lm, results_path, settings, embedder=cached_embedder, nli=packaged_nli, progress=progress)
         except (BatchInputError, SamplingError) as error:
             status.update(label="The batch stopped", state="error")
             st.error(str(error))

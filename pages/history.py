@@ -59,6 +59,7 @@ def manage(store: RunStore, runs: list[StoredRun]) -> None:
             st.rerun()
     if deleted.button("Delete this run", key="history_delete"):
         store.delete(chosen)
+        session.forget_run_id(chosen)
         st.session_state.pop(REPORT_KEY, None)
         st.rerun()
     export(store, chosen, run)

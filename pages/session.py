@@ -7,8 +7,10 @@ the loaded models allow and saves the run with those scores, so the History hold
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -16,11 +18,11 @@ import streamlit as st
 
 from pages.common import cached_embedder, cached_language_model, cached_nli, run_store
 from uqviz.format.run import Run, RunFormatError
-from uqviz.models.loading import LanguageModel, spec_from_source
+from uqviz.models.loading import DEFAULT_MODEL, LanguageModel, ModelLoadError, spec_from_source
 from uqviz.models.nli import DEFAULT_NLI, NliModel
 from uqviz.models.similarity import CrossEncoderModel, CrossEncoderSimilarity
 from uqviz.scoring.scores import Scores
-from uqviz.statistics.base import RunStatistics, ScoreConfig
+from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.workflows.importing import score_available
 from uqviz.workflows.store import StoreError
 
@@ -82,17 +84,31 @@ def start_run(run: Run, name: str | None = None, language_model: Callable[[], An
 
 
 def replace_run(run: Run) -> None:
-    """The current run gained data (perturbations): it is scored again and its history entry updated."""
+    """The current run gained data (perturbations): it is scored again and its history entry updated. Measures this
+    session cannot compute now (UQAC without the run's model) keep the values they had."""
     run_id, language_model = current_run_id(), st.session_state.get(RUN_MODEL_KEY)
+    before = st.session_state.get(SCORES_KEY)
     open_run(run, run_id, language_model)
     scores = current_scores()
-    if run_id is None:
-        st.session_state[RUN_ID_KEY] = save_to_history(run, scores, None)
-        return
+    if before is not None:
+        kept = {name: scored for name, scored in before[1].measures.items()
+                if scored.result.value is not None and scores.measures[name].result.value is None}
+        scores = replace(scores, measures={**scores.measures, **kept})
+        st.session_state[SCORES_KEY] = (run, scores)
     try:
+        if run_id is None:
+            raise StoreError("the run has no history entry yet")
         run_store().update_run(run_id, run, scores)
-    except (OSError, sqlite3.Error, StoreError, RunFormatError) as error:
+    except StoreError:
+        st.session_state[RUN_ID_KEY] = save_to_history(run, scores, None)
+    except (OSError, sqlite3.Error, RunFormatError) as error:
         st.warning(f"The history entry was not updated: {error}")
+
+
+def forget_run_id(run_id: int) -> None:
+    """A deleted history entry is no longer the current run's."""
+    if current_run_id() == run_id:
+        st.session_state[RUN_ID_KEY] = None
 
 
 def statistics(
@@ -112,33 +128,49 @@ def statistics(
     nli = nli or packaged_nli
     language_model = st.session_state.get(RUN_MODEL_KEY) or (partial(model_of_run, run) if run_model else None)
     held: dict[tuple, RunStatistics] = st.session_state.setdefault(STATISTICS_KEY, {})
-    key = (id(nli), id(cross_encoder), language_model is not None)
-    base = held.get(key)
+    # keyed by what the models are, not by object identity: a model evicted from the cache and loaded again is the same
+    models = (getattr(nli, "name", DEFAULT_NLI), getattr(cross_encoder, "name", None), language_model is not None)
+    base = held.get(models)
     if base is None or base.run is not run:
         similarity = None if cross_encoder is None else CrossEncoderSimilarity(cross_encoder, cached_embedder())
         base = RunStatistics(run, embedder=cached_embedder, similarity=similarity, nli=nli, language_model=language_model)
-        held[key] = base
-    return base if base.config == config else base.with_config(config)
+        held[models] = base
+    if base.config == config:
+        return base
+    derived = held.get((*models, config))
+    if derived is None or derived.run is not run:
+        with contextlib.suppress(MissingInputError, ModelLoadError):
+            base.similarity  # built once on the base, so every derived set shares its embeddings
+        derived = base.with_config(config)
+        for stale in [key for key in held if len(key) > len(models) and key[: len(models)] == models]:
+            del held[stale]  # one derived set per combination of models: the settings the page shows now
+        held[(*models, config)] = derived
+    return derived
 
 
 def model_of_run(run: Run) -> LanguageModel:
-    """The model that sampled the run (UQAC must read the same model's attention), loaded once per process."""
-    return cached_language_model(
-        spec_from_source(run.model.source),
-        st.session_state.get("device", "auto"),
-        bool(st.session_state.get("trust_remote_code", False)),
-    )
+    """The model that sampled the run (UQAC must read the same model's attention), loaded once per process. A run file
+    names its own model, so "Trust remote code" applies only when that is the model the sidebar names."""
+    spec = spec_from_source(run.model.source)
+    sidebar = st.session_state.get("model_spec", DEFAULT_MODEL).strip() or DEFAULT_MODEL
+    trust = bool(st.session_state.get("trust_remote_code", False)) and spec == sidebar
+    return cached_language_model(spec, st.session_state.get("device", "auto"), trust)
 
 
 def current_scores() -> Scores:
-    """Every measure the run's data and the session's models allow, computed once per current run."""
-    run = require_run()
+    """Every measure the run's data and the session's models allow, computed once per current run. A model that fails
+    while scoring is one message; the measures that need no model are still computed."""
+    run = current_run()
     held = st.session_state.get(SCORES_KEY)
     if held is not None and held[0] is run:
         return held[1]
-    base = statistics()
     with st.spinner(f"Scoring {len(run.samples)} answers on every measure…", show_time=True):
-        scores = score_available(run, base)
+        try:
+            scores = score_available(run, statistics() if run.samples else RunStatistics(run))
+        except (ModelLoadError, RuntimeError, OSError) as error:
+            st.error(f"A model failed while scoring, so only the measures that need no model were computed: "
+                     f"{str(error).splitlines()[0][:300]}")
+            scores = score_available(run, RunStatistics(run))
     st.session_state[SCORES_KEY] = (run, scores)
     return scores
 

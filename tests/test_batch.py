@@ -323,5 +323,6 @@ def test_batch_key_names_the_sampling_not_the_grading():
     regraded = BatchSettings(correctness=CorrectnessRule("embedding", 0.8))
     assert batch.batch_key([Question(q.text, ("other",)) for q in QUESTIONS], regraded, "model") == key
     assert batch.batch_key(QUESTIONS, settings, "other model") != key
+    assert batch.batch_key(QUESTIONS, settings, "model", "nli:default") != key
     assert batch.batch_key(QUESTIONS[:2], settings, "model") != key
     assert batch.batch_key(QUESTIONS, replace(settings, sampling=replace(settings.sampling, n=3)), "model") != key

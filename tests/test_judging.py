@@ -111,3 +111,20 @@ def test_load_nli_refuses_a_missing_folder_in_one_sentence(tmp_path):
     (tmp_path / "corrupt" / "config.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ModelLoadError, match="Could not load NLI model"):
         load_nli(str(tmp_path / "corrupt"))
+
+
+def test_pairs_saved_by_a_spreadsheet_with_a_byte_order_mark_are_read(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("question,a,b\r\nQ?,Paris,Lyon\r\n".encode("utf-8-sig"))
+    assert read_pairs(path) == [("Q?", "Paris", "Lyon")]
+
+
+def test_the_nli_hover_shows_both_directions_on_separate_escaped_lines():
+    import numpy as np
+
+    from uqviz.viz.clusters import pairwise_heatmap_figure
+
+    hover = np.array([["<b>a</b>\nsecond", "x\ny"], ["p\nq", "r\ns"]], dtype=object)
+    figure = pairwise_heatmap_figure(np.eye(2), [0, 1], "P", hover=hover)
+    assert figure.data[0].customdata[0][0] == "&lt;b&gt;a&lt;/b&gt;<br>second"
+    assert "%{customdata}" in figure.data[0].hovertemplate

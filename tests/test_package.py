@@ -103,3 +103,20 @@ def test_the_api_scores_a_sampled_run_and_answers_made_elsewhere(language_model)
     figure = uqviz.scores_figure(scores)
     (table_trace,) = figure.data
     assert [title[:16] for title in table_trace.cells.values[0]] == ["Length-normalise", "Semantic entropy"]
+
+
+def test_uqviz_app_passes_streamlit_options_through_and_stops_cleanly_on_ctrl_c(monkeypatch):
+    from uqviz import cli
+
+    commands = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda command: commands.append(command) or 0)
+    assert cli.main(["app", "--server.port", "8502"]) == 0
+    (command,) = commands
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("app.py")
+    assert "--server.address=localhost" in command and command[-2:] == ["--server.port", "8502"]
+
+    def interrupted(command):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.subprocess, "call", interrupted)
+    assert cli.main(["app", "--", "--server.port", "8503"]) == 130

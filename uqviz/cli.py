@@ -80,9 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_embedder_argument(judge_command)
     add_judge_arguments(judge_command)
 
-    app = commands.add_parser("app", help="start the web app (http://localhost:8501 by default); extra options go to streamlit")
-    app.add_argument("streamlit_options", nargs=argparse.REMAINDER,
-                     help="streamlit options, e.g. --server.port 8502 (the address stays localhost unless you set it)")
+    commands.add_parser("app", help="start the web app (http://localhost:8501 by default); other options go to streamlit, "
+                                    "e.g. --server.port 8502 (the address stays localhost unless you set it)")
     return parser
 
 
@@ -137,7 +136,12 @@ def sampling_settings(args: argparse.Namespace) -> SamplingSettings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "app":
+        return _app(extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         for path in (getattr(args, "out", None), getattr(args, "report", None)):
             if path:
@@ -148,8 +152,6 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "batch":
             return _batch(args)
-        if args.command == "app":
-            return _app(args)
         if args.command == "judge":
             return _judge(args)
         return _score(args)
@@ -297,10 +299,13 @@ def streamlit_config_options(script: Path) -> list[str]:
     ]
 
 
-def _app(args: argparse.Namespace) -> int:
+def _app(streamlit_options: list[str]) -> int:
     script = app_script()
     if not script.is_file():
         print(f"error: the app is not installed beside this package (no {script})", file=sys.stderr)
         return EXIT_BAD_INPUT
-    command = [sys.executable, "-m", "streamlit", "run", str(script), *streamlit_config_options(script), *args.streamlit_options]
-    return subprocess.call(command)
+    options = streamlit_options[1:] if streamlit_options[:1] == ["--"] else streamlit_options
+    try:
+        return subprocess.call([sys.executable, "-m", "streamlit", "run", str(script), *streamlit_config_options(script), *options])
+    except KeyboardInterrupt:  # Ctrl-C is how a user stops the app
+        return 130

@@ -20,8 +20,7 @@ def open_page(page: str, timeout: int = 300, **state) -> AppTest:
 
 def session_statistics(at: AppTest, language_model: bool = False):
     """The session's shared statistics of the current run: the plain set, or the one holding the run's language model."""
-    from pages.session import packaged_nli
+    from uqviz.models.nli import DEFAULT_NLI
 
     held = at.session_state["statistics"]
-    return next(stats for (nli, cross_encoder, has_model), stats in held.items()
-                if nli == id(packaged_nli) and cross_encoder == id(None) and has_model == language_model)
+    return held[(DEFAULT_NLI, None, language_model)]

@@ -45,7 +45,8 @@ def test_every_measure_in_one_table_with_borda_pick_as_in_the_worked_example():
     assert (rows["formula"] == [REGISTRY[name].formula for name in rows.index]).all()
     assert rows["percentile in batch"].isna().all()
     precision = session_statistics(at).relevance_precision
-    assert any(f", token relevance at {precision}. All measures took" in caption.value for caption in at.caption)
+    assert any(f", token relevance at {precision}. Meaning judge: " in caption.value and "All measures took" in caption.value
+               for caption in at.caption)
     for name, row in rows.iterrows():
         assert row["U"] == row["U"] or row["not computed because"], f"{name} has neither a value nor a reason"
     # docs/methods.md §7.4: votes 2.0, 1.732051, 1.0, 1.414214 by sample -> Paris 3.0, Lyon 1.732051, Rome 1.414214.

@@ -191,11 +191,6 @@ class RunStatistics:
         return self._language_model is not None
 
     @property
-    def loaded_language_model(self) -> Any | None:
-        """The language model if it is loaded already (its tokenizer is then free to use), else None."""
-        return None if self._language_model is None or callable(self._language_model) else self._language_model
-
-    @property
     def relevance_precision(self) -> str:
         """float32 or bfloat16: the precision token relevance is computed at on the similarity backend's device."""
         return resolve_precision(self.config.relevance_precision, self.similarity)

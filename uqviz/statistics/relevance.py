@@ -8,8 +8,9 @@ from itertools import combinations
 
 import numpy as np
 
+from uqviz.models.loading import ModelLoadError
 from uqviz.models.similarity import FLOAT32, SimilarityBackend
-from uqviz.statistics.base import RunStatistics, Statistic
+from uqviz.statistics.base import MissingInputError, RunStatistics, Statistic
 
 REPLACEMENT_CHARACTER = "\ufffd"
 
@@ -77,9 +78,15 @@ def sentence_similarity_matrix(question: str, answers: Sequence[str], backend: S
 
 
 def answer_variants(stats: RunStatistics) -> list[list[str]]:
-    """Every sample's removal variants; answers with split UTF-8 characters are decoded by the run's tokenizer if it is loaded."""
-    model = stats.loaded_language_model
-    decode = None if model is None else (lambda ids: model.tokenizer.decode(ids, skip_special_tokens=True))
+    """Every sample's removal variants; answers with split UTF-8 characters are decoded by the run's tokenizer when the
+    statistics have the run's language model (loaded here if needed), so the values never depend on what ran first."""
+    decode = None
+    if stats.has_language_model and any(REPLACEMENT_CHARACTER in token for sample in stats.run.samples for token in sample.tokens):
+        try:
+            tokenizer = stats.language_model.tokenizer
+            decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+        except (MissingInputError, ModelLoadError):
+            decode = None
     return [removal_variants(sample.tokens, sample.token_ids, decode) for sample in stats.run.samples]
 
 

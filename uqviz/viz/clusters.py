@@ -68,11 +68,13 @@ def pairwise_heatmap_figure(
     hover: np.ndarray | None = None,
 ) -> go.Figure:
     """A K × K pairwise matrix with rows and columns ordered by cluster and each cluster's block outlined; `hover` adds
-    an escaped line per cell (the NLI labels and probabilities of both directions)."""
+    lines per cell, separated by newlines and escaped here (the NLI labels and probabilities of both directions)."""
     order = cluster_order(ids)
     matrix = np.asarray(matrix, dtype=np.float64)[np.ix_(order, order)]
     labels = [f"S{index + 1} · c{ids[index] + 1}" for index in order]
-    extra = None if hover is None else np.vectorize(html.escape)(np.asarray(hover, dtype=object)[np.ix_(order, order)])
+    extra = None if hover is None else np.vectorize(lambda cell: "<br>".join(map(html.escape, cell.split("\n"))))(
+        np.asarray(hover, dtype=object)[np.ix_(order, order)]
+    )
     figure = go.Figure(
         go.Heatmap(
             z=matrix, x=labels, y=labels, zmin=zmin, zmax=zmax, colorscale="Viridis", customdata=extra,
@@ -155,7 +157,7 @@ def pairwise_matrix(stats: RunStatistics, clustering: Clustering) -> tuple[np.nd
             return f"{labels[i, j]} (entailment {probability[i, j, entail]:.2f}, contradiction {probability[i, j, contra]:.2f})"
 
         count = len(index)
-        hover = np.array([[f"row→column: {direction(i, j)}<br>column→row: {direction(j, i)}" for j in range(count)]
+        hover = np.array([[f"row→column: {direction(i, j)}\ncolumn→row: {direction(j, i)}" for j in range(count)]
                           for i in range(count)], dtype=object)
         return probability[..., entail], "P(row entails column)", 0.0, hover
     vectors = stats.answer_embeddings

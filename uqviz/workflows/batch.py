@@ -434,14 +434,15 @@ def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model:
     }
 
 
-def batch_key(questions: Sequence[Question], settings: BatchSettings, model: str) -> str:
-    """A short digest naming one batch: the same questions, sampling settings, model and measures resume the same results
-    file. The gold answers and the grading rule are left out: resuming grades the kept answers again."""
+def batch_key(questions: Sequence[Question], settings: BatchSettings, model: str, judge: str = "auto") -> str:
+    """A short digest naming one batch: the same questions, sampling settings, model, meaning judge and measures resume
+    the same results file. The gold answers and the grading rule are left out: resuming grades the kept answers again."""
     identity = {
         "questions": [question.text for question in questions],
         "settings": {key: value for key, value in asdict(settings).items() if key != "correctness"},
         "model": model,
         "measures": list(REGISTRY),
+        **({} if judge == "auto" else {"judge": judge}),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 

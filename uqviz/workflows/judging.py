@@ -46,7 +46,7 @@ def read_pairs(path: str | Path) -> list[tuple[str, str, str]]:
     """(question, a, b) from a CSV with those columns (others are kept out)."""
     path = Path(path)
     try:
-        with path.open(encoding="utf-8", newline="") as file:
+        with path.open(encoding="utf-8-sig", newline="") as file:
             reader = csv.DictReader(file)
             missing = [column for column in PAIR_COLUMNS if column not in (reader.fieldnames or [])]
             if missing:
