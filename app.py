@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pandas as pd
 import streamlit as st
 
@@ -11,8 +10,7 @@ from pages.session import current_run, current_scores, start_run
 from pages.views import VIEWS
 from uqviz.engine.sampling import SamplingError, clean_prompt, sample, validate
 from uqviz.format.run import Run
-from uqviz.viz.tokens import legend_html, probability_tokens_html
-
+from uqviz.viz.tokens import legend_html, plain_markdown, probability_tokens_html
 
 
 def sample_page() -> None:
@@ -38,7 +36,7 @@ def run_sampling(prompt: str) -> None:
     try:
         validate(cleaned, settings)
     except SamplingError as error:
-        st.warning(str(error))
+        st.warning(plain_markdown(str(error)))
         return
     if cleaned != prompt:
         st.info("Control characters were removed from the prompt.")
@@ -64,7 +62,7 @@ def run_sampling(prompt: str) -> None:
             )
         except SamplingError as error:
             status.update(label="Sampling was refused", state="error")
-            st.warning(str(error))
+            st.warning(plain_markdown(str(error)))
             return
         except RuntimeError as error:
             status.update(label="Sampling failed", state="error")
@@ -78,7 +76,7 @@ def show_run(run: Run) -> None:
     scores = current_scores()
     st.subheader("Samples")
     st.caption(
-        f"{len(run.samples)} answers from {run.model.name} on {run.model.device} ({run.model.dtype}), "
+        f"{len(run.samples)} answers from {plain_markdown(run.model.name)} on {plain_markdown(run.model.device)} ({plain_markdown(run.model.dtype)}), "
         f"{'' if run.sampling_seconds is None else f'sampled in {run.sampling_seconds:.2f} s · '}temperature {run.settings.temperature}, top-p {run.settings.top_p}, "
         f"top-k {run.settings.top_k or 'off'}, seed {run.settings.seed}, chat template {'on' if run.chat else 'off'}"
     )
@@ -105,7 +103,7 @@ def show_run(run: Run) -> None:
     st.subheader("Tokens by probability")
     st.html(legend_html("p = 0 (unlikely)", "p = 1 (certain)"))
     for index, sample_ in enumerate(run.samples):
-        st.markdown(f"**Sample {index + 1}** · {len(sample_)} tokens · finish: {sample_.finish_reason}")
+        st.markdown(f"**Sample {index + 1}** · {len(sample_)} tokens · finish: {plain_markdown(sample_.finish_reason)}")
         if sample_.logprobs:
             st.html(probability_tokens_html(sample_))
         else:

@@ -9,12 +9,12 @@ import streamlit as st
 
 from pages.session import require_run, statistics
 from uqviz.engine.attention import HEAD_CHOICES, AttentionPassError
-from uqviz.measures.uqac import UqacChain, UqacDetail, answer_span, build_chain, cached_detail, expand
-from uqviz.statistics.uqac import GREEDY, attention_of
-from uqviz.models.loading import ModelLoadError
-from uqviz.format.run import Run
 from uqviz.engine.sampling import SamplingError
+from uqviz.format.run import Run
+from uqviz.measures.uqac import UqacChain, UqacDetail, answer_span, build_chain, cached_detail, expand
+from uqviz.models.loading import ModelLoadError
 from uqviz.statistics.base import MissingInputError, ScoreConfig
+from uqviz.statistics.uqac import GREEDY, attention_of
 from uqviz.viz.chain import (
     chain_figure,
     chain_text_html,
@@ -23,6 +23,7 @@ from uqviz.viz.chain import (
     selected_position,
     token_detail_html,
 )
+from uqviz.viz.tokens import plain_markdown
 
 DEFAULTS = ScoreConfig()
 EXPLANATION = r"""
@@ -89,7 +90,7 @@ def render() -> None:
         with st.spinner("Teacher-forced attention pass (eager attention, reduced layer by layer)…", show_time=True):
             attention = attention_of(run_statistics, choice, config)
     except (ModelLoadError, MissingInputError, AttentionPassError, SamplingError) as error:
-        st.error(f"UQAC needs the run's own model ({run.model.name}) and a short enough answer: {error}")
+        st.error(f"UQAC needs the run's own model ({plain_markdown(run.model.name)}) and a short enough answer: {plain_markdown(str(error))}")
         st.stop()
     answer_tokens = attention.tokens[attention.prompt_length :]
     span = st.multiselect(

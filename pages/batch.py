@@ -10,6 +10,17 @@ import streamlit as st
 
 from pages.common import cached_embedder, language_model, sampling_settings
 from pages.session import packaged_nli
+from uqviz.engine.sampling import MAX_SAMPLES, SamplingError
+from uqviz.models.loading import cache_root
+from uqviz.models.nli import DEFAULT_NLI
+from uqviz.viz.overview import (
+    calibration_figure,
+    ranked_measures_figure,
+    ranked_measures_frame,
+    risk_coverage_figure,
+    roc_figure,
+)
+from uqviz.viz.tokens import plain_markdown
 from uqviz.workflows.active_prompt import EXTRACTORS, METRICS, question_uncertainty, rank_questions
 from uqviz.workflows.batch import (
     DEFAULT_THRESHOLDS,
@@ -28,16 +39,6 @@ from uqviz.workflows.batch import (
     parse_questions,
     ranked_measures,
     run_batch,
-)
-from uqviz.models.loading import cache_root
-from uqviz.models.nli import DEFAULT_NLI
-from uqviz.engine.sampling import MAX_SAMPLES, SamplingError
-from uqviz.viz.overview import (
-    calibration_figure,
-    ranked_measures_figure,
-    ranked_measures_frame,
-    risk_coverage_figure,
-    roc_figure,
 )
 
 BATCH_KEY = "batch"
@@ -64,7 +65,7 @@ def chosen_questions() -> list[Question] | None:
     try:
         return parse_questions(uploaded.getvalue(), uploaded.name)
     except BatchInputError as error:
-        st.error(str(error))
+        st.error(plain_markdown(str(error)))
         return None
 
 
@@ -105,7 +106,7 @@ def run_and_store(questions: list[Question], settings: BatchSettings) -> None:
             rows = run_batch(questions, lm, results_path, settings, embedder=cached_embedder, nli=packaged_nli, progress=progress)
         except (BatchInputError, SamplingError) as error:
             status.update(label="The batch stopped", state="error")
-            st.error(str(error))
+            st.error(plain_markdown(str(error)))
             return
         status.update(label=f"Answered {len(rows)} questions", state="complete", expanded=False)
     st.session_state[BATCH_KEY] = BatchResult(rows, build_report(rows, settings, lm.info.name), results_path)

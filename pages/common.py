@@ -9,12 +9,21 @@ import threading
 
 import streamlit as st
 
-from uqviz.models.loading import DEFAULT_MODEL, Embedder, LanguageModel, ModelLoadError, load_embedder, load_language_model
-from uqviz.models.nli import NliModel, load_nli
 from uqviz.engine.projection import warm_up_map
 from uqviz.engine.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
 from uqviz.format.run import SamplingSettings
+from uqviz.models.loading import (
+    DEFAULT_MODEL,
+    Embedder,
+    LanguageModel,
+    ModelLoadError,
+    load_embedder,
+    load_language_model,
+)
+from uqviz.models.nli import NliModel, load_nli
+from uqviz.viz.tokens import plain_markdown
 from uqviz.workflows.store import RunStore, default_store_path
+
 
 @st.cache_resource(max_entries=1, show_spinner=False)
 def cached_language_model(spec: str, device: str, trust_remote_code: bool) -> LanguageModel:
@@ -67,7 +76,7 @@ def language_model() -> LanguageModel | None:
             bool(st.session_state.get("trust_remote_code", False)),
         )
     except ModelLoadError as error:
-        st.error(str(error))
+        st.error(plain_markdown(str(error)))
         return None
 
 

@@ -9,11 +9,19 @@ import streamlit as st
 
 from pages import session
 from pages.common import cached_run_store, run_store
-from uqviz.workflows.importing import PastedSamplesError, describe_need, measure_availability, parse_samples, run_from_samples, score_available
-from uqviz.viz.report import report_html, scores_csv
 from uqviz.format.run import Run, RunFormatError, run_from_json, run_to_json
-from uqviz.workflows.store import HEADLINE_MEASURES, RunStore, StoredRun, StoreError
 from uqviz.viz.history import comparison_figure, comparison_frame, measure_title
+from uqviz.viz.report import report_html, scores_csv
+from uqviz.viz.tokens import plain_markdown
+from uqviz.workflows.importing import (
+    PastedSamplesError,
+    describe_need,
+    measure_availability,
+    parse_samples,
+    run_from_samples,
+    score_available,
+)
+from uqviz.workflows.store import HEADLINE_MEASURES, RunStore, StoredRun, StoreError
 
 REPORT_KEY = "history_report"
 PASTED_KEY = "history_pasted"
@@ -126,11 +134,11 @@ def import_run(store: RunStore) -> None:
     try:
         run = run_from_json(uploaded.getvalue(), origin=uploaded.name)
     except RunFormatError as error:
-        st.error(f"The file was not imported: {error}")
+        st.error(f"The file was not imported: {plain_markdown(str(error))}")
         return
     with st.spinner("Scoring the measures the run allows…", show_time=True):
         run_id = session.start_run(run, name=f"imported: {uploaded.name}")
-    st.success(f"Imported {uploaded.name} as run #{run_id}; it is now the current run.")
+    st.success(f"Imported {plain_markdown(uploaded.name)} as run #{run_id}; it is now the current run.")
 
 
 def paste_samples(store: RunStore) -> None:
@@ -143,7 +151,7 @@ def paste_samples(store: RunStore) -> None:
         try:
             run = run_from_samples(prompt.strip(), parse_samples(text), model.strip() or None)
         except PastedSamplesError as error:
-            st.error(str(error))
+            st.error(plain_markdown(str(error)))
             return
         with st.spinner("Scoring the measures the samples allow…", show_time=True):
             scores = score_available(run, session.statistics_for(run))
@@ -183,7 +191,7 @@ def render() -> None:
     try:
         store, stored_runs = open_store()
     except (OSError, sqlite3.Error) as error:
-        st.error(f"The run store could not be opened: {error}")
+        st.error(f"The run store could not be opened: {plain_markdown(str(error))}")
         st.stop()
     if store.recovery_message:
         st.warning(store.recovery_message)
@@ -194,7 +202,7 @@ def render() -> None:
             manage(store, stored_runs)
             compare(store, stored_runs)
         except StoreError as error:
-            st.warning(str(error))
+            st.warning(plain_markdown(str(error)))
     else:
         st.info("No saved runs yet: sample on the Sample page, upload a run JSON or paste samples below.")
     st.subheader("Import")

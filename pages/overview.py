@@ -5,12 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.session import current_scores, require_run, statistics
-from uqviz.statistics.clustering import answer_clustering
+from uqviz.format.run import Run
 from uqviz.measures.logprob import DEFAULT_CHOW_QUANTILE
 from uqviz.measures.self_certainty import DEFAULT_BORDA_EXPONENT
-from uqviz.format.run import Run
 from uqviz.scoring.scores import Scores
 from uqviz.statistics.base import MissingInputError, RunStatistics
+from uqviz.statistics.clustering import answer_clustering
 from uqviz.viz.overview import (
     best_of_n,
     borda_figure,
@@ -20,6 +20,7 @@ from uqviz.viz.overview import (
     measures_frame,
     token_logprob_figure,
 )
+from uqviz.viz.tokens import plain_markdown
 
 BATCH_KEY = "batch"
 TEXT_GROUPING = "same normalised text"
@@ -67,7 +68,7 @@ def borda_section(run: Run, statistics: RunStatistics) -> None:
         try:
             cluster_ids = answer_clustering(statistics).ids
         except MissingInputError as error:
-            st.info(f"Grouped by text instead: {error}.")
+            st.info(f"Grouped by text instead: {plain_markdown(str(error))}.")
     pick = best_of_n(run.samples, cluster_ids, exponent)
     result, labels, certainties, best_single = pick.vote, pick.labels, pick.certainties, pick.most_certain
     if result.sample_index is None:
@@ -105,7 +106,7 @@ def render() -> None:
     run = require_run()
     run_statistics = statistics()
     st.title("All scores")
-    st.caption(f"{len(run.samples)} answers to: {run.prompt[:200]}")
+    st.caption(f"{len(run.samples)} answers to: {plain_markdown(run.prompt[:200])}")
     measures_table(current_scores())
     borda_section(run, run_statistics)
     chow_section(run)

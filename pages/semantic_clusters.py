@@ -10,15 +10,15 @@ import streamlit as st
 
 from pages import session
 from pages.common import cached_nli
-from uqviz.statistics.clustering import EMBEDDING_RULE, MEANING_JUDGE, RULES, STRICT_RULE, Clustering, answer_clustering
+from uqviz.engine.projection import map_2d
+from uqviz.format.run import Run
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.logprob import mean_loglik
 from uqviz.models.loading import ModelLoadError
 from uqviz.models.nli import DEFAULT_NLI, NliModel
-from uqviz.engine.projection import map_2d
-from uqviz.format.run import Run
 from uqviz.scoring.scores import score_run
 from uqviz.statistics.base import MissingInputError, ScoreConfig
+from uqviz.statistics.clustering import EMBEDDING_RULE, MEANING_JUDGE, RULES, STRICT_RULE, Clustering, answer_clustering
 from uqviz.viz.clusters import (
     cluster_rows,
     laplacian_spectrum_figure,
@@ -27,7 +27,7 @@ from uqviz.viz.clusters import (
     pairwise_matrix,
     selected_sample_id,
 )
-from uqviz.viz.tokens import legend_html, probability_tokens_html
+from uqviz.viz.tokens import legend_html, plain_markdown, probability_tokens_html
 
 DEFAULTS = ScoreConfig()
 MEASURE_NAMES = (
@@ -55,7 +55,7 @@ def nli_model() -> tuple[NliModel | None, NliModel | None]:
     try:
         model = cached_nli(path)
     except ModelLoadError as error:
-        st.warning(f"{error} Meaning is judged by embedding cosine instead.")
+        st.warning(f"{plain_markdown(str(error))} Meaning is judged by embedding cosine instead.")
         return None, None
     return (None if path == DEFAULT_NLI else model), model
 
@@ -129,7 +129,7 @@ def render() -> None:
             clustering = answer_clustering(stats)
             scores = score_run(run, stats, list(MEASURE_NAMES))
     except (ModelLoadError, MissingInputError) as error:
-        st.error(str(error))
+        st.error(plain_markdown(str(error)))
         st.stop()
     results = {name: scored.result for name, scored in scores.measures.items()}
 

@@ -10,8 +10,6 @@ import streamlit as st
 
 from pages import session
 from pages.common import language_model
-from uqviz.measures.base import MeasureResult
-from uqviz.models.loading import ModelLoadError
 from uqviz.engine.perturbation import (
     DEFAULT_PERTURBATIONS,
     MAX_PERTURBATIONS,
@@ -23,11 +21,14 @@ from uqviz.engine.perturbation import (
     parse_perturbations,
 )
 from uqviz.engine.projection import pca
-from uqviz.format.run import Run
-from uqviz.scoring.scores import score_run
 from uqviz.engine.sampling import MAX_NEW_TOKENS, SamplingError
+from uqviz.format.run import Run
+from uqviz.measures.base import MeasureResult
+from uqviz.models.loading import ModelLoadError
+from uqviz.scoring.scores import score_run
 from uqviz.statistics.base import PERTURBATION_EMBEDDINGS, MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.clusters import selected_sample_id
+from uqviz.viz.tokens import plain_markdown
 from uqviz.viz.volume import (
     SERIES_COLOURS,
     curve_figure,
@@ -87,7 +88,7 @@ def perturbation_controls(run: Run) -> Run:
                 try:
                     texts = parse_perturbations(pasted)
                 except PerturbationError as error:
-                    st.warning(str(error))
+                    st.warning(plain_markdown(str(error)))
     if texts:
         run = replace(run, perturbations=texts)
         session.replace_run(run)
@@ -101,7 +102,7 @@ def generate(run: Run, count: int, max_new_tokens: int) -> list[str] | None:
             status.update(label="The model could not be loaded", state="error")
             return None
         if lm.info.name != run.model.name:
-            st.info(f"The run was sampled with {run.model.name}; the perturbations come from {lm.info.name}.")
+            st.info(f"The run was sampled with {plain_markdown(run.model.name)}; the perturbations come from {plain_markdown(lm.info.name)}.")
         status.update(label=f"Sampling {count} rephrasings with {lm.info.name}…")
         bar = st.progress(0.0, text="token 0")
         started = time.perf_counter()
@@ -181,7 +182,7 @@ def render() -> None:
             answer_vectors = statistics.answer_embeddings
             perturbation_vectors = PERTURBATION_EMBEDDINGS(statistics) if run.perturbations else None
     except (MissingInputError, ModelLoadError) as error:
-        st.error(f"The embedding model is not available: {error}")
+        st.error(f"The embedding model is not available: {plain_markdown(str(error))}")
         st.stop()
     internal, internal_seconds = timed(statistics, "semantic_volume")
     external, external_seconds = timed(statistics, "semantic_volume_external")

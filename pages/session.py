@@ -23,6 +23,7 @@ from uqviz.models.nli import DEFAULT_NLI, NliModel
 from uqviz.models.similarity import CrossEncoderModel, CrossEncoderSimilarity
 from uqviz.scoring.scores import Scores
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.viz.tokens import plain_markdown
 from uqviz.workflows.importing import score_available
 from uqviz.workflows.store import StoreError
 
@@ -102,7 +103,7 @@ def replace_run(run: Run) -> None:
     except StoreError:
         st.session_state[RUN_ID_KEY] = save_to_history(run, scores, None)
     except (OSError, sqlite3.Error, RunFormatError) as error:
-        st.warning(f"The history entry was not updated: {error}")
+        st.warning(f"The history entry was not updated: {plain_markdown(str(error))}")
 
 
 def forget_run_id(run_id: int) -> None:
@@ -180,5 +181,5 @@ def save_to_history(run: Run, scores: Scores | None, name: str | None = None) ->
     try:
         return run_store().save(run, scores, name)
     except (OSError, sqlite3.Error, StoreError, RunFormatError) as error:
-        st.warning(f"The run was not saved to the history: {error}")
+        st.warning(f"The run was not saved to the history: {plain_markdown(str(error))}")
         return None

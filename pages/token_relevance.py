@@ -6,11 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from pages import session
-from uqviz.measures.registry import REGISTRY
+from uqviz.format.run import Run
 from uqviz.measures.base import MeasureResult
+from uqviz.measures.registry import REGISTRY
 from uqviz.measures.sar import SENTENCE_SIMILARITY, TOKEN_RELEVANCE
 from uqviz.models.loading import ModelLoadError
-from uqviz.format.run import Run
 from uqviz.models.similarity import PRECISIONS, CrossEncoderModel, load_cross_encoder
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.sar import (
@@ -24,6 +24,7 @@ from uqviz.viz.sar import (
     shift_figure,
     similarity_heatmap,
 )
+from uqviz.viz.tokens import plain_markdown
 
 TEMPERATURES = (1e-3, 1e-2, 1e-1, 1.0)
 SAR_MEASURES = {"ln_predictive_entropy": "LN-PE", "token_sar": "TokenSAR", "sent_sar": "SentSAR", "sar": "SAR"}
@@ -68,7 +69,7 @@ def sar_statistics(config: ScoreConfig, cross_encoder_path: str) -> RunStatistic
     try:
         cross_encoder = cached_cross_encoder(cross_encoder_path)
     except ModelLoadError as error:
-        st.error(f"{error} The default bi-encoder is used instead.")
+        st.error(f"{plain_markdown(str(error))} The default bi-encoder is used instead.")
         return session.statistics(config)
     return session.statistics(config, cross_encoder=cross_encoder)
 
@@ -134,7 +135,7 @@ def render() -> None:
         try:
             results = {name: REGISTRY[name].compute(statistics) for name in SAR_MEASURES}
         except MissingInputError as error:
-            st.error(f"SAR cannot be computed for this run: {error}.")
+            st.error(f"SAR cannot be computed for this run: {plain_markdown(str(error))}.")
             st.stop()
     st.caption(f"Similarity backend: {statistics.similarity_name}; token relevance at {statistics.relevance_precision}")
     for column, (name, label) in zip(st.columns(len(SAR_MEASURES)), SAR_MEASURES.items()):

@@ -8,11 +8,19 @@ import streamlit as st
 from pages.common import language_model, sampling_settings
 from pages.session import current_run, save_to_history, statistics_for
 from uqviz.models.loading import LanguageModel, ModelLoadError, load_language_model
-from uqviz.workflows.store import short_text
 from uqviz.viz.history import measure_title, measures_figure
+from uqviz.viz.tokens import plain_markdown
+from uqviz.workflows.store import short_text
 from uqviz.workflows.whatif import (
-    DEFAULT_FRAMINGS, Framing, RunProgress, WhatIfRun, framing_comparison, measure_series, model_comparison,
-    parse_temperatures, temperature_sweep,
+    DEFAULT_FRAMINGS,
+    Framing,
+    RunProgress,
+    WhatIfRun,
+    framing_comparison,
+    measure_series,
+    model_comparison,
+    parse_temperatures,
+    temperature_sweep,
 )
 
 RESULTS_KEY = "whatif_results"
@@ -67,7 +75,7 @@ def run_comparison(mode: str, prompt: str, lm: LanguageModel) -> tuple[list[What
             )
         except (ValueError, ModelLoadError) as error:  # SamplingError is a ValueError
             status.update(label="Nothing was sampled", state="error")
-            st.warning(str(error))
+            st.warning(plain_markdown(str(error)))
             return None
         except RuntimeError as error:
             status.update(label="Sampling failed", state="error")
@@ -87,7 +95,7 @@ def show_results(results: list[WhatIfRun], labels: list, x_title: str) -> None:
     st.dataframe(table, key="whatif_table")
     for result in results:
         with st.expander(f"{result.label}: {len(result.run.samples)} answers"):
-            st.caption(f"Prompt as sent: {result.run.prompt}")
+            st.caption(f"Prompt as sent: {plain_markdown(result.run.prompt)}")
             st.dataframe(pd.DataFrame({"answer": [sample.text for sample in result.run.samples]}), hide_index=True)
 
 

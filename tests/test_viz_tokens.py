@@ -1,5 +1,7 @@
 """Token HTML is escaped: model output is untrusted."""
 
+import pytest
+
 from tests.conftest import make_run
 from uqviz.viz.tokens import coloured_tokens_html, probability_tokens_html, token_span
 
@@ -22,3 +24,18 @@ def test_sample_with_hostile_tokens_and_alternatives():
 def test_newlines_and_empty_tokens_stay_visible():
     html = coloured_tokens_html(["a\nb", ""], [0.1, 0.9], ["t1", "t2"], 0, 1, "Viridis")
     assert "↵<br>" in html and "∅" in html
+
+
+@pytest.mark.parametrize("text", [
+    "![beacon](http://tracker.example/pixel.png)", "[link](javascript:alert(1))", "$\\rule{774px}{20px}$",
+    ":red[alarm] :material/home:", "**bold** _it_ `code` <b>html</b>", "# heading\n- item", "plain words",
+])
+def test_plain_markdown_leaves_no_markup_for_streamlit_to_render(text):
+    import re
+
+    from uqviz.viz.tokens import plain_markdown
+
+    escaped = plain_markdown(text)
+    # every ASCII punctuation mark is escaped, so removing the escapes gives the text back exactly
+    assert re.sub(r"\\(.)", r"\1", escaped) == text
+    assert not re.search(r"(?<!\\)[!\[\]()$*_`<>:#\-]", escaped)

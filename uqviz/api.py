@@ -12,7 +12,14 @@ import plotly.graph_objects as go
 
 from uqviz.engine.sampling import sample as sample_run
 from uqviz.format.run import Run, SamplingSettings
-from uqviz.models.loading import DEFAULT_EMBEDDER, DEFAULT_MODEL, Embedder, LanguageModel, load_embedder, load_language_model
+from uqviz.models.loading import (
+    DEFAULT_EMBEDDER,
+    DEFAULT_MODEL,
+    Embedder,
+    LanguageModel,
+    load_embedder,
+    load_language_model,
+)
 from uqviz.models.nli import DEFAULT_NLI, NliModel, load_nli
 from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
 from uqviz.scoring.scores import Scores, score_run

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
+from uqviz.engine.sampling import SamplingError, validate_settings
+from uqviz.format.run import RunFormatError, SamplingSettings
 from uqviz.models.loading import DEFAULT_MODEL, ModelLoadError
 from uqviz.models.nli import NliModel
-from uqviz.statistics.base import ScoreConfig
-from uqviz.format.run import RunFormatError, SamplingSettings
-from uqviz.engine.sampling import SamplingError, validate_settings
 from uqviz.models.similarity import PRECISIONS
+from uqviz.statistics.base import ScoreConfig
 
 EXIT_BAD_INPUT = 2
 
@@ -161,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from uqviz.models.loading import load_language_model
-    from uqviz.format.run import write_run
     from uqviz.engine.sampling import sample
+    from uqviz.format.run import write_run
+    from uqviz.models.loading import load_language_model
 
     settings = sampling_settings(args)
     lm = load_language_model(args.model, device=args.device, trust_remote_code=args.trust_remote_code)
@@ -174,12 +174,12 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from uqviz.models.loading import load_embedder
-    from uqviz.format.run import read_run
-    from uqviz.scoring.scores import score_run, write_scores
-    from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
-    from uqviz.statistics.base import RunStatistics
     from uqviz.api import run_language_model
+    from uqviz.format.run import read_run
+    from uqviz.models.loading import load_embedder
+    from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
+    from uqviz.scoring.scores import score_run, write_scores
+    from uqviz.statistics.base import RunStatistics
 
     run = read_run(args.run)
     config, nli = judge(args)
@@ -197,11 +197,11 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from uqviz.workflows.importing import score_available
-    from uqviz.models.loading import load_embedder
-    from uqviz.viz.report import write_report
     from uqviz.format.run import read_run
+    from uqviz.models.loading import load_embedder
     from uqviz.statistics.base import RunStatistics
+    from uqviz.viz.report import write_report
+    from uqviz.workflows.importing import score_available
 
     run = read_run(args.run)
     config, nli = judge(args)
@@ -212,12 +212,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
+    from uqviz.models.loading import load_embedder, load_language_model
     from uqviz.statistics.uqac import GREEDY
     from uqviz.workflows.batch import (
-        DEFAULT_THRESHOLDS, BatchInputError, BatchProgress, BatchSettings, CorrectnessRule, build_report, read_questions, run_batch,
+        DEFAULT_THRESHOLDS,
+        BatchInputError,
+        BatchProgress,
+        BatchSettings,
+        CorrectnessRule,
+        build_report,
+        read_questions,
+        run_batch,
         write_report,
     )
-    from uqviz.models.loading import load_embedder, load_language_model
 
     settings = sampling_settings(args)
     try:

@@ -93,3 +93,11 @@ def test_chow_charts_mark_the_quantile_and_group_by_meaning():
 def test_without_a_run_the_page_points_to_the_sample_page():
     at = overview()
     assert any("No run yet" in info.value for info in at.info)
+
+
+def test_a_prompt_with_markdown_and_latex_is_shown_as_text():
+    run = make_run(["Paris", "Lyon"], prompt="![beacon](http://tracker.example/p.png) $\\rule{774px}{9px}$ **bold**")
+    at = overview(run=run)
+    (caption,) = [caption.value for caption in at.caption if "answers to:" in caption.value]
+    assert "\\!\\[beacon\\]\\(http\\:\\/\\/tracker" in caption and "\\$\\\\rule" in caption and "\\*\\*bold\\*\\*" in caption
+    assert "![beacon]" not in caption and "**bold**" not in caption

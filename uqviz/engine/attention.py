@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uqviz.models.loading import LanguageModel
 from uqviz.engine.sampling import TOP_ALTERNATIVES, token_texts
+from uqviz.models.loading import LanguageModel
 
 MAX_ATTENTION_TOKENS = 2048
 """Cap on prompt + answer tokens. Memory grows with T²: one layer's eager attention (heads × T × T) at a time plus the

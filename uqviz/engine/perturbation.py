@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from uqviz.models.loading import LanguageModel
-from uqviz.format.run import SamplingSettings
 from uqviz.engine.sampling import MAX_SAMPLES, clean_prompt, sample
+from uqviz.format.run import SamplingSettings
+from uqviz.models.loading import LanguageModel
 
 PERTURBATION_PROMPT = "Rewrite or clarify this question in a different way: {question}"
 DEFAULT_PERTURBATIONS = 20

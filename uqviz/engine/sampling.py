@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from uqviz.models.loading import LanguageModel
 from uqviz.format.run import Run, Sample, SamplingSettings
+from uqviz.models.loading import LanguageModel
 
 MAX_SAMPLES = 64
 MAX_NEW_TOKENS = 2048

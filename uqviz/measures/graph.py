@@ -15,6 +15,7 @@ from uqviz.measures.base import Measure, MeasureResult
 from uqviz.statistics.affinity import ANSWER_AFFINITY
 from uqviz.statistics.base import RunStatistics
 
+
 def laplacian_spectrum(affinity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ascending eigenvalues and eigenvectors (columns) of L = I - D^{-1/2} W D^{-1/2}."""
     # Not scipy.sparse.csgraph.laplacian: it drops the self-loops W_ii = 1 that Lin et al.'s degrees include.

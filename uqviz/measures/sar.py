@@ -12,6 +12,7 @@ from uqviz.measures.base import Measure, MeasureResult
 from uqviz.measures.logprob import mean_loglik, sequence_loglik
 from uqviz.statistics.relevance import SENTENCE_SIMILARITY, TOKEN_RELEVANCE
 
+
 def relevance_weights(relevance: Sequence[float]) -> np.ndarray:
     """R̃_i = R_i / Σ_j R_j; uniform 1/n when every R_i is 0, where the original gives NaN (§4.2 numerical guard)."""
     values = np.asarray(relevance, dtype=np.float64)

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from uqviz.format.run import Sample
+from uqviz.measures.logprob import chow_scores
+from uqviz.measures.registry import REGISTRY
+from uqviz.measures.self_certainty import BordaResult, answer_self_certainty, borda_vote
+from uqviz.scoring.scores import Scores
 from uqviz.workflows.active_prompt import normalise_answer
 from uqviz.workflows.evaluation import percentile_of
-from uqviz.measures.registry import REGISTRY
-from uqviz.measures.logprob import chow_scores
-from uqviz.measures.self_certainty import BordaResult, answer_self_certainty, borda_vote
-from uqviz.format.run import Sample
-from uqviz.scoring.scores import Scores
 
 HOVER_WIDTH = 60
 LABEL_LENGTH = 40

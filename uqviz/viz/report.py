@@ -13,20 +13,20 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from uqviz.statistics.clustering import answer_clustering
-from uqviz.measures.registry import REGISTRY
 from uqviz.engine.projection import pca
 from uqviz.format.run import Run
 from uqviz.format.spreadsheet import spreadsheet_text
+from uqviz.measures.registry import REGISTRY
 from uqviz.scoring.scores import Scores, score_run
 from uqviz.statistics.base import RunStatistics
-from uqviz.workflows.store import short_text
+from uqviz.statistics.clustering import answer_clustering
 from uqviz.viz.chain import chain_figure
 from uqviz.viz.clusters import meaning_map_figure
 from uqviz.viz.history import measure_title, scores_table_figure
 from uqviz.viz.sar import CONTRIBUTION, sar_legend_html, sar_tokens_html, shift_figure
 from uqviz.viz.tokens import legend_html, probability_tokens_html
 from uqviz.viz.volume import gram_figure, text_labels
+from uqviz.workflows.store import short_text
 
 # Allows the inline plotly.js and styles, and nothing from the network.
 CONTENT_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; font-src data:"

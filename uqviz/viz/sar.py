@@ -9,8 +9,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from uqviz.measures.sar import SentenceShiftDetail, TokenSarDetail
 from uqviz.format.run import Run, Sample
+from uqviz.measures.sar import SentenceShiftDetail, TokenSarDetail
 from uqviz.viz.tokens import coloured_tokens_html, legend_html, token_title
 
 RELEVANCE = "relevance"

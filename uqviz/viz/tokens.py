@@ -70,3 +70,12 @@ def legend_html(label_low: str, label_high: str, scale: str = PROBABILITY_SCALE)
         f'<span style="display:inline-block;width:160px;height:10px;background:linear-gradient(to right,{stops})"></span>'
         f"<span>{html.escape(label_high)}</span></div>"
     )
+
+
+MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()#+-.!|$<>~:&=\"'^%@;,?/")
+
+
+def plain_markdown(text: str) -> str:
+    """Text that Streamlit's markdown shows literally: every ASCII punctuation mark backslash-escaped, so no link,
+    image, emphasis, LaTeX ($…$), colour directive (:red[…]) or HTML comes out of a run, a paste or a model."""
+    return "".join("\\" + character if character in MARKDOWN_PUNCTUATION else character for character in text)

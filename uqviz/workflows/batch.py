@@ -22,18 +22,25 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from uqviz.workflows.evaluation import auroc, calibration_bins, labelled_pairs, prediction_rejection_ratio, risk_coverage_curve, roc_points
-from uqviz.measures.lexical import rouge_l
-from uqviz.measures.registry import REGISTRY
-from uqviz.statistics.uqac import GREEDY, use_greedy_answer
-from uqviz.models.loading import Embedder, LanguageModel
-from uqviz.models.nli import NliModel
+from uqviz.engine.sampling import sample
 from uqviz.format.run import SamplingSettings
 from uqviz.format.spreadsheet import read_spreadsheet_text, spreadsheet_text
-from uqviz.engine.sampling import sample
-from uqviz.scoring.scores import score_run
+from uqviz.measures.lexical import rouge_l
+from uqviz.measures.registry import REGISTRY
+from uqviz.models.loading import Embedder, LanguageModel
+from uqviz.models.nli import NliModel
 from uqviz.models.similarity import BiEncoderSimilarity
+from uqviz.scoring.scores import score_run
 from uqviz.statistics.base import RunStatistics, ScoreConfig
+from uqviz.statistics.uqac import GREEDY, use_greedy_answer
+from uqviz.workflows.evaluation import (
+    auroc,
+    calibration_bins,
+    labelled_pairs,
+    prediction_rejection_ratio,
+    risk_coverage_curve,
+    roc_points,
+)
 
 REPORT_SCHEMA = "uqviz.batch-report/1"
 DEMO_QUESTIONS = Path(__file__).resolve().parent.parent / "data" / "demo_qa.csv"

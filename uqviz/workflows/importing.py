@@ -10,10 +10,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from uqviz.measures.registry import REGISTRY
-from uqviz.measures.base import MeasureResult
-from uqviz.format.run import ModelInfo, Run, Sample, SamplingSettings
 from uqviz.engine.sampling import MAX_SAMPLES
+from uqviz.format.run import ModelInfo, Run, Sample, SamplingSettings
+from uqviz.measures.base import MeasureResult
+from uqviz.measures.registry import REGISTRY
 from uqviz.scoring.scores import ScoredMeasure, Scores, score_run
 from uqviz.statistics.base import RunStatistics
 

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from uqviz.format.run import Run, run_from_json, run_to_json
 from uqviz.measures.registry import REGISTRY
 from uqviz.models.loading import cache_root
-from uqviz.format.run import Run, run_from_json, run_to_json
 from uqviz.scoring.scores import Scores
 
 STORE_ENV = "UQVIZ_STORE"

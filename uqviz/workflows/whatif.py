@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from uqviz.engine.sampling import sample
+from uqviz.format.run import Run, SamplingSettings
 from uqviz.measures.registry import REGISTRY
 from uqviz.models.loading import LanguageModel
-from uqviz.format.run import Run, SamplingSettings
-from uqviz.engine.sampling import sample
 from uqviz.scoring.scores import Scores, score_run
 from uqviz.statistics.base import RunStatistics
 
