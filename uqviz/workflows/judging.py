@@ -66,8 +66,9 @@ def judge_pairs(
     embedder: Callable[[], Embedder] | None = None,
     threshold: float = 0.65,
 ) -> tuple[list[JudgedPair], str | None]:
-    """Every pair judged under `rule` (`auto`: strict entailment with the NLI model, else embedding cosine), in batched
-    model calls on "question answer" texts; the note says why the rule fell back to embeddings, if it did."""
+    """Every pair judged under `rule` (`auto`: strict entailment with the NLI model on "question answer" texts, else the
+    cosine of the answers alone, as clustering does), in batched model calls; the note says why the rule fell back to
+    embeddings, if it did."""
     note = None
     model = None
     if rule == AUTO_RULE or RULES[rule].needs_nli:
@@ -76,13 +77,13 @@ def judge_pairs(
         except ModelLoadError as error:
             note = f"{error} Judged by embedding cosine instead."
         rule = (STRICT_RULE if rule == AUTO_RULE else rule) if model is not None else EMBEDDING_RULE
-    left = [f"{question} {a}" for question, a, _ in pairs]
-    right = [f"{question} {b}" for question, _, b in pairs]
-    if model is None:
+    if model is None:  # the embedding rule compares the answers alone, as clustering does
         if embedder is None:
             raise ModelLoadError("judging by embedding cosine needs an embedder")
-        cosine = BiEncoderSimilarity(embedder()).pair_scores(left, right)
+        cosine = BiEncoderSimilarity(embedder()).pair_scores([a for _, a, _ in pairs], [b for _, _, b in pairs])
         return [JudgedPair(*pair, int(value >= threshold), rule, cosine=float(value)) for pair, value in zip(pairs, cosine)], note
+    left = [f"{question} {a}" for question, a, _ in pairs]
+    right = [f"{question} {b}" for question, _, b in pairs]
     logits = model.pair_logits(left + right, right + left)
     forward, backward = logits[: len(pairs)], logits[len(pairs) :]
     labels_ab, labels_ba = argmax_labels(forward), argmax_labels(backward)
