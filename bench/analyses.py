@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import PROMPT, run_size_parser  # noqa: E402
 
 from uqviz.models.loading import load_embedder, load_language_model  # noqa: E402
+from uqviz.models.nli import load_nli  # noqa: E402
 from uqviz.format.run import SamplingSettings  # noqa: E402
 from uqviz.engine.sampling import sample  # noqa: E402
 from uqviz.scoring.scores import score_run  # noqa: E402
@@ -27,9 +28,11 @@ from uqviz.models.similarity import FLOAT32  # noqa: E402
 from uqviz.statistics.base import RunStatistics, ScoreConfig  # noqa: E402
 
 
-def score_and_report(run, config: ScoreConfig, embedder, lm) -> float:
-    """Score every measure from empty caches, print each measure's and statistic's cost, return the total seconds."""
-    statistics = RunStatistics(run, config, embedder=embedder, language_model=lm)
+def score_and_report(run, config: ScoreConfig, embedder, lm, nli) -> float:
+    """Score every measure from empty caches (the NLI judge's pair cache too), print each measure's and statistic's
+    cost, return the total seconds."""
+    nli._cache.clear()
+    statistics = RunStatistics(run, config, embedder=embedder, nli=nli, language_model=lm)
     started = time.perf_counter()
     scores = score_run(run, statistics)
     analyses = time.perf_counter() - started
@@ -51,13 +54,15 @@ def main() -> None:
     lm = load_language_model("default", device=args.device)
     embedder = load_embedder("default", device=args.device)
     embedder.model.encode(["warm up"])
+    nli = load_nli("default", device=args.device)  # the default meaning judge; loading it is model loading, not analysis
+    nli.pair_logits(["warm up"], ["warm up"])
     sample(lm, "warm up", SamplingSettings(n=1, max_new_tokens=2))
     run = sample(lm, PROMPT, SamplingSettings(n=args.n, max_new_tokens=args.max_new_tokens, seed=0))
     tokens = sum(len(s) for s in run.samples)
     print(f"{lm.info.name} on {lm.info.device}; N={args.n}, max_new_tokens={args.max_new_tokens}, {tokens} answer tokens")
     print(f"sampling                 {run.sampling_seconds:8.3f} s")
-    default = score_and_report(run, ScoreConfig(), embedder, lm)
-    exact = score_and_report(run, ScoreConfig(relevance_precision=FLOAT32), embedder, lm)
+    default = score_and_report(run, ScoreConfig(), embedder, lm, nli)
+    exact = score_and_report(run, ScoreConfig(relevance_precision=FLOAT32), embedder, lm, nli)
     print(f"ratio analyses / sampling, default settings       {default / run.sampling_seconds:7.3f}   (target <= 1.0)")
     print(f"ratio analyses / sampling, relevance at float32   {exact / run.sampling_seconds:7.3f}")
 

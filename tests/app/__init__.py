@@ -1,5 +1,7 @@
 """AppTest helpers shared by the page tests."""
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
@@ -24,3 +26,8 @@ def session_statistics(at: AppTest, language_model: bool = False):
 
     held = at.session_state["statistics"]
     return held[(DEFAULT_NLI, None, language_model)]
+
+
+def shown(markdown: str) -> str:
+    """The text a markdown element shows: the pages escape every punctuation mark of messages that may carry user text."""
+    return re.sub(r"\\(.)", r"\1", markdown)

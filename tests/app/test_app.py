@@ -3,6 +3,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app import shown
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -69,7 +70,7 @@ def test_a_run_sampled_on_the_entry_page_is_saved_with_every_measure_the_loaded_
 def test_bad_input_gets_a_message(prompt, state, message):
     at = submit(fresh_app(**state), prompt)
     assert not at.exception
-    assert any(message in warning.value for warning in at.warning)
+    assert any(message in shown(warning.value) for warning in at.warning)
     assert "run" not in at.session_state
 
 
@@ -92,18 +93,18 @@ def test_opening_the_app_compiles_umap_once_in_the_background(monkeypatch):
 def test_bad_model_path_gets_one_sentence(tmp_path):
     at = submit(fresh_app(model_spec=str(tmp_path / "missing-model"), n=1, max_new_tokens=2), "hi")
     assert not at.exception
-    assert any("does not exist" in error.value for error in at.error)
+    assert any("does not exist" in shown(error.value) for error in at.error)
 
 
 def test_prompt_of_100000_characters_is_refused_with_both_lengths():
     at = submit(fresh_app(n=1, max_new_tokens=4), "word " * 20_000)
     assert not at.exception
-    assert any("context window is 8192 tokens" in warning.value for warning in at.warning)
+    assert any("context window is 8192 tokens" in shown(warning.value) for warning in at.warning)
     assert "run" not in at.session_state
 
 
 def test_control_characters_are_removed_and_sampling_goes_on():
     at = submit(fresh_app(n=1, max_new_tokens=4), "Say\x00 hi\x07")
     assert not at.exception
-    assert any("Control characters were removed" in info.value for info in at.info)
+    assert any("Control characters were removed" in shown(info.value) for info in at.info)
     assert at.session_state["run"].prompt == "Say hi"

@@ -6,7 +6,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app import open_page as open_app_page, session_statistics
+from tests.app import open_page as open_app_page, session_statistics, shown
 from uqviz.statistics.uqac import ATTENTION_PASS, EXPANSION_LOGPROBS, GREEDY, GREEDY_ANSWER, head_counts
 
 pytestmark = pytest.mark.slow
@@ -107,4 +107,4 @@ def test_run_without_a_loadable_model_gets_one_message(france_run, tmp_path):
     run = replace(france_run, model=replace(france_run.model, source=f"local:{tmp_path / 'gone'}"))
     at = open_page(run)
     assert not at.get("plotly_chart")
-    assert any("does not exist" in error.value for error in at.error)
+    assert any("does not exist" in shown(error.value) for error in at.error)

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import uqviz.workflows.batch
-from tests.app import open_page as open_app_page
+from tests.app import open_page as open_app_page, shown
 from tests.conftest import make_run
 from uqviz.measures.registry import REGISTRY
 
@@ -41,9 +41,9 @@ def test_demo_set_is_offered_and_bad_files_get_a_message(batch_page):
     assert any("52 questions, 52 with gold answers" in caption.value for caption in at.caption)
     assert len(at.dataframe[0].value) == 52
     upload(at, "questions.pdf", b"%PDF-1.4")
-    assert any("unsupported file type '.pdf'" in error.value for error in at.error)
+    assert any("unsupported file type '.pdf'" in shown(error.value) for error in at.error)
     upload(at, "questions.csv", b"prompt\nx\n")
-    assert any("'question' column" in error.value for error in at.error)
+    assert any("'question' column" in shown(error.value) for error in at.error)
     assert "batch" not in at.session_state
 
 

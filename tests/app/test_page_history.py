@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.common import cached_run_store
-from tests.app import open_page as open_app_page
+from tests.app import open_page as open_app_page, shown
 from tests.conftest import REPO, make_run
 from uqviz.measures.registry import REGISTRY
 from uqviz.format.run import run_to_json
@@ -116,7 +116,7 @@ def test_a_malformed_upload_gets_a_message_and_nothing_is_written(store_path, co
     button(at, "Import the run").click()
     at.run()
     assert not at.exception
-    assert any(fragment in error.value and "not imported" in error.value for error in at.error)
+    assert any(fragment in shown(error.value) and "not imported" in shown(error.value) for error in at.error)
     assert RunStore(store_path).list_runs() == []
     assert "run" not in at.session_state
 
@@ -137,7 +137,7 @@ def test_pasted_samples_get_black_box_scores_and_white_box_needs(store_path):
     at.text_area(key="history_paste_samples").input('the cat sat\n{"text": "broken')
     button(at, "Score the pasted samples").click()
     at.run()
-    assert any("Line 2" in error.value for error in at.error)
+    assert any("Line 2" in shown(error.value) for error in at.error)
     assert RunStore(store_path).list_runs() == []
 
     at.text_area(key="history_paste_samples").input("the cat sat\nthe cat\n<script>alert(1)</script>")
@@ -158,8 +158,8 @@ def test_a_corrupt_store_is_reported_and_replaced(store_path):
     store_path.write_bytes(b"this is not an SQLite file" * 100)
     cached_run_store.clear()
     at = open_page("pages/history.py")
-    assert any("could not be read" in warning.value and "moved to" in warning.value for warning in at.warning)
-    assert any("No saved runs yet" in info.value for info in at.info)
+    assert any("could not be read" in shown(warning.value) and "moved to" in shown(warning.value) for warning in at.warning)
+    assert any("No saved runs yet" in shown(info.value) for info in at.info)
     assert any(path.name.startswith("runs.sqlite3.corrupt-") for path in store_path.parent.iterdir())
 
 
@@ -173,8 +173,8 @@ def test_a_store_that_breaks_while_the_app_runs_is_replaced(store_path):
     store_path.write_bytes(b"overwritten by something else" * 100)
     at.run()
     assert not at.exception
-    assert any("could not be read" in warning.value for warning in at.warning)
-    assert any("No saved runs yet" in info.value for info in at.info)
+    assert any("could not be read" in shown(warning.value) for warning in at.warning)
+    assert any("No saved runs yet" in shown(info.value) for info in at.info)
 
 
 def test_what_if_temperature_sweep_draws_every_measure_and_saves_the_runs(store_path):
@@ -197,12 +197,12 @@ def test_what_if_refuses_bad_temperatures_and_a_missing_second_model(store_path)
     at.text_input(key="whatif_temperatures").input("0.5, hot")
     button(at, "Compare").click()
     at.run()
-    assert not at.exception and any("'hot' is not a number" in warning.value for warning in at.warning)
+    assert not at.exception and any("'hot' is not a number" in shown(warning.value) for warning in at.warning)
     at.segmented_control(key="whatif_mode").set_value("Two models")
     at.run()
     button(at, "Compare").click()
     at.run()
-    assert not at.exception and any("Name the second model" in warning.value for warning in at.warning)
+    assert not at.exception and any("Name the second model" in shown(warning.value) for warning in at.warning)
     assert RunStore(store_path).list_runs() == []
 
 

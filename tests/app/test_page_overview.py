@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app import open_page as open_app_page, session_statistics
+from tests.app import open_page as open_app_page, session_statistics, shown
 from tests.conftest import make_run
 from uqviz.workflows.batch import BatchResult
 from uqviz.measures.registry import REGISTRY
@@ -92,7 +92,7 @@ def test_chow_charts_mark_the_quantile_and_group_by_meaning():
 
 def test_without_a_run_the_page_points_to_the_sample_page():
     at = overview()
-    assert any("No run yet" in info.value for info in at.info)
+    assert any("No run yet" in shown(info.value) for info in at.info)
 
 
 def test_a_prompt_with_markdown_and_latex_is_shown_as_text():

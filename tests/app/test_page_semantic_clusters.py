@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app import open_page as open_app_page, session_statistics
+from tests.app import open_page as open_app_page, session_statistics, shown
 from tests.conftest import make_run
 from uqviz.statistics.clustering import answer_clustering
 from uqviz.measures.registry import REGISTRY
@@ -100,7 +100,7 @@ def metric(at: AppTest, label: str) -> str:
 @pytest.mark.slow
 def test_page_draws_map_table_matrix_and_graph_measures(embedder):
     run = make_run(ANSWERS, prompt="Name a city.")
-    at = open_page(run)
+    at = open_page(run, nli_path="")  # the embedding rule: no NLI judge
     expected = RunStatistics(run, embedder=embedder)
     clustering = answer_clustering(expected)
     assert metric(at, "Semantic sets") == str(clustering.count)
@@ -129,7 +129,7 @@ def test_page_draws_map_table_matrix_and_graph_measures(embedder):
 
 @pytest.mark.slow
 def test_threshold_slider_reclusters_without_embedding_again():
-    at = open_page(make_run(ANSWERS[:4], prompt="Name a city."))
+    at = open_page(make_run(ANSWERS[:4], prompt="Name a city."), nli_path="")
     before = int(metric(at, "Semantic sets"))
     calls = session_statistics(at).similarity.calls
     at.slider(key="cluster_threshold").set_value(0.99).run()
@@ -156,7 +156,7 @@ def test_page_with_an_nli_model_offers_the_entailment_rules(tiny_nli):  # noqa: 
 @pytest.mark.slow
 def test_bad_nli_path_is_one_sentence(tmp_path):
     at = open_page(make_run(["Paris", "Lyon"]), nli_path=str(tmp_path / "none"))
-    assert any("config.json" in warning.value and "embedding cosine instead" in warning.value for warning in at.warning)
+    assert any("config.json" in shown(warning.value) and "embedding cosine instead" in shown(warning.value) for warning in at.warning)
     assert at.selectbox(key="cluster_rule").value == "embedding"
     assert not at.error
 
@@ -179,3 +179,16 @@ def test_page_without_log_probabilities_still_clusters():
     assert metric(at, "Discrete semantic entropy") == "0.637"
     assert at.dataframe[0].value["probability mass p(c)"].isna().all()
     assert any("log-probabilities" in caption.value for caption in at.caption)
+
+
+@pytest.mark.slow
+def test_the_packaged_nli_judge_is_the_default_and_separates_facts():
+    run = make_run(["The capital of Italy is Rome."] * 2 + ["The capital of Italy is Milan."] * 2, prompt="What is the capital of Italy?")
+    at = open_page(run)
+    assert not at.exception and not at.warning
+    assert at.selectbox(key="cluster_rule").value == "strict"
+    assert metric(at, "Semantic sets") == "2"
+    assert any("Meaning judge: Strict bidirectional entailment" in caption.value and "packaged NLI judge" in caption.value
+               for caption in at.caption)
+    matrix = figures(at)["heatmap"]["data"][0]
+    assert "column→row: contradiction" in matrix["customdata"][0][-1]

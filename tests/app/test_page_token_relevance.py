@@ -7,7 +7,7 @@ import pytest
 from plotly.colors import sample_colorscale
 from streamlit.testing.v1 import AppTest
 
-from tests.app import open_page as open_app_page, session_statistics
+from tests.app import open_page as open_app_page, session_statistics, shown
 from tests.conftest import make_run
 from tests.test_measures_sar import build_cross_encoder
 from uqviz.measures.registry import REGISTRY
@@ -112,7 +112,7 @@ def test_cross_encoder_folder_switches_the_backend_and_a_bad_one_is_one_error(fr
     at = open_page(france_run)
     at.text_input(key="sar_cross_encoder").input(str(tmp_path / "nowhere")).run()
     assert not at.exception
-    assert any("not a model folder" in error.value for error in at.error)
+    assert any("not a model folder" in shown(error.value) for error in at.error)
     assert any(caption.value.startswith("Similarity backend: bi-encoder") for caption in at.caption)
 
     folder = build_cross_encoder(tmp_path / "tiny-cross-encoder")
@@ -125,4 +125,4 @@ def test_cross_encoder_folder_switches_the_backend_and_a_bad_one_is_one_error(fr
 def test_imported_run_without_log_probabilities_gets_a_message():
     run = replace(make_run(["Paris", "Lyon"], [[], []]), sampling_seconds=0.1)
     at = open_page(run)
-    assert any("without token log-probabilities" in error.value for error in at.error)
+    assert any("without token log-probabilities" in shown(error.value) for error in at.error)

@@ -75,7 +75,7 @@ def wait_for_app(page, timeout: float = 300_000) -> None:
 
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
     try:
-        page.wait_for_function(f"() => {SCRIPT_STATE} === 'running'", timeout=1_000)
+        page.wait_for_function(f"() => {SCRIPT_STATE} === 'running'", timeout=3_000)
     except PlaywrightTimeoutError:
         pass  # a rerun that finished before the first poll
     page.wait_for_function(f"() => {SCRIPT_STATE} === 'notRunning'", timeout=timeout)

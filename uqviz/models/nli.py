@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import softmax
 
 from uqviz.models.loading import ModelLoadError, looks_like_path, resolve_device
+from uqviz.models.similarity import BFLOAT16, FLOAT32, computing_in, has_fast_bfloat16
 
 ENTAILMENT = "entailment"
 NEUTRAL = "neutral"
@@ -55,24 +56,26 @@ class NliModel:
     columns: tuple[int, int, int]
     device: str = "cpu"
     batch_size: int = NLI_BATCH_SIZE
+    precision: str = FLOAT32
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     calls: int = 0
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def pair_logits(self, premises: Sequence[str], hypotheses: Sequence[str]) -> np.ndarray:
-        """len(premises) × 3 logits in NLI_LABELS order (contradiction, neutral, entailment); batched, cached."""
+        """len(premises) × 3 logits in NLI_LABELS order (contradiction, neutral, entailment); cached per pair, batched
+        by length so that short pairs are not padded to the longest."""
         import torch
 
         pairs = list(zip(premises, hypotheses))
         with self.lock:
-            missing = list(dict.fromkeys(pair for pair in pairs if pair not in self._cache))
+            missing = sorted(dict.fromkeys(pair for pair in pairs if pair not in self._cache), key=lambda p: len(p[0]) + len(p[1]))
             for start in range(0, len(missing), self.batch_size):
                 batch = missing[start : start + self.batch_size]
                 encoded = self.tokenizer(
                     [premise for premise, _ in batch], [hypothesis for _, hypothesis in batch],
                     padding=True, truncation=True, max_length=self._max_length(), return_tensors="pt",
                 ).to(self.device)
-                with torch.inference_mode():
+                with torch.inference_mode(), computing_in(self.precision, self.device):
                     logits = self.model(**encoded).logits.float().cpu().numpy()
                 self.calls += 1
                 for pair, row in zip(batch, logits[:, list(self.columns)].astype(np.float64)):
@@ -115,7 +118,10 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
     model.to(device)
     model.eval()
     name = "packaged NLI judge (MiniLM-L6, SNLI + QA pairs)" if spec == DEFAULT_NLI else (path.name if local else spec)
-    return NliModel(model=model, tokenizer=tokenizer, name=name, columns=columns, device=device)
+    # measured for the packaged judge: bf16 is 2.1x faster and changes 1 argmax label of 1,388 (the hand-written pairs
+    # both ways and 1,000 SNLI test pairs); other NLI models keep float32
+    precision = BFLOAT16 if spec == DEFAULT_NLI and has_fast_bfloat16(device) else FLOAT32
+    return NliModel(model=model, tokenizer=tokenizer, name=name, columns=columns, device=device, precision=precision)
 
 
 def unique_texts(texts: Sequence[str]) -> tuple[list[str], list[int]]:
