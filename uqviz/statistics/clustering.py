@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -189,21 +190,30 @@ class MeaningJudge:
     note: str | None = None
 
 
-def _meaning_judge(stats: RunStatistics) -> MeaningJudge:
-    rule = stats.config.cluster_rule
+def rule_in_force(rule: str, load_nli: Callable[[], Any]) -> tuple[str, Any, str | None]:
+    """The rule that judges, its NLI model and a note on why it is not the rule asked for. `auto` and the NLI rules use
+    the model `load_nli` returns (None when there is none); a missing model, or one that fails to load, leaves the
+    embedding rule (docs/methods.md §3.2)."""
     if rule != AUTO_RULE and rule not in RULES:
         raise ValueError(f"unknown cluster rule {rule!r}; expected {AUTO_RULE} or one of {', '.join(RULES)}")
-    note = None
-    if rule == AUTO_RULE or RULES[rule].needs_nli:
-        try:
-            nli_name = stats.nli.name if stats.has_nli or rule != AUTO_RULE else None
-        except ModelLoadError as error:
-            nli_name, note = None, f"{error} Meaning is judged by embedding cosine instead."
-        if nli_name is not None:
-            chosen = STRICT_RULE if rule == AUTO_RULE else rule
-            return MeaningJudge(chosen, f"{RULES[chosen].title}; NLI: {nli_name}")
-    threshold = stats.config.cluster_threshold
-    return MeaningJudge(EMBEDDING_RULE, f"embedding cosine ≥ {threshold:g}, representative assignment", note)
+    if rule != AUTO_RULE and not RULES[rule].needs_nli:
+        return rule, None, None
+    try:
+        model = load_nli()
+    except ModelLoadError as error:
+        return EMBEDDING_RULE, None, f"{error} Meaning is judged by embedding cosine instead."
+    if model is None:
+        return EMBEDDING_RULE, None, None
+    return (STRICT_RULE if rule == AUTO_RULE else rule), model, None
+
+
+def _meaning_judge(stats: RunStatistics) -> MeaningJudge:
+    asked = stats.config.cluster_rule
+    # an explicit NLI rule asks the statistics for their model, which names it missing when there is none
+    rule, nli, note = rule_in_force(asked, lambda: stats.nli if stats.has_nli or asked != AUTO_RULE else None)
+    if nli is not None:
+        return MeaningJudge(rule, f"{RULES[rule].title}; NLI: {nli.name}")
+    return MeaningJudge(rule, f"embedding cosine ≥ {stats.config.cluster_threshold:g}, representative assignment", note)
 
 
 MEANING_JUDGE = Statistic("meaning_judge", _meaning_judge)

@@ -17,7 +17,7 @@ from uqviz.format.spreadsheet import spreadsheet_text
 from uqviz.models.loading import Embedder, ModelLoadError
 from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NLI_LABELS, NliModel, argmax_labels, label_probabilities
 from uqviz.models.similarity import BiEncoderSimilarity
-from uqviz.statistics.clustering import AUTO_RULE, EMBEDDING_RULE, RULES, STRICT_RULE
+from uqviz.statistics.clustering import AUTO_RULE, RULES, rule_in_force
 
 PAIR_COLUMNS = ("question", "a", "b")
 
@@ -69,14 +69,7 @@ def judge_pairs(
     """Every pair judged under `rule` (`auto`: strict entailment with the NLI model on "question answer" texts, else the
     cosine of the answers alone, as clustering does), in batched model calls; the note says why the rule fell back to
     embeddings, if it did."""
-    note = None
-    model = None
-    if rule == AUTO_RULE or RULES[rule].needs_nli:
-        try:
-            model = nli() if nli is not None else None
-        except ModelLoadError as error:
-            note = f"{error} Judged by embedding cosine instead."
-        rule = (STRICT_RULE if rule == AUTO_RULE else rule) if model is not None else EMBEDDING_RULE
+    rule, model, note = rule_in_force(rule, nli or (lambda: None))
     if model is None:  # the embedding rule compares the answers alone, as clustering does
         if embedder is None:
             raise ModelLoadError("judging by embedding cosine needs an embedder")
