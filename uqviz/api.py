@@ -39,12 +39,14 @@ def load_model(spec: str = DEFAULT_MODEL, device: str = "auto", trust_remote_cod
 
 
 @functools.cache
-def _embedder(spec: str) -> Embedder:
+def load_embedder_model(spec: str = DEFAULT_EMBEDDER) -> Embedder:
+    """The bi-encoder: 'default' (the packaged MiniLM) or a sentence-transformers folder; once per process."""
     return load_embedder(spec)
 
 
 @functools.cache
-def _nli(spec: str) -> NliModel:
+def load_nli_model(spec: str = DEFAULT_NLI) -> NliModel:
+    """The NLI judge: 'default' (the packaged one), a folder or a hub id; once per process."""
     return load_nli(spec)
 
 
@@ -84,10 +86,10 @@ def statistics(
     SAR's text pairs; `language_model` is a loaded model, a spec, "run" (the model the run names, for UQAC) or None.
     """
     config = config or ScoreConfig()
-    similarity = CrossEncoderSimilarity(load_cross_encoder(cross_encoder), _embedder(embedder)) if cross_encoder else None
+    similarity = CrossEncoderSimilarity(load_cross_encoder(cross_encoder), load_embedder_model(embedder)) if cross_encoder else None
     return RunStatistics(
-        run, config, embedder=functools.partial(_embedder, embedder), similarity=similarity,
-        nli=None if nli is None else functools.partial(_nli, nli), language_model=_language_model(run, language_model),
+        run, config, embedder=functools.partial(load_embedder_model, embedder), similarity=similarity,
+        nli=None if nli is None else functools.partial(load_nli_model, nli), language_model=_language_model(run, language_model),
     )
 
 

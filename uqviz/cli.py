@@ -109,12 +109,16 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto: strict bidirectional entailment when the NLI model loads, else embedding cosine")
 
 
-def judge(args: argparse.Namespace) -> tuple[ScoreConfig, Callable[[], NliModel] | None]:
-    """The clustering rule and a loader of the NLI model (loaded once, on first use) the options ask for."""
-    from uqviz.models.nli import load_nli
+def judge(args: argparse.Namespace) -> tuple[ScoreConfig, str | None]:
+    """The clustering rule and the NLI model (None: embeddings only) the options ask for."""
+    return ScoreConfig(cluster_rule=args.rule), None if args.nli.strip().lower() == "none" else args.nli
 
-    nli = None if args.nli.strip().lower() == "none" else functools.cache(lambda: load_nli(args.nli))
-    return ScoreConfig(cluster_rule=args.rule), nli
+
+def nli_loader(spec: str | None) -> Callable[[], NliModel] | None:
+    """Loads the NLI model on first use, once per process."""
+    from uqviz.api import load_nli_model
+
+    return None if spec is None else functools.partial(load_nli_model, spec)
 
 
 def add_embedder_argument(parser: argparse.ArgumentParser) -> None:
@@ -174,19 +178,14 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from uqviz.api import run_language_model
+    from uqviz.api import statistics
     from uqviz.format.run import read_run
-    from uqviz.models.loading import load_embedder
-    from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
     from uqviz.scoring.scores import score_run, write_scores
-    from uqviz.statistics.base import RunStatistics
 
     run = read_run(args.run)
     config, nli = judge(args)
-    similarity = CrossEncoderSimilarity(load_cross_encoder(args.cross_encoder), load_embedder(args.embedder)) if args.cross_encoder else None
     config = replace(config, uqac_sample=args.uqac_sample, relevance_precision=args.relevance_precision)
-    scores = score_run(run, RunStatistics(run, config, embedder=lambda: load_embedder(args.embedder), similarity=similarity, nli=nli,
-                                          language_model=functools.partial(run_language_model, run)))
+    scores = score_run(run, statistics(run, embedder=args.embedder, nli=nli, cross_encoder=args.cross_encoder, config=config))
     if args.out:
         write_scores(scores, args.out)
         print(f"wrote {len(scores.measures)} measures to {args.out}", file=sys.stderr)
@@ -197,22 +196,22 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from uqviz.api import statistics
     from uqviz.format.run import read_run
-    from uqviz.models.loading import load_embedder
-    from uqviz.statistics.base import RunStatistics
     from uqviz.viz.report import write_report
     from uqviz.workflows.importing import score_available
 
     run = read_run(args.run)
     config, nli = judge(args)
-    statistics = RunStatistics(run, config, embedder=lambda: load_embedder(args.embedder), nli=nli)
-    write_report(statistics, args.out, score_available(run, statistics))
+    run_statistics = statistics(run, embedder=args.embedder, nli=nli, language_model=None, config=config)
+    write_report(run_statistics, args.out, score_available(run, run_statistics))
     print(f"wrote the report of {len(run.samples)} samples to {args.out}", file=sys.stderr)
     return 0
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from uqviz.models.loading import load_embedder, load_language_model
+    from uqviz.api import load_embedder_model
+    from uqviz.models.loading import load_language_model
     from uqviz.statistics.uqac import GREEDY
     from uqviz.workflows.batch import (
         DEFAULT_THRESHOLDS,
@@ -232,7 +231,7 @@ def _batch(args: argparse.Namespace) -> int:
         threshold = DEFAULT_THRESHOLDS[args.match] if args.threshold is None else args.threshold
         batch_settings = BatchSettings(settings, CorrectnessRule(args.match, threshold), not args.no_chat, args.system)
         lm = load_language_model(args.model, device=args.device)
-        embedder = functools.cache(lambda: load_embedder(args.embedder))
+        embedder = functools.partial(load_embedder_model, args.embedder)
 
         def progress(state: BatchProgress) -> None:
             if state.question is not None:
@@ -242,8 +241,8 @@ def _batch(args: argparse.Namespace) -> int:
                 print(f"resuming: {state.resumed} of {state.total} questions are already in {args.out}", file=sys.stderr)
 
         config, nli = judge(args)
-        rows = run_batch(questions, lm, args.out, batch_settings, config=replace(config, uqac_sample=GREEDY), embedder=embedder, nli=nli,
-                         progress=progress)
+        rows = run_batch(questions, lm, args.out, batch_settings, config=replace(config, uqac_sample=GREEDY), embedder=embedder,
+                         nli=nli_loader(nli), progress=progress)
     except BatchInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -254,7 +253,7 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _judge(args: argparse.Namespace) -> int:
-    from uqviz.models.loading import load_embedder
+    from uqviz.api import load_embedder_model
     from uqviz.workflows.judging import PairFileError, judge_pairs, read_pairs, write_judged
 
     try:
@@ -263,7 +262,8 @@ def _judge(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     config, nli = judge(args)
-    judged, note = judge_pairs(pairs, config.cluster_rule, nli, lambda: load_embedder(args.embedder), config.cluster_threshold)
+    judged, note = judge_pairs(pairs, config.cluster_rule, nli_loader(nli), functools.partial(load_embedder_model, args.embedder),
+                               config.cluster_threshold)
     if note:
         print(f"note: {note}", file=sys.stderr)
     write_judged(args.out, judged)
