@@ -10,7 +10,7 @@ from pages.session import current_run, current_scores, start_run
 from pages.views import VIEWS
 from uqviz.engine.sampling import SamplingError, clean_prompt, sample, validate
 from uqviz.format.run import Run
-from uqviz.viz.tokens import legend_html, plain_markdown, probability_tokens_html
+from uqviz.viz.tokens import error_line, legend_html, plain_markdown, probability_tokens_html
 
 
 def sample_page() -> None:
@@ -66,7 +66,7 @@ def run_sampling(prompt: str) -> None:
             return
         except RuntimeError as error:
             status.update(label="Sampling failed", state="error")
-            st.error(f"The model failed while sampling: {str(error).splitlines()[0][:300]}")
+            st.error(f"The model failed while sampling: {error_line(error)}")
             return
         status.update(label=f"Sampled {len(run.samples)} answers in {run.sampling_seconds:.2f} s", state="complete", expanded=False)
     start_run(run, language_model=lambda: lm)

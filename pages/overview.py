@@ -41,8 +41,8 @@ def measures_table(scores: Scores) -> None:
     total_seconds = sum(scored.seconds for scored in scores.measures.values())
     precision = f", token relevance at {scores.token_relevance.precision}" if scores.token_relevance else ""
     if scores.judge is not None and scores.judge.note:
-        st.info(scores.judge.note)
-    judge = f" Meaning judge: {scores.judge.description}." if scores.judge is not None else ""
+        st.info(plain_markdown(scores.judge.note))
+    judge = f" Meaning judge: {plain_markdown(scores.judge.description)}." if scores.judge is not None else ""
     st.caption(
         f"Every value is U: higher means more uncertain. Similarity backend: {scores.similarity or 'none was needed'}"
         f"{precision}.{judge} All measures took {total_seconds:.2f} s; a statistic shared by several measures (embeddings, clusters) is "

@@ -121,9 +121,9 @@ def render() -> None:
         "Answers that say the same thing in different words should count as one. This view groups the samples by "
         "meaning and asks how spread out the meanings are, rather than the words."
     )
-    judge, nli = nli_model()
+    session_nli, nli = nli_model()
     config = cluster_settings(nli)
-    stats = session.statistics(config, nli=judge)
+    stats = session.statistics(config, nli=session_nli)
     try:
         with st.spinner("Embedding and clustering the answers…"):
             clustering = answer_clustering(stats)
@@ -143,11 +143,10 @@ def render() -> None:
                       help="Minus the mean ROUGE-L F over pairs of answers: word overlap, not meaning.")
     judge = MEANING_JUDGE(stats)
     if judge.note:
-        st.info(judge.note)
+        st.info(plain_markdown(judge.note))
     st.caption(
-        f"Meaning judge: {judge.description}"
-        + (f", threshold {clustering.threshold:.2f}" if clustering.threshold is not None else "")
-        + f" · other estimators of the same clusters: Kuhn et al. 2023 code {formatted(results['semantic_entropy_kuhn2023'])}, "
+        f"Meaning judge: {plain_markdown(judge.description)}"
+        f" · other estimators of the same clusters: Kuhn et al. 2023 code {formatted(results['semantic_entropy_kuhn2023'])}, "
         f"lm-polygraph mean {formatted(results['semantic_entropy_lm_polygraph'])} · all values are U (higher = more uncertain)"
     )
     with st.expander("How to read this page"):

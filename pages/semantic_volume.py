@@ -28,7 +28,7 @@ from uqviz.models.loading import ModelLoadError
 from uqviz.scoring.scores import score_run
 from uqviz.statistics.base import PERTURBATION_EMBEDDINGS, MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.clusters import selected_sample_id
-from uqviz.viz.tokens import plain_markdown
+from uqviz.viz.tokens import error_line, plain_markdown
 from uqviz.viz.volume import (
     SERIES_COLOURS,
     curve_figure,
@@ -113,7 +113,7 @@ def generate(run: Run, count: int, max_new_tokens: int) -> list[str] | None:
             )
         except (SamplingError, RuntimeError) as error:
             status.update(label="Generating perturbations failed", state="error")
-            st.warning(str(error).splitlines()[0][:300])
+            st.warning(error_line(error))
             return None
         seconds = time.perf_counter() - started
         if not texts:

@@ -23,7 +23,7 @@ from uqviz.models.nli import DEFAULT_NLI, NliModel
 from uqviz.models.similarity import CrossEncoderModel, CrossEncoderSimilarity
 from uqviz.scoring.scores import Scores
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
-from uqviz.viz.tokens import plain_markdown
+from uqviz.viz.tokens import error_line, plain_markdown
 from uqviz.workflows.importing import score_available
 from uqviz.workflows.store import StoreError
 
@@ -32,8 +32,6 @@ RUN_ID_KEY = "run_id"
 SCORES_KEY = "scores"
 STATISTICS_KEY = "statistics"
 RUN_MODEL_KEY = "run_language_model"
-
-SESSION_KEYS = (RUN_KEY, RUN_ID_KEY, SCORES_KEY, STATISTICS_KEY, RUN_MODEL_KEY)
 
 
 def current_run() -> Run | None:
@@ -170,7 +168,7 @@ def current_scores() -> Scores:
             scores = score_available(run, statistics() if run.samples else RunStatistics(run))
         except (ModelLoadError, RuntimeError, OSError) as error:
             st.error(f"A model failed while scoring, so only the measures that need no model were computed: "
-                     f"{str(error).splitlines()[0][:300]}")
+                     f"{error_line(error)}")
             scores = score_available(run, RunStatistics(run))
     st.session_state[SCORES_KEY] = (run, scores)
     return scores

@@ -9,7 +9,7 @@ from pages.common import language_model, sampling_settings
 from pages.session import current_run, save_to_history, statistics_for
 from uqviz.models.loading import LanguageModel, ModelLoadError, load_language_model
 from uqviz.viz.history import measure_title, measures_figure
-from uqviz.viz.tokens import plain_markdown
+from uqviz.viz.tokens import error_line, plain_markdown
 from uqviz.workflows.store import short_text
 from uqviz.workflows.whatif import (
     DEFAULT_FRAMINGS,
@@ -79,7 +79,7 @@ def run_comparison(mode: str, prompt: str, lm: LanguageModel) -> tuple[list[What
             return None
         except RuntimeError as error:
             status.update(label="Sampling failed", state="error")
-            st.error(f"The model failed while sampling: {str(error).splitlines()[0][:300]}")
+            st.error(f"The model failed while sampling: {error_line(error)}")
             return None
         seconds = sum(result.run.sampling_seconds or 0.0 for result in results)
         status.update(label=f"Sampled and scored {len(results)} runs ({seconds:.1f} s of sampling)", state="complete", expanded=False)

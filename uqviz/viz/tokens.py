@@ -79,3 +79,9 @@ def plain_markdown(text: str) -> str:
     """Text that Streamlit's markdown shows literally: every ASCII punctuation mark backslash-escaped, so no link,
     image, emphasis, LaTeX ($…$), colour directive (:red[…]) or HTML comes out of a run, a paste or a model."""
     return "".join("\\" + character if character in MARKDOWN_PUNCTUATION else character for character in text)
+
+
+def error_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an error's message (at most `limit` characters, its type when it has none), as plain markdown."""
+    lines = str(error).splitlines()
+    return plain_markdown(lines[0][:limit] if lines else type(error).__name__)
