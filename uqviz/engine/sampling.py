@@ -14,6 +14,7 @@ from uqviz.models.loading import LanguageModel
 
 MAX_SAMPLES = 64
 MAX_NEW_TOKENS = 2048
+MAX_SEED = 2**63 - 1
 TOP_ALTERNATIVES = 5
 DETOKENIZE_CONTEXT = 4
 
@@ -33,9 +34,6 @@ class PreparedPrompt:
 def clean_prompt(prompt: str) -> str:
     """Drop control characters other than newline and tab; the model never sees invisible bytes."""
     return "".join(ch for ch in prompt if ch in "\n\t" or unicodedata.category(ch) != "Cc")
-
-
-MAX_SEED = 2**63 - 1
 
 
 def validate(prompt: str, settings: SamplingSettings) -> None:

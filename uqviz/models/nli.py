@@ -21,7 +21,6 @@ NEUTRAL = "neutral"
 CONTRADICTION = "contradiction"
 NLI_LABELS = (CONTRADICTION, NEUTRAL, ENTAILMENT)
 DEFAULT_NLI = "default"
-DEFAULT_NLI_FOLDER = Path(__file__).resolve().parent.parent / "data" / "nli-minilm"
 
 NLI_BATCH_SIZE = 32
 PAIR_CACHE_SIZE = 100_000
@@ -93,7 +92,7 @@ class NliModel:
 
 def default_nli_path() -> Path:
     """The NLI judge trained by the project and shipped in the package (its model card is README.md there)."""
-    return DEFAULT_NLI_FOLDER
+    return Path(__file__).resolve().parent.parent / "data" / "nli-minilm"
 
 
 def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:

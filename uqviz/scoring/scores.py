@@ -59,30 +59,27 @@ class Scores:
         }
 
     def to_frame(self) -> "pandas.DataFrame":
-        """One row per measure: value (U), what higher means, seconds, model calls and the reason where it is null."""
-        return scores_frame(self)
+        """One row per measure, indexed by its registry name: value (U), what higher means, seconds, model calls and the
+        reason where it is null."""
+        import pandas
+
+        rows = [
+            {
+                "measure": name,
+                "title": REGISTRY[name].title,
+                "value": _finite_or_none(scored.result.value),
+                "higher means": REGISTRY[name].higher_means,
+                "seconds": scored.seconds,
+                "model calls": scored.model_calls,
+                "reason": scored.result.reason,
+            }
+            for name, scored in self.measures.items()
+        ]
+        columns = ["measure", "title", "value", "higher means", "seconds", "model calls", "reason"]
+        return pandas.DataFrame(rows, columns=columns).set_index("measure")
 
     def __getitem__(self, name: str) -> ScoredMeasure:
         return self.measures[name]
-
-
-def scores_frame(scores: Scores) -> "pandas.DataFrame":
-    """One row per measure, indexed by its registry name: value (U), what higher means, seconds, model calls, reason."""
-    import pandas
-
-    rows = [
-        {
-            "measure": name,
-            "title": REGISTRY[name].title,
-            "value": _finite_or_none(scored.result.value),
-            "higher means": REGISTRY[name].higher_means,
-            "seconds": scored.seconds,
-            "model calls": scored.model_calls,
-            "reason": scored.result.reason,
-        }
-        for name, scored in scores.measures.items()
-    ]
-    return pandas.DataFrame(rows, columns=["measure", "title", "value", "higher means", "seconds", "model calls", "reason"]).set_index("measure")
 
 
 def score_run(run: Run, statistics: RunStatistics | None = None, names: list[str] | None = None) -> Scores:
