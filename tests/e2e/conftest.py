@@ -82,6 +82,18 @@ def wait_for_app(page, timeout: float = 300_000) -> None:
     page.wait_for_timeout(300)
 
 
+def wait_for_drawn(page, selector: str, timeout: float = 300_000) -> None:
+    """Wait until the selector is drawn (a slow machine may start the rerun late); on timeout, say what the page shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        page.wait_for_selector(selector, timeout=timeout)
+    except PlaywrightTimeoutError:
+        alerts = page.locator("[data-testid='stAlert'], [data-testid='stException']").all_inner_texts()
+        raise AssertionError(f"{selector} was not drawn; the page's alerts: {alerts}") from None
+    wait_for_app(page)
+
+
 HEADINGS = {"Sample": "uqviz: how sure is the model?", "What if": "What if"}
 
 
