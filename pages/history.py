@@ -21,10 +21,11 @@ from uqviz.workflows.importing import (
     run_from_samples,
     score_available,
 )
-from uqviz.workflows.store import HEADLINE_MEASURES, RunStore, StoredRun, StoreError
+from uqviz.workflows.store import HEADLINE_MEASURES, STORE_ENV, RunStore, StoredRun, StoreError, short_text
 
 REPORT_KEY = "history_report"
 PASTED_KEY = "history_pasted"
+TABLE_CHARS = 80  # of a name or prompt in the table and the run pickers: Streamlit caps a message's size
 SAMPLES_HELP = (
     'One answer per line. To add token log-probs, write a line as JSON: '
     '{"text": "Paris", "tokens": ["Paris"], "logprobs": [-0.1]} (natural log; all samples or none).'
@@ -32,15 +33,15 @@ SAMPLES_HELP = (
 
 
 def run_label(stored: StoredRun) -> str:
-    return f"#{stored.id} · {stored.name} · {stored.model} · {stored.created}"
+    return f"#{stored.id} · {short_text(stored.name, TABLE_CHARS)} · {stored.model} · {stored.created}"
 
 
 def history_table(runs: list[StoredRun]) -> pd.DataFrame:
     table = pd.DataFrame(
         {
             "id": [stored.id for stored in runs],
-            "name": [stored.name for stored in runs],
-            "prompt": [stored.prompt for stored in runs],
+            "name": [short_text(stored.name, TABLE_CHARS) for stored in runs],
+            "prompt": [short_text(stored.prompt, TABLE_CHARS) for stored in runs],
             "model": [stored.model for stored in runs],
             "created": [stored.created for stored in runs],
             "samples": [stored.samples for stored in runs],
@@ -55,22 +56,29 @@ def history_table(runs: list[StoredRun]) -> pd.DataFrame:
 def manage(store: RunStore, runs: list[StoredRun]) -> None:
     by_id = {stored.id: stored for stored in runs}
     chosen = st.selectbox("Run", list(by_id), format_func=lambda run_id: run_label(by_id[run_id]), key="history_run")
-    run = store.load(chosen)
+    try:
+        run = store.load(chosen)
+    except RunFormatError as error:  # stored by a version with other limits, say
+        run = None
+        st.warning(f"Run #{chosen} cannot be opened or exported: {plain_markdown(str(error))}")
     opened, renamed, deleted = st.columns(3)
-    if opened.button("Open in every view", key="history_open", type="primary"):
+    if opened.button("Open in every view", key="history_open", type="primary", disabled=run is None):
         session.open_run(run, chosen)
         st.success(f"Run #{chosen} is now the current run; every view shows it.")
     with renamed:
-        new_name = st.text_input("New name", value=by_id[chosen].name, key=f"history_new_name_{chosen}")
-        if st.button("Rename", key="history_rename"):
+        new_name = st.text_input(
+            "New name", value=by_id[chosen].name, key=f"history_new_name_{chosen}", disabled=store.read_only,
+        )
+        if st.button("Rename", key="history_rename", disabled=store.read_only):
             store.rename(chosen, new_name)
             st.rerun()
-    if deleted.button("Delete this run", key="history_delete"):
+    if deleted.button("Delete this run", key="history_delete", disabled=store.read_only):
         store.delete(chosen)
         session.forget_run_id(chosen)
         st.session_state.pop(REPORT_KEY, None)
         st.rerun()
-    export(store, chosen, run)
+    if run is not None:
+        export(store, chosen, run)
 
 
 def export(store: RunStore, run_id: int, run: Run) -> None:
@@ -109,7 +117,7 @@ def compare(store: RunStore, runs: list[StoredRun]) -> None:
     left, right = st.columns(2)
     a_id = left.selectbox("Run A", ids, index=1, format_func=lambda run_id: run_label(by_id[run_id]), key="history_compare_a")
     b_id = right.selectbox("Run B", ids, index=0, format_func=lambda run_id: run_label(by_id[run_id]), key="history_compare_b")
-    if st.button("Score every measure of A and B", key="history_rescore",
+    if st.button("Score every measure of A and B", key="history_rescore", disabled=store.read_only,
                  help="Runs saved before the embedder was loaded miss the embedding measures; this fills them in."):
         with st.spinner("Scoring…", show_time=True):
             for run_id in {a_id, b_id}:
@@ -122,7 +130,7 @@ def compare(store: RunStore, runs: list[StoredRun]) -> None:
         st.plotly_chart(comparison_figure(deltas, by_id[a_id].name, by_id[b_id].name), key="history_comparison_chart", width="stretch")
 
 
-def import_run(store: RunStore) -> None:
+def import_run() -> None:
     with st.form("history_upload_form"):
         uploaded = st.file_uploader("Upload a run JSON (uqviz.run/1)", type=["json"], key="history_upload")
         submitted = st.form_submit_button("Import the run")
@@ -141,7 +149,7 @@ def import_run(store: RunStore) -> None:
     st.success(f"Imported {plain_markdown(uploaded.name)} as run #{run_id}; it is now the current run.")
 
 
-def paste_samples(store: RunStore) -> None:
+def paste_samples() -> None:
     with st.form("history_paste_form"):
         prompt = st.text_input("The question the samples answer", key="history_paste_prompt")
         model = st.text_input("Which model wrote them (optional)", key="history_paste_model")
@@ -155,13 +163,14 @@ def paste_samples(store: RunStore) -> None:
             return
         with st.spinner("Scoring the measures the samples allow…", show_time=True):
             scores = score_available(run, session.statistics_for(run))
-        run_id = store.save(run, scores, name=f"pasted: {prompt.strip() or 'no question'}")
+        run_id = session.save_to_history(run, scores, name=f"pasted: {prompt.strip() or 'no question'}")
         st.session_state[PASTED_KEY] = (run_id, run, scores)
     pasted = st.session_state.get(PASTED_KEY)
     if pasted is None:
         return
     run_id, run, scores = pasted
-    st.caption(f"Saved as run #{run_id}. Black-box measures need only the texts; white-box ones need what is listed.")
+    saved = "Not saved to the history." if run_id is None else f"Saved as run #{run_id}."
+    st.caption(f"{saved} Black-box measures need only the texts; white-box ones need what is listed.")
     rows = [
         {
             "measure": entry.title,
@@ -190,25 +199,32 @@ def render() -> None:
     st.title("History")
     try:
         store, stored_runs = open_store()
+    except StoreError as error:
+        st.error(plain_markdown(str(error)))
+        st.stop()
     except (OSError, sqlite3.Error) as error:
         st.error(f"The run store could not be opened: {plain_markdown(str(error))}")
         st.stop()
     if store.recovery_message:
         st.warning(store.recovery_message)
-    st.caption(f"Every sampled run is saved automatically to {store.path} (set UQVIZ_STORE to use another file).")
+    if store.read_only:
+        st.info(f"The run store {store.path} is read-only: its runs can be opened, compared and exported, but nothing "
+                f"new is saved (set {STORE_ENV} to a writable file).")
+    else:
+        st.caption(f"Every sampled run is saved automatically to {store.path} (set {STORE_ENV} to use another file).")
     if stored_runs:
         st.dataframe(history_table(stored_runs), key="history_table", hide_index=True)
         try:
             manage(store, stored_runs)
             compare(store, stored_runs)
-        except StoreError as error:
+        except (StoreError, RunFormatError) as error:
             st.warning(plain_markdown(str(error)))
     else:
         st.info("No saved runs yet: sample on the Sample page, upload a run JSON or paste samples below.")
     st.subheader("Import")
-    import_run(store)
+    import_run()
     st.markdown("**Bring your own samples**")
-    paste_samples(store)
+    paste_samples()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""The run store: round trip, durability when the writer is killed, recovery from a corrupt file, comparison deltas."""
+"""The run store: round trip, a killed writer, busy, read-only and corrupt files, long prompts, comparison deltas."""
 
+import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +15,7 @@ from tests.conftest import REPO, make_run
 from uqviz.measures.registry import REGISTRY
 from uqviz.scoring.scores import score_run
 from uqviz.workflows.store import (
-    STORE_ENV, RunStore, StoreError, compare_scores, default_store_path, headline_scores, measure_values,
+    LISTED_CHARS, STORE_ENV, RunStore, StoreError, compare_scores, default_store_path, headline_scores, measure_values,
 )
 from uqviz.viz.history import comparison_figure, comparison_frame
 
@@ -23,12 +26,46 @@ RUN_A = make_run(["a b", "c"], [[-1.0, -1.0], [-2.0]], prompt="Which letter?")
 RUN_B = make_run(["a", "a"], [[-0.5], [-0.5]], prompt="Which letter?")
 
 
+READ_ONLY = r"is read-only, so its runs can be listed and opened but nothing can be saved, renamed or deleted\.$"
+
+
 def integrity(path) -> str:
     connection = sqlite3.connect(path)
     try:
         return connection.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
         connection.close()
+
+
+def hold_lock(path, readers_too: bool) -> sqlite3.Connection:
+    """Another connection holding the store's write lock; `readers_too` (exclusive locking mode) shuts readers out."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    if readers_too:
+        holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+def release(holder: sqlite3.Connection) -> None:
+    holder.execute("ROLLBACK")
+    holder.close()
+
+
+def read_only_mount(monkeypatch, *paths) -> None:
+    """os.access answers as on a read-only mount, where even root may not write: no to writing any of `paths`."""
+    access, denied = os.access, {str(path) for path in paths}
+
+    def mounted_access(target, mode, **kwargs) -> bool:
+        return not (mode & os.W_OK and str(target) in denied) and access(target, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", mounted_access)
+
+
+def set_long_prompt(path, run_id: int, prompt: str, name: str) -> None:
+    """A row as a version without length limits stored it: a prompt and name far past what the list shows."""
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE runs SET prompt = ?, name = ? WHERE id = ?", (prompt, name, run_id))
+    connection.close()
 
 
 def test_round_trip_list_rename_delete_and_reopen(tmp_path):
@@ -178,6 +215,112 @@ def test_sqlite_file_of_another_program_is_kept_aside(tmp_path):
     with sqlite3.connect(aside) as connection:
         assert connection.execute("SELECT something FROM runs").fetchall() == [("keep me",)]
     connection.close()
+
+
+def test_a_locked_store_is_retried_then_reported_busy_and_never_moved_aside(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    run_id = RunStore(path).save(RUN_A)
+    holder = hold_lock(path, readers_too=True)
+    started = time.monotonic()
+    with pytest.raises(StoreError, match=r"busy \(locked by another process\)") as raised:
+        RunStore(path, busy_timeout=0.5)
+    assert 0.5 <= time.monotonic() - started < 5
+    assert str(raised.value).startswith(f"The run store {path} is busy") and str(raised.value).count(". ") == 0
+    release(holder)
+    assert sorted(p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name) == []
+    store = RunStore(path, busy_timeout=0.5)
+    assert store.recovery_message is None and [stored.id for stored in store.list_runs()] == [run_id]
+    assert store.load(store.save(RUN_B)) == RUN_B
+
+
+def test_under_a_write_lock_runs_list_and_a_save_waits_for_the_release(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    run_id = RunStore(path).save(RUN_A)
+    holder = hold_lock(path, readers_too=False)
+    hasty = RunStore(path, busy_timeout=0.3)
+    assert [stored.id for stored in hasty.list_runs()] == [run_id]
+    with pytest.raises(StoreError, match="busy"):
+        hasty.save(RUN_B)
+    patient = RunStore(path, busy_timeout=10)
+    releaser = threading.Timer(0.5, release, args=(holder,))
+    releaser.start()
+    started = time.monotonic()
+    saved = patient.save(RUN_B)
+    assert time.monotonic() - started >= 0.4
+    releaser.join()
+    assert [stored.id for stored in hasty.list_runs()] == [saved, run_id]
+
+
+@pytest.mark.parametrize("how", ["permission bits", "read-only mount", "parameter"])
+def test_a_read_only_store_lists_its_runs_and_refuses_every_write(tmp_path, monkeypatch, request, how):
+    folder = tmp_path / "store"
+    folder.mkdir()
+    path = folder / "runs.sqlite3"
+    scores = score_run(RUN_A)
+    run_id = RunStore(path).save(RUN_A, scores, name="kept")
+    before = path.read_bytes()
+    if how == "permission bits":
+        if os.geteuid() == 0:
+            pytest.skip("root ignores permission bits; the read-only mount and parameter cases stand in")
+        path.chmod(0o444)
+        folder.chmod(0o555)
+        request.addfinalizer(lambda: folder.chmod(0o755))
+    elif how == "read-only mount":
+        read_only_mount(monkeypatch, path, folder)
+    store = RunStore(path, read_only=True if how == "parameter" else None)
+    assert store.read_only and store.recovery_message is None
+    assert [(stored.id, stored.name) for stored in store.list_runs()] == [(run_id, "kept")]
+    assert store.load(run_id) == RUN_A and store.load_scores(run_id) == scores.to_dict()
+    writes = [
+        lambda: store.save(RUN_B), lambda: store.rename(run_id, "new"), lambda: store.delete(run_id),
+        lambda: store.update_scores(run_id, scores),
+    ]
+    for write in writes:
+        with pytest.raises(StoreError, match=READ_ONLY):
+            write()
+    assert path.read_bytes() == before
+    assert not any(".corrupt-" in p.name for p in folder.iterdir())
+
+
+def test_a_store_that_sqlite_finds_read_only_becomes_read_only(tmp_path, monkeypatch):
+    """Permission bits may say writable where SQLite may not write (an ACL, a mount); SQLite's answer wins."""
+    path = tmp_path / "runs.sqlite3"
+    run_id = RunStore(path).save(RUN_A)
+    connect = sqlite3.connect
+
+    def read_only_connect(database, uri=False, **kwargs):  # what SQLite does with a file it can only read
+        return connect(database if uri else f"{Path(database).resolve().as_uri()}?mode=ro", uri=True, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", read_only_connect)
+    store = RunStore(path)
+    assert not store.read_only and [stored.id for stored in store.list_runs()] == [run_id]
+    with pytest.raises(StoreError, match=READ_ONLY):
+        store.save(RUN_B)
+    assert store.read_only and [stored.id for stored in store.list_runs()] == [run_id]
+
+
+def test_a_read_only_store_that_is_missing_or_corrupt_is_reported_and_left_alone(tmp_path):
+    missing = tmp_path / "missing" / "runs.sqlite3"
+    with pytest.raises(StoreError, match=f"cannot be created because it is read-only; set {STORE_ENV}"):
+        RunStore(missing, read_only=True)
+    assert not missing.parent.exists()
+    path = tmp_path / "runs.sqlite3"
+    garbage = b"\x00garbage that is not a database" * 200
+    path.write_bytes(garbage)
+    with pytest.raises(StoreError, match=r"could not be read \(file is not a database\) and is read-only"):
+        RunStore(path, read_only=True)
+    assert path.read_bytes() == garbage and not any(".corrupt-" in p.name for p in tmp_path.iterdir())
+
+
+def test_the_list_reads_only_the_start_of_a_huge_prompt_and_name(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    store = RunStore(path)
+    run_id = store.save(RUN_A)
+    prompt, name = "why " * 250_000, "n" * 1_000_000
+    set_long_prompt(path, run_id, prompt, name)
+    (listed,) = store.list_runs()
+    assert listed.prompt == prompt[:LISTED_CHARS] and listed.name == name[:LISTED_CHARS]
+    assert store.load(run_id) == RUN_A
 
 
 def test_comparison_deltas_of_hand_made_runs(tmp_path):

@@ -2,17 +2,20 @@
 
 import json
 import pickle
+import sqlite3
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.common import cached_run_store
+from pages.history import TABLE_CHARS
 from tests.app import open_page as open_app_page, shown
 from tests.conftest import REPO, make_run
+from tests.test_store import hold_lock, read_only_mount, release, set_long_prompt
 from uqviz.measures.registry import REGISTRY
 from uqviz.format.run import run_to_json
 from uqviz.scoring.scores import score_run
-from uqviz.workflows.store import STORE_ENV, RunStore
+from uqviz.workflows.store import LISTED_CHARS, STORE_ENV, RunStore
 
 pytestmark = pytest.mark.slow
 APP = str(REPO / "app.py")
@@ -175,6 +178,72 @@ def test_a_store_that_breaks_while_the_app_runs_is_replaced(store_path):
     assert not at.exception
     assert any("could not be read" in shown(warning.value) for warning in at.warning)
     assert any("No saved runs yet" in shown(info.value) for info in at.info)
+
+
+def test_the_table_and_the_run_pickers_send_a_bounded_prompt_and_name(store_path):
+    store = RunStore(store_path)
+    run_id = store.save(RUN_A, score_run(RUN_A))
+    store.save(RUN_B, score_run(RUN_B))
+    set_long_prompt(store_path, run_id, "why " * 250_000, "n" * 1_000_000)
+    at = open_page("pages/history.py")
+    table = history_table(at).set_index("id")
+    assert len(table.loc[run_id, "prompt"]) == TABLE_CHARS and table.loc[run_id, "prompt"].endswith("why…")
+    assert table.loc[run_id, "name"] == "n" * (TABLE_CHARS - 1) + "…"
+    labels = at.selectbox(key="history_run").options + at.selectbox(key="history_compare_a").options
+    assert max(len(label) for label in labels) < TABLE_CHARS + 60
+    at.selectbox(key="history_run").set_value(run_id)
+    at.run()
+    assert not at.exception and len(at.text_input(key=f"history_new_name_{run_id}").value) == LISTED_CHARS
+
+
+def test_a_stored_run_that_no_longer_loads_is_reported_and_can_be_deleted(store_path):
+    store = RunStore(store_path)
+    kept, broken = store.save(RUN_B), store.save(RUN_A)
+    with sqlite3.connect(store_path) as connection:
+        connection.execute("UPDATE runs SET run_json = ? WHERE id = ?", ('{"schema": "uqviz.run/1"}', broken))
+    connection.close()
+    at = open_page("pages/history.py")
+    assert any(f"Run #{broken} cannot be opened or exported" in shown(warning.value) for warning in at.warning)
+    assert at.button(key="history_open").disabled and "Run JSON" not in [b.label for b in at.get("download_button")]
+    at.button(key="history_delete").click()
+    at.run()
+    assert not at.exception
+    assert [stored.id for stored in store.list_runs()] == [kept]
+
+
+def test_a_read_only_store_is_listed_and_nothing_is_written(store_path, monkeypatch):
+    store = RunStore(store_path)
+    a_id, b_id = store.save(RUN_A, score_run(RUN_A)), store.save(RUN_B, score_run(RUN_B))
+    before = store_path.read_bytes()
+    read_only_mount(monkeypatch, store_path, store_path.parent)
+    cached_run_store.clear()
+    at = open_page("pages/history.py")
+    assert any("is read-only" in shown(info.value) and str(store_path) in shown(info.value) for info in at.info)
+    assert history_table(at)["id"].tolist() == [b_id, a_id]
+    assert all(at.button(key=key).disabled for key in ("history_rename", "history_delete", "history_rescore"))
+    assert not at.button(key="history_open").disabled
+    at.text_input(key="history_paste_prompt").input("What sat?")
+    at.text_area(key="history_paste_samples").input("the cat sat\nthe cat")
+    button(at, "Score the pasted samples").click()
+    at.run()
+    assert not at.exception
+    assert any("not saved to the history" in shown(w.value) and "is read-only" in shown(w.value) for w in at.warning)
+    assert any("Not saved to the history." in caption.value for caption in at.caption)
+    assert store_path.read_bytes() == before and [stored.id for stored in store.list_runs()] == [b_id, a_id]
+
+
+def test_a_busy_store_is_reported_and_kept(store_path):
+    run_id = RunStore(store_path).save(RUN_A)
+    cached_run_store.clear()
+    holder = hold_lock(store_path, readers_too=True)
+    try:
+        at = open_page("pages/history.py")
+        assert any("busy (locked by another process)" in shown(error.value) for error in at.error)
+    finally:
+        release(holder)
+    assert not any(".corrupt-" in path.name for path in store_path.parent.iterdir())
+    at.run()
+    assert not at.exception and history_table(at)["id"].tolist() == [run_id]
 
 
 def test_what_if_temperature_sweep_draws_every_measure_and_saves_the_runs(store_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -23,7 +24,10 @@ STORE_ENV = "UQVIZ_STORE"
 STORE_FILE = "runs.sqlite3"
 SCHEMA_VERSION = 1
 HEADLINE_MEASURES = ("ln_predictive_entropy", "semantic_entropy", "sar", "semantic_volume", "self_certainty")
-BUSY_TIMEOUT_SECONDS = 10.0
+BUSY_TIMEOUT_SECONDS = 5.0
+LISTED_CHARS = 200
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_CORRUPT_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -41,12 +45,16 @@ CREATE TABLE IF NOT EXISTS runs (
 
 
 class StoreError(RuntimeError):
-    """A run id that is not in the store, or a value the store cannot keep; the message is one sentence."""
+    """A run id that is not in the store, a busy or read-only store, or a value it cannot keep; one sentence."""
+
+
+class MissingRunError(StoreError):
+    """The run id is not (or no longer) in the store."""
 
 
 @dataclass(frozen=True)
 class StoredRun:
-    """One row of the history list: everything but the run itself."""
+    """One row of the history list: everything but the run itself, its name and prompt cut to LISTED_CHARS."""
 
     id: int
     name: str
@@ -78,24 +86,36 @@ def default_store_path() -> Path:
 class RunStore:
     """Runs and their scores in one SQLite file; each call opens its own connection, so threads may share it.
 
-    An unreadable file is moved aside (kept, never deleted), a fresh store starts, and
-    `recovery_message` says what happened so the UI can show it.
+    A store locked by another process is retried for `busy_timeout` seconds, then reported as busy. A file or folder
+    this process may not write (or that SQLite finds read-only) opens `read_only`: runs list and load, writes raise
+    StoreError. Only a file that fails the integrity or schema check is moved aside (kept, never deleted); a fresh
+    store starts and `recovery_message` says so. `read_only=True` opens a writable file read-only too.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+        read_only: bool | None = None,
+    ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_store_path()
+        self.busy_timeout = busy_timeout
+        self.read_only = not self._writable() if read_only is None else read_only
         self.recovery_message: str | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        problem = self._problem()
+        problem, ready = self._inspect()
+        if problem is not None and self.read_only:
+            raise StoreError(
+                f"The run store {self.path} could not be read ({problem}) and is read-only, so it was left as it is."
+            )
         if problem is not None:
             aside = self._move_aside()
             self.recovery_message = (
                 f"The run store {self.path} could not be read ({problem}); it was moved to {aside} "
                 f"and a fresh, empty store was started."
             )
-        with self._transaction() as connection:
-            connection.execute(_SCHEMA)
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if not ready:
+            self._create_schema()
 
     def save(self, run: Run, scores: Scores | dict | None = None, name: str | None = None) -> int:
         """Store a run (validated by reading its JSON back) and its scores in one transaction; returns its id."""
@@ -115,10 +135,12 @@ class RunStore:
             return int(cursor.lastrowid)
 
     def list_runs(self) -> list[StoredRun]:
-        """Every stored run, newest first, with its headline scores."""
+        """Every stored run, newest first, with its headline scores; SQLite cuts names and prompts to LISTED_CHARS."""
         with self._transaction(write=False) as connection:
             rows = connection.execute(
-                "SELECT id, name, prompt, model, created, saved, samples, scores_json FROM runs ORDER BY id DESC"
+                "SELECT id, substr(name, 1, ?), substr(prompt, 1, ?), model, created, saved, samples, scores_json "
+                "FROM runs ORDER BY id DESC",
+                (LISTED_CHARS, LISTED_CHARS),
             ).fetchall()
         return [
             StoredRun(row[0], row[1], row[2], row[3], row[4], row[5], row[6], headline_scores(_loads(row[7])))
@@ -149,7 +171,7 @@ class RunStore:
     def delete(self, run_id: int) -> None:
         with self._transaction() as connection:
             if connection.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount == 0:
-                raise StoreError(f"There is no stored run with id {run_id}.")
+                raise MissingRunError(f"There is no stored run with id {run_id}.")
 
     def compare(self, a_id: int, b_id: int) -> list[MeasureDelta]:
         """The delta (b − a) of every measure of two stored runs, from their stored scores."""
@@ -159,51 +181,121 @@ class RunStore:
         with self._transaction(write=False) as connection:
             row = connection.execute(f"SELECT {column} FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise StoreError(f"There is no stored run with id {run_id}.")
+            raise MissingRunError(f"There is no stored run with id {run_id}.")
         return row[0]
 
     def _update(self, run_id: int, **columns: Any) -> None:
         assignments = ", ".join(f"{column} = ?" for column in columns)  # column names come from this class only
         with self._transaction() as connection:
             if connection.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*columns.values(), run_id)).rowcount == 0:
-                raise StoreError(f"There is no stored run with id {run_id}.")
+                raise MissingRunError(f"There is no stored run with id {run_id}.")
 
     @contextmanager
     def _transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        """One connection, one transaction (IMMEDIATE for writes): committed on success, rolled back on error."""
-        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        """One transaction (IMMEDIATE for writes) on its own connection: committed on success, rolled back on error."""
+        connection = self._begin(write)
         try:
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = FULL")
-            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield connection
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
+                raise
+            self.read_only = True  # SQLite knows what the permission bits do not say: a read-only mount, say
+            raise self._read_only_error() from error
         finally:
             connection.close()
 
-    def _problem(self) -> str | None:
-        """Why the existing file cannot serve as this store, or None when it can (or does not exist yet)."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return None
-        try:
-            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS)
+    def _begin(self, write: bool) -> sqlite3.Connection:
+        """A connection with its transaction and lock taken; a locked store is retried with backoff for busy_timeout."""
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.01
+        while True:
+            if write and self.read_only:
+                raise self._read_only_error()
+            connection = self._connect(max(deadline - time.monotonic(), 0.0))
             try:
+                if write:
+                    connection.execute("PRAGMA journal_mode = WAL")
+                    connection.execute("PRAGMA synchronous = FULL")
+                    connection.execute("BEGIN IMMEDIATE")
+                else:
+                    connection.execute("BEGIN")
+                    connection.execute("SELECT count(*) FROM sqlite_master")  # takes the read lock inside the retry
+                return connection
+            except BaseException as error:
+                connection.close()
+                code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+                if code == sqlite3.SQLITE_READONLY and not self.read_only:
+                    self.read_only = True  # as in _transaction; a read goes on through a read-only connection
+                    continue
+                if code not in _BUSY_CODES:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"The run store {self.path} is busy (locked by another process) and stayed so for "
+                        f"{self.busy_timeout:g} s; try again when that process is done."
+                    ) from error
+                time.sleep(max(min(pause, deadline - time.monotonic()), 0.0))
+                pause = min(pause * 2, 0.5)
+
+    def _read_only_error(self) -> StoreError:
+        return StoreError(
+            f"The run store {self.path} is read-only, so its runs can be listed and opened "
+            f"but nothing can be saved, renamed or deleted."
+        )
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        """Read-write, or mode=ro (immutable where SQLite could not create its shared-memory file beside the store)."""
+        if not self.read_only:
+            return sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        if not os.access(self.path.parent, os.W_OK) and not self.path.with_name(self.path.name + "-shm").exists():
+            uri += "&immutable=1"
+        return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+
+    def _writable(self) -> bool:
+        """Whether this process may write the file and its folder (made here if it can be; WAL files live there)."""
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.path.parent, os.W_OK):
+            return False
+        return not self.path.exists() or os.access(self.path, os.W_OK)
+
+    def _inspect(self) -> tuple[str | None, bool]:
+        """Why the existing file cannot serve as this store (None when it can), and whether it holds the runs table."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return None, False
+        try:
+            with self._transaction(write=False) as connection:
                 check = connection.execute("PRAGMA quick_check").fetchall()
                 version = connection.execute("PRAGMA user_version").fetchone()[0]
                 tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            finally:
-                connection.close()
         except sqlite3.DatabaseError as error:
-            return str(error)
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF not in _CORRUPT_CODES:
+                raise
+            return str(error), False
         if check != [("ok",)]:
-            return "integrity check failed: " + "; ".join(str(row[0]) for row in check[:3])
+            return "integrity check failed: " + "; ".join(str(row[0]) for row in check[:3]), False
         if tables - {"sqlite_sequence"} and (version != SCHEMA_VERSION or "runs" not in tables):
-            return f"it is an SQLite file of another kind (schema version {version})"
-        return None
+            return f"it is an SQLite file of another kind (schema version {version})", False
+        return None, "runs" in tables
+
+    def _create_schema(self) -> None:
+        try:
+            with self._transaction() as connection:
+                connection.execute(_SCHEMA)
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except StoreError:
+            if self.read_only:
+                raise StoreError(
+                    f"The run store {self.path} cannot be created because it is read-only; set {STORE_ENV} to a "
+                    f"writable file."
+                ) from None
+            raise
 
     def _move_aside(self) -> Path:
         aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
