@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from pages.session import require_run, statistics
+from pages.session import ask_to_load_run_model, require_run, statistics
 from uqviz.engine.attention import HEAD_CHOICES, AttentionPassError
 from uqviz.engine.sampling import SamplingError
 from uqviz.format.run import Run
@@ -84,6 +84,8 @@ def render() -> None:
         "Sliders re-derive the chain from one cached attention pass; they do not re-run the model."
     )
     run = require_run()
+    if not ask_to_load_run_model(run):
+        st.stop()
     run_statistics = statistics(run_model=True)
     choice, config, live = settings(run)
     try:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_embedder, language_model, sampling_settings
+from pages.common import cached_embedder, language_model, sampling_settings, stop_if_session_ended
 from pages.session import packaged_nli
 from uqviz.engine.sampling import MAX_SAMPLES, SamplingError
 from uqviz.models.loading import cache_root
@@ -98,6 +98,7 @@ def run_and_store(questions: list[Question], settings: BatchSettings) -> None:
         bar = st.progress(0.0, text="starting")
 
         def progress(state: BatchProgress) -> None:
+            stop_if_session_ended()
             left = "" if state.seconds_left is None else f" · about {state.seconds_left:.0f} s left"
             resumed = f" · {state.resumed} resumed from an earlier run" if state.resumed else ""
             bar.progress(state.done / state.total, text=f"{state.done} of {state.total} questions{left}{resumed}")

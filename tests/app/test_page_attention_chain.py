@@ -107,4 +107,28 @@ def test_run_without_a_loadable_model_gets_one_message(france_run, tmp_path):
     run = replace(france_run, model=replace(france_run.model, source=f"local:{tmp_path / 'gone'}"))
     at = open_page(run)
     assert not at.get("plotly_chart")
+    assert str(tmp_path / "gone") in shown(at.warning[0].value)
+    at.button(key="confirm_run_model").click().run()
     assert any("does not exist" in shown(error.value) for error in at.error)
+
+
+def test_a_run_naming_a_folder_with_remote_code_loads_it_only_when_confirmed_and_never_runs_its_code(france_run, tmp_path):
+    from dataclasses import replace
+
+    folder, marker = tmp_path / "hostile-model", tmp_path / "ran.txt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "hostile", "architectures": ["HostileForCausalLM"],
+        "auto_map": {"AutoConfig": "modeling.HostileConfig", "AutoModelForCausalLM": "modeling.HostileForCausalLM"},
+    }))
+    (folder / "modeling.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    run = replace(france_run, model=replace(france_run.model, source=f"local:{folder}"))
+    at = open_app_page(PAGE, run=run, trust_remote_code=True)
+    assert not at.get("plotly_chart") and not at.error
+    assert str(folder) in shown(at.warning[0].value)
+    held = at.session_state["statistics"] if "statistics" in at.session_state else {}
+    assert not any(statistics.has_language_model for statistics in held.values())
+    at.button(key="confirm_run_model").click().run()
+    assert not at.exception
+    assert at.error and not at.get("plotly_chart")
+    assert not marker.exists()

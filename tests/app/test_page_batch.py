@@ -84,3 +84,19 @@ def test_real_batch_draws_curves_ranks_measures_and_resumes(batch_page, monkeypa
     assert not at.exception
     percentiles = at.dataframe[0].value.set_index("name")["percentile in batch"]
     assert percentiles.loc["predictive_entropy"] in {0.0, 50.0, 100.0}
+
+
+def test_a_batch_stops_when_its_browser_session_has_gone(batch_page, monkeypatch):
+    """Long work started by a page checks between questions that its session still has a browser."""
+    import pages.common
+
+    checks = []
+    monkeypatch.setattr(pages.common, "session_has_browser", lambda: checks.append(1) or len(checks) == 1)
+    scored = []
+    real = uqviz.workflows.batch.score_question
+    monkeypatch.setattr(uqviz.workflows.batch, "score_question", lambda *args, **kwargs: scored.append(1) or real(*args, **kwargs))
+    at = upload(batch_page(max_new_tokens=4, seed=3), "questions.csv", QUESTIONS)
+    at.number_input(key="batch_n").set_value(1)
+    at.button(key="batch_run").click().run()
+    assert not at.exception
+    assert "batch" not in at.session_state and len(scored) == 1  # the browser left during question 1: question 2 never ran

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from uqviz.format.run import Run, Sample, SamplingSettings
+from uqviz.format.run import MAX_PROMPT_CHARS, MAX_SAMPLES, Run, Sample, SamplingSettings
 from uqviz.models.loading import LanguageModel
 
-MAX_SAMPLES = 64
 MAX_NEW_TOKENS = 2048
 MAX_SEED = 2**63 - 1
 TOP_ALTERNATIVES = 5
@@ -40,6 +39,8 @@ def validate(prompt: str, settings: SamplingSettings) -> None:
     """Raise SamplingError with one sentence for anything that cannot be sampled."""
     if not prompt.strip():
         raise SamplingError("The prompt is empty; type a question or instruction.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise SamplingError(f"The prompt has {len(prompt):,} characters, more than the {MAX_PROMPT_CHARS:,} a run may hold.")
     validate_settings(settings)
 
 
@@ -83,12 +84,14 @@ def sample(
     progress: ProgressCallback | None = None,
 ) -> Run:
     """Sample `settings.n` answers in one batched generate call; hold the model's lock for the whole call."""
-    import torch
-    from transformers import LogitsProcessorList
-
     prompt = clean_prompt(prompt)
     validate(prompt, settings)
     system_prompt = clean_prompt(system_prompt).strip() or None if system_prompt else None
+    if not isinstance(lm, LanguageModel):  # a server backend (engine/server.py) samples its own way
+        return lm.sample(prompt, settings, chat=chat, system_prompt=system_prompt, progress=progress)
+    import torch
+    from transformers import LogitsProcessorList
+
     with lm.lock:
         prepared = prepare_prompt(lm, prompt, chat, system_prompt)
         window = lm.context_window

@@ -9,11 +9,23 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "uqviz.run/1"
+# What a run may hold; the reader refuses anything larger before reading further (README.md, "Bad inputs").
 MAX_RUN_FILE_BYTES = 64 * 1024 * 1024
+MAX_SAMPLES = 64
+MAX_ANSWER_TOKENS = 4_096
+MAX_TEXT_CHARS = 20_000
+MAX_PROMPT_CHARS = 20_000
+MAX_TOP_ALTERNATIVES = 20
 
 
 class RunFormatError(ValueError):
     """A run file or dict does not follow `uqviz.run/1`; the message is one line naming the field."""
+
+
+def check_limit(where: str, found: int, limit: int, unit: str, error: type[ValueError] = RunFormatError) -> None:
+    """Raise `error` with one sentence naming `where`, the size found and the limit when `found` exceeds `limit`."""
+    if found > limit:
+        raise error(f"{where} has {found:,} {unit}, more than the {limit:,} allowed")
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,9 @@ class Run:
     sampling_seconds: float | None = None
     created: str | None = None
     perturbations: list[str] | None = None
+    # how the per-token entropies were obtained: None is the model's full next-token distribution (or none kept);
+    # "top-K" is a server's top-K log-probs, the rest of the mass lumped as one outcome (an approximation)
+    distribution: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **asdict(self)}
@@ -116,11 +131,17 @@ def run_from_dict(data: Any) -> Run:
         raise RunFormatError("run: expected a JSON object at the top level")
     if data.get("schema") != SCHEMA:
         raise RunFormatError(f"schema: expected {SCHEMA!r}, got {data.get('schema')!r}")
-    prompt = _field(data, "prompt", str, "a string")
+    prompt = _text(data, "prompt", MAX_PROMPT_CHARS)
+    system_prompt = _optional(data, "system_prompt", str, "a string or null")
+    check_limit("system_prompt", len(system_prompt or ""), MAX_PROMPT_CHARS, "characters")
+    perturbations = None if data.get("perturbations") is None else _str_list(data["perturbations"], "perturbations", MAX_SAMPLES)
+    for index, perturbation in enumerate(perturbations or []):
+        check_limit(f"perturbations[{index}]", len(perturbation), MAX_PROMPT_CHARS, "characters")
     chat = _field(data, "chat", bool, "true or false")
     model = _object(data, "model")
     settings = _object(data, "settings")
     raw_samples = _field(data, "samples", list, "a list")
+    check_limit("samples", len(raw_samples), MAX_SAMPLES, "entries")
     samples = [_sample(item, f"samples[{index}]") for index, item in enumerate(raw_samples)]
     return Run(
         prompt=prompt,
@@ -140,12 +161,14 @@ def run_from_dict(data: Any) -> Run:
             max_new_tokens=_integer(settings, "max_new_tokens", "settings.", minimum=0),
             seed=_integer(settings, "seed", "settings."),
         ),
-        prompt_token_ids=_int_list(data.get("prompt_token_ids"), "prompt_token_ids"),
+        # not bounded here: an attention pass checks the prompt against the model's window
+        prompt_token_ids=_int_list(data.get("prompt_token_ids"), "prompt_token_ids", None),
         samples=samples,
-        system_prompt=_optional(data, "system_prompt", str, "a string or null"),
+        system_prompt=system_prompt,
         sampling_seconds=_optional(data, "sampling_seconds", (int, float), "a number or null"),
         created=_optional(data, "created", str, "a string or null"),
-        perturbations=None if data.get("perturbations") is None else _str_list(data["perturbations"], "perturbations"),
+        perturbations=perturbations,
+        distribution=_optional(data, "distribution", str, "a string or null"),
     )
 
 
@@ -153,15 +176,16 @@ def _sample(item: Any, where: str) -> Sample:
     if not isinstance(item, dict):
         raise RunFormatError(f"{where}: expected an object")
     prefix = where + "."
-    token_ids = _int_list(item.get("token_ids"), prefix + "token_ids")
+    text = _text(item, "text", MAX_TEXT_CHARS, prefix)
+    token_ids = _int_list(item.get("token_ids"), prefix + "token_ids", MAX_ANSWER_TOKENS)
     length = len(token_ids)
-    tokens = _str_list(item.get("tokens"), prefix + "tokens")
-    logprobs = _float_list(item.get("logprobs"), prefix + "logprobs", maximum=1e-6)
-    entropies = _float_list(item.get("entropies"), prefix + "entropies")
-    kl = _float_list(item.get("kl_from_uniform", []), prefix + "kl_from_uniform")
-    top_ids = [_int_list(row, f"{prefix}top_token_ids[{i}]") for i, row in enumerate(_list(item.get("top_token_ids", []), prefix + "top_token_ids"))]
-    top_tokens = [_str_list(row, f"{prefix}top_tokens[{i}]") for i, row in enumerate(_list(item.get("top_tokens", []), prefix + "top_tokens"))]
-    top_lps = [_float_list(row, f"{prefix}top_logprobs[{i}]", maximum=1e-6) for i, row in enumerate(_list(item.get("top_logprobs", []), prefix + "top_logprobs"))]
+    tokens = _str_list(item.get("tokens"), prefix + "tokens", MAX_ANSWER_TOKENS)
+    logprobs = _float_list(item.get("logprobs"), prefix + "logprobs", MAX_ANSWER_TOKENS, maximum=1e-6)
+    entropies = _float_list(item.get("entropies"), prefix + "entropies", MAX_ANSWER_TOKENS)
+    kl = _float_list(item.get("kl_from_uniform", []), prefix + "kl_from_uniform", MAX_ANSWER_TOKENS)
+    top_ids = [_int_list(row, f"{prefix}top_token_ids[{i}]", MAX_TOP_ALTERNATIVES) for i, row in enumerate(_list(item.get("top_token_ids", []), prefix + "top_token_ids", MAX_ANSWER_TOKENS))]
+    top_tokens = [_str_list(row, f"{prefix}top_tokens[{i}]", MAX_TOP_ALTERNATIVES) for i, row in enumerate(_list(item.get("top_tokens", []), prefix + "top_tokens", MAX_ANSWER_TOKENS))]
+    top_lps = [_float_list(row, f"{prefix}top_logprobs[{i}]", MAX_TOP_ALTERNATIVES, maximum=1e-6) for i, row in enumerate(_list(item.get("top_logprobs", []), prefix + "top_logprobs", MAX_ANSWER_TOKENS))]
     for name, values, optional in (
         ("tokens", tokens, False),
         ("logprobs", logprobs, False),
@@ -174,7 +198,7 @@ def _sample(item: Any, where: str) -> Sample:
         if len(values) != length and not (optional and not values):
             raise RunFormatError(f"{prefix}{name}: has {len(values)} entries but token_ids has {length}")
     return Sample(
-        text=_field(item, "text", str, "a string", prefix),
+        text=text,
         token_ids=token_ids,
         tokens=tokens,
         logprobs=logprobs,
@@ -197,6 +221,12 @@ def _field(data: dict, key: str, kind: type | tuple, expected: str, prefix: str 
     value = data[key]
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise RunFormatError(f"{prefix}{key}: expected {expected}, got {type(value).__name__}")
+    return value
+
+
+def _text(data: dict, key: str, limit: int, prefix: str = "") -> str:
+    value = _field(data, key, str, "a string", prefix)
+    check_limit(prefix + key, len(value), limit, "characters")
     return value
 
 
@@ -223,29 +253,32 @@ def _number(data: dict, key: str, prefix: str) -> float:
     return float(value)
 
 
-def _list(value: Any, where: str) -> list:
+def _list(value: Any, where: str, limit: int | None) -> list:
+    """`value` as a list, refused before any item is read when it has more than `limit` entries."""
     if not isinstance(value, list):
         raise RunFormatError(f"{where}: expected a list, got {type(value).__name__}")
+    if limit is not None:
+        check_limit(where, len(value), limit, "entries")
     return value
 
 
-def _int_list(value: Any, where: str) -> list[int]:
-    for index, item in enumerate(_list(value, where)):
+def _int_list(value: Any, where: str, limit: int | None) -> list[int]:
+    for index, item in enumerate(_list(value, where, limit)):
         if not isinstance(item, int) or isinstance(item, bool) or item < 0:
             raise RunFormatError(f"{where}[{index}]: expected a non-negative integer, got {item!r}")
     return list(value)
 
 
-def _str_list(value: Any, where: str) -> list[str]:
-    for index, item in enumerate(_list(value, where)):
+def _str_list(value: Any, where: str, limit: int) -> list[str]:
+    for index, item in enumerate(_list(value, where, limit)):
         if not isinstance(item, str):
             raise RunFormatError(f"{where}[{index}]: expected a string, got {type(item).__name__}")
     return list(value)
 
 
-def _float_list(value: Any, where: str, maximum: float | None = None) -> list[float]:
+def _float_list(value: Any, where: str, limit: int, maximum: float | None = None) -> list[float]:
     result = []
-    for index, item in enumerate(_list(value, where)):
+    for index, item in enumerate(_list(value, where, limit)):
         if not isinstance(item, (int, float)) or isinstance(item, bool) or not math.isfinite(item):
             raise RunFormatError(f"{where}[{index}]: expected a finite number, got {item!r}")
         if maximum is not None and item > maximum:
