@@ -1,30 +1,79 @@
-"""All scores: every registered measure for the current run, the Borda best-of-N pick, and the Chow rules per token."""
+"""All scores: every registered measure for the current run (the costly ones on demand), CoCoA per answer, the Borda
+best-of-N pick, and the Chow rules per token."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from pages.session import current_scores, require_run, statistics
+from pages.session import compute_on_demand, current_scores, require_run, statistics
 from uqviz.format.run import Run
+from uqviz.measures.cocoa import CocoaDetail
 from uqviz.measures.logprob import DEFAULT_CHOW_QUANTILE
+from uqviz.measures.registry import ON_DEMAND, REGISTRY
 from uqviz.measures.self_certainty import DEFAULT_BORDA_EXPONENT
-from uqviz.scoring.scores import Scores
+from uqviz.models.loading import ModelLoadError
+from uqviz.scoring.scores import Scores, on_demand_reason
 from uqviz.statistics.base import MissingInputError, RunStatistics
 from uqviz.statistics.clustering import answer_clustering
 from uqviz.viz.overview import (
+    COCOA_VARIANTS,
     best_of_n,
     borda_figure,
     borda_frame,
     chow_length_figure,
+    cocoa_figure,
     group_representatives,
     measures_frame,
     token_logprob_figure,
 )
-from uqviz.viz.tokens import plain_markdown
+from uqviz.viz.tokens import error_line, plain_markdown
 
 BATCH_KEY = "batch"
 TEXT_GROUPING = "same normalised text"
 CLUSTER_GROUPING = "same meaning cluster"
+ON_DEMAND_LABEL = "Compute the costly measures (CCP, P(True), verbalized confidence)"
+
+
+def pending_on_demand(scores: Scores) -> list[str]:
+    """The on-demand measures this run's scores list as not computed yet."""
+    return [name for name in ON_DEMAND if name in scores.measures and scores[name].result.value is None
+            and scores[name].result.reason == on_demand_reason(name)]
+
+
+def compute_one(name: str) -> Scores:
+    """One on-demand measure into the session's scores (and the run's history entry); a model that fails is one message."""
+    try:
+        return compute_on_demand([name])
+    except (ModelLoadError, RuntimeError, OSError) as error:
+        st.error(f"{plain_markdown(REGISTRY[name].title)} failed: {error_line(error)}")
+        return current_scores()
+
+
+def on_demand_section(scores: Scores) -> Scores:
+    """The button that computes, one by one with progress, the costly measures this session can compute (those that
+    ask the language model need the model that sampled the run, so a run from the History says what it needs instead);
+    the scores after it."""
+    pending = pending_on_demand(scores)
+    pressed = st.button(
+        ON_DEMAND_LABEL, key="overview_on_demand", disabled=not pending,
+        help="They ask a model once per token alternative or per answer, so they are not part of a run's default scores.",
+    )
+    if pending and not pressed:
+        costs = "; ".join(f"{REGISTRY[name].title}: {REGISTRY[name].cost}" for name in pending)
+        st.caption(f"Not computed yet, because each costs model calls: {plain_markdown(costs)}.")
+    if not pressed:
+        return scores
+    plural = "s" if len(pending) > 1 else ""
+    with st.status(f"Computing {len(pending)} costly measure{plural}…", expanded=True) as status:
+        for done, name in enumerate(pending):
+            title = REGISTRY[name].title
+            status.update(label=f"Computing {title} ({done + 1} of {len(pending)})…")
+            scores = compute_one(name)
+            result, seconds = scores[name].result, scores[name].seconds
+            outcome = f"U = {result.value:.4f}" if result.value is not None else f"not computed: {result.reason}"
+            st.write(plain_markdown(f"{title}: {outcome} ({seconds:.2f} s)"))
+        status.update(label=f"Computed {len(pending)} costly measure{plural}", state="complete", expanded=False)
+    return scores
 
 
 def measures_table(scores: Scores) -> None:
@@ -49,6 +98,26 @@ def measures_table(scores: Scores) -> None:
         "paid for by the first measure that needs it."
         + ("" if batch else " Run a batch on the Batch evaluation page to see percentiles.")
     )
+
+
+def cocoa_section(run: Run, scores: Scores) -> None:
+    st.subheader("CoCoA: each answer's own uncertainty against its disagreement with the others")
+    st.caption(
+        "CoCoA multiplies an answer's own uncertainty u_j by its mean dissimilarity 1 − W to the other answers, then "
+        "averages over answers: an answer counts as uncertain when it is both unlikely and alone in what it says "
+        "(Vashurin et al. 2025; docs/methods.md §12.4). Top right: unlikely and isolated."
+    )
+    name = st.radio("Own uncertainty u_j", list(COCOA_VARIANTS), key="cocoa_variant", horizontal=True,
+                    format_func=lambda variant: REGISTRY[variant].title)
+    scored = scores.measures.get(name)
+    if scored is None or not isinstance(scored.result.detail, CocoaDetail):
+        reason = "it was not scored" if scored is None else scored.result.reason or "it has no per-answer detail"
+        st.info(f"{plain_markdown(REGISTRY[name].title)} has no value for this run: {plain_markdown(reason)}.")
+        return
+    result = scored.result
+    st.plotly_chart(cocoa_figure([sample.text for sample in run.samples], result.detail, result.per_sample, COCOA_VARIANTS[name]),
+                    key="cocoa_chart", width="stretch")
+    st.caption(f"{plain_markdown(REGISTRY[name].title)}: U = {result.value:.4f}, the mean of the answers' U_j = u_j · d_j.")
 
 
 def borda_section(run: Run, statistics: RunStatistics) -> None:
@@ -107,7 +176,9 @@ def render() -> None:
     run_statistics = statistics()
     st.title("All scores")
     st.caption(f"{len(run.samples)} answers to: {plain_markdown(run.prompt[:200])}")
-    measures_table(current_scores())
+    scores = on_demand_section(current_scores())
+    measures_table(scores)
+    cocoa_section(run, scores)
     borda_section(run, run_statistics)
     chow_section(run)
 

@@ -13,11 +13,13 @@ from pages.common import cached_nli
 from uqviz.engine.projection import map_2d
 from uqviz.format.run import Run
 from uqviz.measures.base import MeasureResult
+from uqviz.measures.kernel_entropy import kernel_language_entropy, nli_graph
 from uqviz.measures.logprob import mean_loglik
 from uqviz.models.loading import ModelLoadError
 from uqviz.models.nli import DEFAULT_NLI, NliModel
 from uqviz.scoring.scores import score_run
-from uqviz.statistics.base import MissingInputError, ScoreConfig
+from uqviz.statistics.affinity import ANSWER_NLI_PROBABILITIES
+from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.statistics.clustering import EMBEDDING_RULE, MEANING_JUDGE, RULES, STRICT_RULE, Clustering, answer_clustering
 from uqviz.viz.clusters import (
     cluster_rows,
@@ -27,13 +29,16 @@ from uqviz.viz.clusters import (
     pairwise_matrix,
     selected_sample_id,
 )
+from uqviz.viz.kernels import density_figure, kernel_heatmap_figure, kernel_spectrum_figure
 from uqviz.viz.tokens import legend_html, plain_markdown, probability_tokens_html
 
 DEFAULTS = ScoreConfig()
 MEASURE_NAMES = (
     "num_semantic_sets", "semantic_entropy", "discrete_semantic_entropy", "semantic_entropy_kuhn2023",
     "semantic_entropy_lm_polygraph", "lexical_similarity", "degree", "eig_val_laplacian", "eccentricity",
+    "kernel_language_entropy", "semantic_density",
 )
+KLE_TIMES = (0.05, 2.0, 0.05)  # slider range and step of the heat kernel's time t
 
 
 @st.cache_data(max_entries=16, show_spinner="Projecting the answers to 2-D…")
@@ -112,6 +117,74 @@ def map_with_inspector(run: Run, clustering: Clustering, coordinates: np.ndarray
         )
     with right, st.container(key="cluster_inspector"):
         sample_inspector(run, clustering, selected_sample_id(event.selection if event else None, len(run.samples)))
+
+
+def reason_text(result: MeasureResult) -> str:
+    """A measure's reason as plain markdown, without a final full stop (the page's sentence adds one)."""
+    return plain_markdown((result.reason or "no reason was given").rstrip("."))
+
+
+@st.fragment
+def kle_explorer(stats: RunStatistics, answers: list[str]) -> None:
+    """KLE at the slider's time t, recomputed from the cached NLI probabilities (a K × K matrix exponential, no model
+    call), with its heat kernel and that kernel's spectrum."""
+    low, high, step = KLE_TIMES
+    time = st.slider(
+        "Heat kernel time t", low, high, DEFAULTS.kle_time, step, key="kle_time",
+        help="K = exp(−t·L): small t keeps each answer to itself (KLE near 1), large t spreads it over its neighbours "
+        "in the NLI graph (KLE falls where answers agree). The scores use t = 0.3.",
+    )
+    result = kernel_language_entropy(nli_graph(ANSWER_NLI_PROBABILITIES(stats)), time)
+    with st.container(key="kle_metric"):
+        st.metric("Kernel language entropy (KLE)", formatted(result),
+                  help="VNE(K_heat) / log K: 0 when every answer means the same, 1 when they share nothing.")
+    if result.detail is None:
+        st.info(plain_markdown(result.reason or "KLE has no value for this run."))
+        return
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Heat kernel** (unit trace; hover for both answers)")
+        st.plotly_chart(kernel_heatmap_figure(result.detail.kernel, answers), key="kle_kernel", width="stretch",
+                        config={"displayModeBar": False})
+    with right:
+        st.markdown("**Its eigenvalues** (they sum to 1; KLE = −Σ λ log λ / log K)")
+        st.plotly_chart(kernel_spectrum_figure(result.detail.eigenvalues), key="kle_spectrum", width="stretch",
+                        config={"displayModeBar": False})
+
+
+def kernel_section(stats: RunStatistics, run: Run, results: dict[str, MeasureResult]) -> None:
+    """Kernel language entropy with its time slider, and semantic density per answer; one sentence each where the
+    meaning judge gives them nothing to read (embedding cosine, no NLI model) or the run lacks log-probabilities."""
+    st.subheader("Kernel language entropy and semantic density")
+    answers = [sample.text for sample in run.samples]
+    kle, density = results["kernel_language_entropy"], results["semantic_density"]
+    if kle.detail is None and density.detail is None and kle.reason == density.reason:
+        st.info(f"Kernel language entropy and semantic density are not computed: {reason_text(kle)}.")
+        return
+    if kle.detail is None:
+        st.info(f"Kernel language entropy is not computed: {reason_text(kle)}.")
+    else:
+        st.caption(
+            "KLE (Nikitin et al. 2024; docs/methods.md §12.2) builds a graph W from the NLI probabilities of both directions "
+            "(entailment 1, neutral ½, contradiction 0), diffuses over it with the heat kernel exp(−t·L) and takes the von "
+            f"Neumann entropy of that kernel, divided by log K. The scores hold t = {DEFAULTS.kle_time:g}: "
+            f"{formatted(kle)}."
+        )
+        kle_explorer(stats, answers)
+    st.markdown("**Semantic density per answer**")
+    if density.detail is None:
+        st.info(f"Semantic density is not computed: {reason_text(density)}.")
+        return
+    columns = st.columns([1, 3])
+    columns[0].metric("U = 1 − mean semantic density", formatted(density),
+                      help="SD(a_j): how much of the answers' probability mass lies close in meaning to a_j.")
+    columns[0].caption(
+        "Qiu & Miikkulainen 2024 (docs/methods.md §12.3): each answer's density is the likelihood-weighted mean of "
+        "k = 1 − p(contradiction) − p(neutral)/2 to the distinct answers, the answer itself counted once more."
+    )
+    with columns[1]:
+        st.plotly_chart(density_figure(density.detail.density, answers), key="semantic_density_chart", width="stretch",
+                        config={"displayModeBar": False})
 
 
 def render() -> None:
@@ -212,6 +285,7 @@ def render() -> None:
     )
     with st.container(key="graph_per_sample"):
         st.dataframe(per_sample, hide_index=True)
+    kernel_section(stats, run, results)
     costs = " · ".join(f"{name}: {cost.seconds:.2f} s, {cost.model_calls} model calls" for name, cost in stats.costs.items())
     st.caption(f"Cost: {costs}" + (f" · NLI model: {nli.calls} batched passes so far" if nli else ""))
 

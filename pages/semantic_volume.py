@@ -32,6 +32,7 @@ from uqviz.viz.tokens import error_line, plain_markdown
 from uqviz.viz.volume import (
     SERIES_COLOURS,
     curve_figure,
+    eigenscore_spectrum_figure,
     gram_figure,
     scatter_figure,
     spectrum_figure,
@@ -161,6 +162,39 @@ def volume_column(title: str, result: MeasureResult, texts: list[str], vectors: 
         st.text(texts[index])
 
 
+def eigenscore_section(internal: MeasureResult) -> None:
+    """EigenScore from the run's scores (not recomputed): its value, where the states come from, and its spectrum beside
+    the semantic volume's; one sentence when this session cannot compute it."""
+    st.subheader("EigenScore: the same question asked of the model's hidden states")
+    scored = session.current_scores().measures.get("eigenscore")
+    result = None if scored is None else scored.result
+    if result is None or result.value is None or result.detail is None:
+        reason = "it was not scored" if result is None or not result.reason else result.reason
+        st.info(f"EigenScore is not available for this run: {plain_markdown(reason.rstrip('.'))}.")
+        return
+    detail = result.detail
+    with st.container(key="eigenscore_metric"):
+        st.metric("EigenScore", f"{result.value:.3f}", help="(1/K) Σ log λ_i(Σ + αI): higher = the answers' internal states spread more.")
+    layer = "the middle layer" if detail.layer is None else f"`hidden_states[{detail.layer}]`"
+    st.caption(
+        f"Last-token states of {len(detail.eigenvalues)} answers from {layer} of the run's model, d = {detail.dimensions} "
+        f"dimensions, α = {detail.alpha:g} (Chen et al. ICLR 2024; docs/methods.md §2.4). EigenScore averages the log "
+        "eigenvalues of the K × K covariance of those states, as semantic volume sums the log eigenvalues of the answers' "
+        "embedding Gram matrix: the same idea on the model's inside rather than on an embedder's reading of the text."
+    )
+    volume = internal.detail
+    st.plotly_chart(
+        eigenscore_spectrum_figure(detail.eigenvalues, detail.alpha, None if volume is None else volume.eigenvalues,
+                                   0.0 if volume is None else volume.epsilon),
+        key="eigenscore_spectrum", width="stretch",
+    )
+    st.caption(
+        "A spectrum that drops after the first eigenvalue means the answers point one way (low uncertainty); a flat one "
+        "means they spread over many directions. The two scales differ (raw hidden states against unit embeddings): "
+        "compare the shapes, not the heights."
+    )
+
+
 def timed(statistics: RunStatistics, name: str) -> tuple[MeasureResult, float]:
     scored = score_run(statistics.run, statistics, [name]).measures[name]
     return scored.result, scored.seconds
@@ -207,6 +241,7 @@ def render() -> None:
         "(all k texts identical) and the dotted one (all unrelated, orthonormal): a curve that keeps falling steeply "
         "means new texts repeat earlier meanings; one that stays flat means each new text adds a new direction."
     )
+    eigenscore_section(internal)
     st.markdown(SEMANTIC_ENTROPY_NOTE)
 
 

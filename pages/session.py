@@ -21,17 +21,18 @@ from uqviz.format.run import Run, RunFormatError
 from uqviz.models.loading import DEFAULT_MODEL, LanguageModel, ModelLoadError, spec_from_source
 from uqviz.models.nli import DEFAULT_NLI, NliModel
 from uqviz.models.similarity import CrossEncoderModel, CrossEncoderSimilarity
-from uqviz.scoring.scores import Scores
+from uqviz.scoring.scores import Scores, score_run
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.tokens import error_line, plain_markdown
 from uqviz.workflows.importing import score_available
-from uqviz.workflows.store import StoreError
+from uqviz.workflows.store import MissingRunError, StoreError
 
 RUN_KEY = "run"
 RUN_ID_KEY = "run_id"
 SCORES_KEY = "scores"
 STATISTICS_KEY = "statistics"
 RUN_MODEL_KEY = "run_language_model"
+CONFIRMED_MODELS_KEY = "confirmed_run_models"
 
 
 def current_run() -> Run | None:
@@ -96,11 +97,11 @@ def replace_run(run: Run) -> None:
         st.session_state[SCORES_KEY] = (run, scores)
     try:
         if run_id is None:
-            raise StoreError("the run has no history entry yet")
+            raise MissingRunError("the run has no history entry yet")
         run_store().update_run(run_id, run, scores)
-    except StoreError:
+    except MissingRunError:
         st.session_state[RUN_ID_KEY] = save_to_history(run, scores, None)
-    except (OSError, sqlite3.Error, RunFormatError) as error:
+    except (OSError, sqlite3.Error, RunFormatError, StoreError) as error:
         st.warning(f"The history entry was not updated: {plain_markdown(str(error))}")
 
 
@@ -125,7 +126,8 @@ def statistics(
     run = require_run()
     config = config or ScoreConfig()
     nli = nli or packaged_nli
-    language_model = st.session_state.get(RUN_MODEL_KEY) or (partial(model_of_run, run) if run_model else None)
+    loads_own_model = run_model and run_model_allowed(run)
+    language_model = st.session_state.get(RUN_MODEL_KEY) or (partial(model_of_run, run) if loads_own_model else None)
     held: dict[tuple, RunStatistics] = st.session_state.setdefault(STATISTICS_KEY, {})
     # keyed by what the models are, not by object identity: a model evicted from the cache and loaded again is the same
     models = (getattr(nli, "name", DEFAULT_NLI), getattr(cross_encoder, "name", None), language_model is not None)
@@ -147,12 +149,46 @@ def statistics(
     return derived
 
 
+def run_model_spec(run: Run) -> str:
+    return spec_from_source(run.model.source)
+
+
+def run_model_allowed(run: Run) -> bool:
+    """Whether the model a run names may load: it sampled the run in this session, it is the sidebar's model, or the
+    user confirmed that exact source (a run file chooses the path or hub id, so viewing it never loads it alone)."""
+    if st.session_state.get(RUN_MODEL_KEY) is not None:
+        return True
+    try:
+        spec = run_model_spec(run)
+    except ModelLoadError:
+        return True  # nothing loadable is named: loading fails with its own sentence
+    return spec == sidebar_model_spec() or spec in st.session_state.get(CONFIRMED_MODELS_KEY, ())
+
+
+def ask_to_load_run_model(run: Run) -> bool:
+    """True when the run's model may load; otherwise one sentence naming the exact source and a button to confirm it."""
+    if run_model_allowed(run):
+        return True
+    spec = run_model_spec(run)
+    st.warning(
+        f"This view needs the model that sampled the run, and the run file names it as **{plain_markdown(spec)}**. "
+        "A file chooses that path or hub id, so it loads only if you confirm it here (never with remote code)."
+    )
+    if st.button(f"Load {plain_markdown(spec[:80])}", key="confirm_run_model"):
+        st.session_state[CONFIRMED_MODELS_KEY] = (*st.session_state.get(CONFIRMED_MODELS_KEY, ()), spec)
+        st.rerun()
+    return False
+
+
+def sidebar_model_spec() -> str:
+    return st.session_state.get("model_spec", DEFAULT_MODEL).strip() or DEFAULT_MODEL
+
+
 def model_of_run(run: Run) -> LanguageModel:
     """The model that sampled the run (UQAC must read the same model's attention), loaded once per process. A run file
     names its own model, so "Trust remote code" applies only when that is the model the sidebar names."""
-    spec = spec_from_source(run.model.source)
-    sidebar = st.session_state.get("model_spec", DEFAULT_MODEL).strip() or DEFAULT_MODEL
-    trust = bool(st.session_state.get("trust_remote_code", False)) and spec == sidebar
+    spec = run_model_spec(run)
+    trust = bool(st.session_state.get("trust_remote_code", False)) and spec == sidebar_model_spec()
     return cached_language_model(spec, st.session_state.get("device", "auto"), trust)
 
 
@@ -171,6 +207,23 @@ def current_scores() -> Scores:
                      f"{error_line(error)}")
             scores = score_available(run, RunStatistics(run))
     st.session_state[SCORES_KEY] = (run, scores)
+    return scores
+
+
+def compute_on_demand(names: list[str], config: ScoreConfig | None = None, run_model: bool = False) -> Scores:
+    """Compute costly measures for the current run (with the view's settings), add them to its scores and its history
+    entry; a measure that cannot be computed gets its reason, as in every other table."""
+    run = require_run()
+    scores = current_scores()
+    computed = score_run(run, statistics(config, run_model=run_model), names)
+    scores = replace(scores, measures={**scores.measures, **computed.measures})
+    st.session_state[SCORES_KEY] = (run, scores)
+    run_id = current_run_id()
+    if run_id is not None:
+        try:
+            run_store().update_scores(run_id, scores)
+        except (OSError, sqlite3.Error, StoreError) as error:
+            st.warning(f"The history entry was not updated: {plain_markdown(str(error))}")
     return scores
 
 

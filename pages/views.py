@@ -20,6 +20,8 @@ VIEWS = (
     View("pages/semantic_clusters.py", "Semantic clusters", ":material/bubble_chart:"),
     View("pages/semantic_volume.py", "Semantic volume", ":material/deployed_code:"),
     View("pages/attention_chain.py", "Attention chain (UQAC)", ":material/account_tree:"),
+    View("pages/token_alternatives.py", "Token alternatives (CCP)", ":material/swap_horiz:"),
+    View("pages/self_report.py", "Ask the model (P(True))", ":material/record_voice_over:"),
     View("pages/batch.py", "Batch evaluation", ":material/fact_check:"),
     View("pages/history.py", "History", ":material/history:"),
     View("pages/what_if.py", "What if", ":material/compare_arrows:"),

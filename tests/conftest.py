@@ -137,3 +137,11 @@ def tiny_nli(tmp_path_factory):
         return path
 
     return build
+
+
+@pytest.fixture(scope="session")
+def packaged_nli():
+    """The NLI judge shipped in the package, loaded once per test session."""
+    from uqviz.models.nli import load_nli
+
+    return load_nli("default", device="cpu")

@@ -10,8 +10,7 @@ from uqviz.workflows.importing import (
     run_from_samples, run_inputs, score_available,
 )
 from uqviz.measures.registry import REGISTRY
-from uqviz.format.run import RunFormatError, run_from_json, run_to_json
-from uqviz.engine.sampling import MAX_SAMPLES
+from uqviz.format.run import MAX_SAMPLES, RunFormatError, run_from_json, run_to_json
 from uqviz.statistics.base import RunStatistics
 
 BLACK_BOX = {"lexical_similarity", "discrete_semantic_entropy", "num_semantic_sets", "degree", "eccentricity",
@@ -50,7 +49,7 @@ def test_json_lines_carry_tokens_and_logprobs():
         ('{"text": "a", "tokens": ["a"], "logprobs": [NaN]}', "finite numbers"),
         ('{"text": "a", "logprobs": [-1]}', '"tokens" must be a list'),
         ('{"text": "a", "tokens": ["a"], "logprobs": [-1]}\nplain', "some do not"),
-        ("\n".join(["x"] * (MAX_SAMPLES + 1)), f"at most {MAX_SAMPLES}"),
+        ("\n".join(["x"] * (MAX_SAMPLES + 1)), f"The paste has {MAX_SAMPLES + 1} samples, more than the {MAX_SAMPLES} allowed"),
     ],
 )
 def test_malformed_pastes_get_one_line_naming_the_problem(text, fragment):
@@ -91,9 +90,9 @@ def test_availability_depends_on_what_the_run_holds():
 
 
 @pytest.mark.slow
-def test_black_box_measures_are_computed_from_pasted_text_without_a_model(embedder):
+def test_black_box_measures_are_computed_from_pasted_text_without_a_model(embedder, packaged_nli):
     run = run_from_samples("What sat?", parse_samples("the cat sat\nthe cat\na dog"))
-    statistics = RunStatistics(run, embedder=embedder)
+    statistics = RunStatistics(run, embedder=embedder, nli=packaged_nli)
     scores = score_available(run, statistics)
     assert list(scores.measures) == list(REGISTRY)
     # docs/methods.md §2.1 worked example: pairwise ROUGE-L F = [0.8, 0, 0] -> U = -0.266667.

@@ -292,7 +292,7 @@ def test_score_cli_reports_uqac_in_range_for_the_chosen_sample(tmp_path, languag
                  SamplingSettings(n=2, max_new_tokens=16, seed=3))
     path, out = tmp_path / "run.json", tmp_path / "scores.json"
     write_run(run, path)
-    run_cli("score", str(path), "--out", str(out), "--uqac-sample", "1")
+    run_cli("score", str(path), "--out", str(out), "--uqac-sample", "1", "--run-model")
     measures = json.loads(out.read_text())["measures"]
     for name in ("uqac", "attn_probs_prod", "sims_probs_prod"):
         value = measures[name]["value"]

@@ -68,7 +68,7 @@ def test_the_wheel_runs_the_command_and_the_readme_example_outside_the_repositor
     help_text = run_in(installed, tmp_path, uqviz, "--help").stdout
     assert all(verb in help_text for verb in ("sample", "score", "batch", "report", "app"))
     run_in(installed, tmp_path, uqviz, "sample", "What is 2 + 2?", "--n", "2", "--max-new-tokens", "6", "--out", "run.json")
-    run_in(installed, tmp_path, uqviz, "score", "run.json", "--out", "scores.json")
+    run_in(installed, tmp_path, uqviz, "score", "run.json", "--out", "scores.json", "--run-model")
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert scores["schema"] == "uqviz.scores/1"
     assert scores["measures"]["semantic_entropy"]["value"] is not None and scores["measures"]["uqac"]["value"] is not None

@@ -21,7 +21,7 @@ def test_measure_is_documented(name):
     assert measure.formula and measure.higher_means and measure.title
 
 
-@pytest.mark.parametrize("name", sorted(n for n, m in REGISTRY.items() if set(m.needs) <= {"logprobs", "token distributions"}))
+@pytest.mark.parametrize("name", sorted(n for n, m in REGISTRY.items() if set(m.needs) <= {"logprobs", "token distributions", "token entropies"}))
 def test_token_measures_rank_unsure_run_higher(name):
     confident = REGISTRY[name].compute(RunStatistics(CONFIDENT))
     unsure = REGISTRY[name].compute(RunStatistics(UNSURE))

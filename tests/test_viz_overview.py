@@ -1,16 +1,19 @@
 """Figure and table builders of the overview and batch pages: structure, ordering and escaping."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from tests.conftest import make_run
 from uqviz.workflows.batch import BatchSettings, build_report, ranked_measures
+from uqviz.measures.cocoa import cocoa
 from uqviz.measures.registry import REGISTRY
 from uqviz.measures.self_certainty import borda_vote
 from uqviz.scoring.scores import score_run
 from uqviz.viz.overview import (
     borda_figure,
     calibration_figure,
+    cocoa_figure,
     group_representatives,
     hover_text,
     measures_frame,
@@ -95,3 +98,23 @@ def test_curves_only_for_measures_that_have_them(report):
     assert list(risk.data[0].y) == [0.0, 0.0, pytest.approx(1 / 3), 0.5]
     calibration = calibration_figure(NAMES[0], measures[NAMES[0]])
     assert sum(calibration.data[1].customdata[:, 0]) == 4
+
+
+def test_cocoa_scatter_plots_own_uncertainty_against_dissimilarity_and_escapes_answers():
+    answers = ["<script>alert(1)</script> Paris", "Paris", "Lyon " * 80]
+    affinity = np.array([[1.0, 0.8, 0.2], [0.8, 1.0, 0.4], [0.2, 0.4, 1.0]])
+    result = cocoa([1.0, 0.5, 2.0], affinity, "max(0, cosine) <b>x</b>")
+    figure = cocoa_figure(answers, result.detail, result.per_sample, "−log p(answer) (nats)")
+    points = figure.data[0]
+    # d_j = mean over the others of 1 - W: (0.2 + 0.8) / 2, (0.2 + 0.6) / 2, (0.8 + 0.6) / 2
+    assert list(points.x) == [1.0, 0.5, 2.0]
+    assert list(points.y) == pytest.approx([0.5, 0.4, 0.7])
+    assert list(points.marker.color) == pytest.approx([0.5, 0.2, 1.4])
+    assert list(points.text) == ["S1", "S2", "S3"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Paris" in points.hovertext[0] and "<script" not in points.hovertext[0]
+    assert "CoCoA 0.500" in points.hovertext[0] and "CoCoA 1.400" in points.hovertext[2]
+    assert len(points.hovertext[2]) < 400 and "…" in points.hovertext[2]  # a 400-character answer is cut short
+    assert figure.layout.title.text == "W: max(0, cosine) &lt;b&gt;x&lt;/b&gt;"
+    curve = figure.data[1]  # u · d = the run's CoCoA, (0.5 + 0.2 + 1.4) / 3 = 0.7
+    assert list(np.asarray(curve.x) * np.asarray(curve.y)) == pytest.approx([0.7] * len(curve.x))
+    assert "0.700" in curve.name

@@ -6,7 +6,7 @@ Models are loaded once per process and spec. Measure names are the registry's (`
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import plotly.graph_objects as go
 
@@ -76,14 +76,15 @@ def statistics(
     embedder: str = DEFAULT_EMBEDDER,
     nli: str | None = DEFAULT_NLI,
     cross_encoder: str | None = None,
-    language_model: LanguageModel | str | None = RUN_MODEL,
+    language_model: LanguageModel | str | Callable[[], LanguageModel] | None = RUN_MODEL,
     config: ScoreConfig | None = None,
 ) -> RunStatistics:
     """The shared statistics of a run with its models, each loaded on first use.
 
     `nli` is the meaning judge: the packaged NLI model, a folder, a hub id, or None for embedding cosine (the
     clustering rule `auto` falls back to it, with a note, when the NLI model cannot be loaded); `cross_encoder` scores
-    SAR's text pairs; `language_model` is a loaded model, a spec, "run" (the model the run names, for UQAC) or None.
+    SAR's text pairs; `language_model` is a loaded model, a loader, a spec, "run" (the model the run names, for UQAC)
+    or None.
     """
     config = config or ScoreConfig()
     similarity = CrossEncoderSimilarity(load_cross_encoder(cross_encoder), load_embedder_model(embedder)) if cross_encoder else None
@@ -93,8 +94,10 @@ def statistics(
     )
 
 
-def _language_model(run: Run, choice: LanguageModel | str | None) -> LanguageModel | None | functools.partial:
-    if choice is None or isinstance(choice, LanguageModel):
+def _language_model(
+    run: Run, choice: LanguageModel | str | Callable[[], LanguageModel] | None
+) -> LanguageModel | Callable[[], LanguageModel] | None:
+    if choice is None or isinstance(choice, LanguageModel) or callable(choice):
         return choice
     if choice == RUN_MODEL:
         return functools.partial(run_language_model, run)

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from uqviz.engine.sampling import SamplingError, validate_settings
-from uqviz.format.run import RunFormatError, SamplingSettings
+from uqviz.format.run import Run, RunFormatError, SamplingSettings
 from uqviz.models.loading import DEFAULT_MODEL, ModelLoadError
 from uqviz.models.nli import NliModel
 from uqviz.models.similarity import PRECISIONS
-from uqviz.statistics.base import ScoreConfig
+from uqviz.statistics.base import MissingModelError, ScoreConfig
 
 EXIT_BAD_INPUT = 2
 
@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_judge_arguments(score)
     score.add_argument("--cross-encoder", default=None, metavar="PATH",
                        help="a local cross-encoder folder (e.g. stsb-roberta-large) scores text pairs: SAR relevance as in the paper")
+    add_on_demand_argument(score)
+    score.add_argument("--run-model", action="store_true",
+                       help="load the model the run file names (UQAC, EigenScore, P(True)); a run file chooses that path or "
+                            "hub id, so it loads only when asked, never with remote code")
     score.add_argument("--uqac-sample", type=int, default=None, metavar="K",
                        help="0-based index of the sample UQAC analyses with the run's model (default: the first)")
     score.add_argument("--relevance-precision", choices=PRECISIONS, default="auto",
@@ -65,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("questions", help="a .csv or .jsonl file with 'question' and optional 'answer' (golds separated by '|')")
     add_sampling_arguments(batch)
     batch.add_argument("--out", required=True, help="results CSV; rows already in it are kept and their questions skipped")
+    add_on_demand_argument(batch)
     batch.add_argument("--report", default=None, help="report.json path (AUROC, PRR, risk-coverage, calibration per measure)")
     batch.add_argument("--match", choices=("rouge", "rouge-recall", "embedding"), default="rouge-recall",
                        help="how the greedy answer is graded: ROUGE-L recall of the gold answer (default: the gold answer "
@@ -93,7 +98,13 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=0, help="0 turns top-k off")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="'default', a model directory, a .gguf file or a hub id")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="'default', a model directory, a .gguf file, a hub id, or an OpenAI-compatible server as "
+                             "openai:http://127.0.0.1:8080/v1#MODEL (llama.cpp, vLLM)")
+    parser.add_argument("--api-key-env", default=None, metavar="NAME",
+                        help="server only: the environment variable holding its API key (the key itself is never written)")
+    parser.add_argument("--concurrency", type=int, default=4, help="server only: requests in flight at once (default 4)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="server only: seconds to wait for one answer (default 120)")
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     parser.add_argument("--no-chat", action="store_true", help="do not apply the chat template")
     parser.add_argument("--system", default=None, help="system prompt (chat template only)")
@@ -119,6 +130,19 @@ def nli_loader(spec: str | None) -> Callable[[], NliModel] | None:
     from uqviz.api import load_nli_model
 
     return None if spec is None else functools.partial(load_nli_model, spec)
+
+
+def add_on_demand_argument(parser: argparse.ArgumentParser) -> None:
+    from uqviz.measures.registry import ON_DEMAND
+
+    parser.add_argument("--on-demand", action="append", choices=(*ON_DEMAND, "all"), default=[], metavar="MEASURE",
+                        help=f"also compute a costly measure: {', '.join(ON_DEMAND)} or all (repeatable)")
+
+
+def on_demand(args: argparse.Namespace) -> tuple[str, ...]:
+    from uqviz.measures.registry import ON_DEMAND
+
+    return ON_DEMAND if "all" in args.on_demand else tuple(name for name in ON_DEMAND if name in args.on_demand)
 
 
 def add_embedder_argument(parser: argparse.ArgumentParser) -> None:
@@ -164,13 +188,22 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
+def open_model(args: argparse.Namespace, trust_remote_code: bool = False):
+    """The local model or the server the options name, refused in one sentence when it cannot be used."""
+    from uqviz.engine.server import load_model
+
+    if args.concurrency < 1 or not args.timeout > 0:
+        raise SamplingError(f"--concurrency must be at least 1 and --timeout positive, got {args.concurrency} and {args.timeout}.")
+    return load_model(args.model, device=args.device, trust_remote_code=trust_remote_code, api_key_env=args.api_key_env,
+                      timeout=args.timeout, concurrency=args.concurrency)
+
+
 def _sample(args: argparse.Namespace) -> int:
     from uqviz.engine.sampling import sample
     from uqviz.format.run import write_run
-    from uqviz.models.loading import load_language_model
 
     settings = sampling_settings(args)
-    lm = load_language_model(args.model, device=args.device, trust_remote_code=args.trust_remote_code)
+    lm = open_model(args, args.trust_remote_code)
     run = sample(lm, args.prompt, settings, chat=not args.no_chat, system_prompt=args.system)
     write_run(run, args.out)
     print(f"wrote {len(run.samples)} samples to {args.out} in {run.sampling_seconds:.2f} s", file=sys.stderr)
@@ -178,14 +211,18 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from uqviz.api import statistics
+    from uqviz.api import RUN_MODEL, statistics
     from uqviz.format.run import read_run
     from uqviz.scoring.scores import score_run, write_scores
 
     run = read_run(args.run)
     config, nli = judge(args)
     config = replace(config, uqac_sample=args.uqac_sample, relevance_precision=args.relevance_precision)
-    scores = score_run(run, statistics(run, embedder=args.embedder, nli=nli, cross_encoder=args.cross_encoder, config=config))
+    run_statistics = statistics(
+        run, embedder=args.embedder, nli=nli, cross_encoder=args.cross_encoder, config=config,
+        language_model=RUN_MODEL if args.run_model else functools.partial(run_model_not_asked_for, run),
+    )
+    scores = score_run(run, run_statistics, on_demand=on_demand(args))
     if args.out:
         write_scores(scores, args.out)
         print(f"wrote {len(scores.measures)} measures to {args.out}", file=sys.stderr)
@@ -193,6 +230,11 @@ def _score(args: argparse.Namespace) -> int:
         json.dump(scores.to_dict(), sys.stdout, indent=1, allow_nan=False)
         print()
     return 0
+
+
+def run_model_not_asked_for(run: Run) -> None:
+    """The measures that need the run's own model say how to load it, instead of loading what a file names."""
+    raise MissingModelError(f"the run's model ({run.model.source}) is loaded only with --run-model")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -211,7 +253,6 @@ def _report(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from uqviz.api import load_embedder_model
-    from uqviz.models.loading import load_language_model
     from uqviz.statistics.uqac import GREEDY
     from uqviz.workflows.batch import (
         DEFAULT_THRESHOLDS,
@@ -229,8 +270,8 @@ def _batch(args: argparse.Namespace) -> int:
     try:
         questions = read_questions(args.questions)
         threshold = DEFAULT_THRESHOLDS[args.match] if args.threshold is None else args.threshold
-        batch_settings = BatchSettings(settings, CorrectnessRule(args.match, threshold), not args.no_chat, args.system)
-        lm = load_language_model(args.model, device=args.device)
+        batch_settings = BatchSettings(settings, CorrectnessRule(args.match, threshold), not args.no_chat, args.system, on_demand(args))
+        lm = open_model(args)
         embedder = functools.partial(load_embedder_model, args.embedder)
 
         def progress(state: BatchProgress) -> None:

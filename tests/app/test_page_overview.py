@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 from tests.app import open_page as open_app_page, session_statistics, shown
 from tests.conftest import make_run
 from uqviz.workflows.batch import BatchResult
-from uqviz.measures.registry import REGISTRY
+from uqviz.measures.registry import ON_DEMAND, REGISTRY
+from uqviz.scoring.scores import on_demand_reason
 
 pytestmark = pytest.mark.slow
 PAGE = "pages/overview.py"
@@ -48,7 +49,7 @@ def test_every_measure_in_one_table_with_borda_pick_as_in_the_worked_example():
     assert any(f", token relevance at {precision}. Meaning judge: " in caption.value and "All measures took" in caption.value
                for caption in at.caption)
     for name, row in rows.iterrows():
-        assert row["U"] == row["U"] or row["not computed because"], f"{name} has neither a value nor a reason"
+        assert row["U"] == row["U"] or row["note"], f"{name} has neither a value nor a reason"
     # docs/methods.md §7.4: votes 2.0, 1.732051, 1.0, 1.414214 by sample -> Paris 3.0, Lyon 1.732051, Rome 1.414214.
     votes = chart(at, "Borda votes")["data"][0]
     assert votes["x"] == ["Paris", "Lyon", "Rome"]
@@ -101,3 +102,64 @@ def test_a_prompt_with_markdown_and_latex_is_shown_as_text():
     (caption,) = [caption.value for caption in at.caption if "answers to:" in caption.value]
     assert "\\!\\[beacon\\]\\(http\\:\\/\\/tracker" in caption and "\\$\\\\rule" in caption and "\\*\\*bold\\*\\*" in caption
     assert "![beacon]" not in caption and "**bold**" not in caption
+
+
+def keyed_chart(at: AppTest, key: str) -> dict | None:
+    """The spec of the plotly chart with this key (a keyed element's id ends with its key), else None."""
+    for element in at.get("plotly_chart"):
+        if element.proto.id.endswith(f"-{key}"):
+            return json.loads(element.proto.spec)
+    return None
+
+
+def test_the_costly_measures_are_computed_on_demand_into_the_table(france_run, language_model):
+    at = overview(run=france_run, run_language_model=language_model)
+    rows = at.dataframe[0].value.set_index("name")
+    for name in ON_DEMAND:
+        assert rows.loc[name, "note"] == on_demand_reason(name) and rows.loc[name, "U"] != rows.loc[name, "U"]
+    button = at.button(key="overview_on_demand")
+    assert button.label == "Compute the costly measures (CCP, P(True), verbalized confidence)" and not button.disabled
+
+    button.click().run()
+    assert not at.exception
+    assert [status.label for status in at.status] == [f"Computed {len(ON_DEMAND)} costly measures"]
+    scores = at.session_state["scores"][1]
+    assert scores["claim_conditioned_probability"].result.value is not None
+    rows = at.dataframe[0].value.set_index("name")
+    for name in ON_DEMAND:
+        result = scores[name].result
+        assert result.value is not None or result.reason != on_demand_reason(name), name
+        assert rows.loc[name, "note"] != on_demand_reason(name)
+        assert rows.loc[name, "seconds"] == pytest.approx(scores[name].seconds) and scores[name].seconds > 0
+    assert rows.loc["claim_conditioned_probability", "U"] == pytest.approx(scores["claim_conditioned_probability"].result.value)
+    at.run()
+    assert at.button(key="overview_on_demand").disabled  # nothing left to compute
+    assert at.session_state["scores"][1] is scores  # a rerun keeps them
+
+
+def test_on_demand_without_the_runs_model_computes_ccp_and_keeps_what_p_true_needs():
+    at = overview(run=borda_run())  # opened, not sampled in this session: no language model
+    p_true = at.session_state["scores"][1]["p_true"].result.reason
+    assert p_true != on_demand_reason("p_true")
+    at.button(key="overview_on_demand").click().run()
+    assert not at.exception and not at.error
+    scores = at.session_state["scores"][1]
+    assert scores["claim_conditioned_probability"].result.value is not None
+    assert scores["p_true"].result.value is None and scores["p_true"].result.reason == p_true
+    assert [status.label for status in at.status] == ["Computed 1 costly measure"]
+
+
+def test_cocoa_scatter_draws_each_answers_detail_for_the_chosen_variant():
+    at = overview(run=borda_run())
+    scores = at.session_state["scores"][1]
+    for variant in ("cocoa_msp", "cocoa_perplexity", "cocoa_mean_token_entropy"):
+        at.radio(key="cocoa_variant").set_value(variant).run()
+        assert not at.exception
+        result = scores[variant].result
+        points = keyed_chart(at, "cocoa_chart")["data"][0]
+        assert points["x"] == pytest.approx(result.detail.information)
+        assert points["y"] == pytest.approx(result.detail.dissimilarity)
+        assert points["marker"]["color"] == pytest.approx(result.per_sample)
+        assert f"CoCoA {result.per_sample[3]:.3f}" in points["hovertext"][3] and "Rome" in points["hovertext"][3]
+    # MSP: -log p of the one-token answers; perplexity is the same here, entropy is make_run's -log p too
+    assert scores["cocoa_msp"].result.detail.information == pytest.approx([math.log(4) - c for c in CERTAINTIES])

@@ -1,5 +1,6 @@
 """The Semantic clusters page (AppTest) and its pure figure builders and click handler."""
 
+import base64
 import json
 
 import numpy as np
@@ -9,8 +10,10 @@ from streamlit.testing.v1 import AppTest
 from tests.app import open_page as open_app_page, session_statistics, shown
 from tests.conftest import make_run
 from uqviz.statistics.clustering import answer_clustering
+from uqviz.measures.kernel_entropy import kernel_language_entropy, nli_graph
 from uqviz.measures.registry import REGISTRY
-from uqviz.statistics.base import RunStatistics
+from uqviz.statistics.affinity import ANSWER_NLI_PROBABILITIES
+from uqviz.statistics.base import RunStatistics, ScoreConfig
 from uqviz.viz.clusters import (
     cluster_colour,
     cluster_rows,
@@ -89,8 +92,16 @@ def open_page(run, **state) -> AppTest:
 
 
 def figures(at: AppTest) -> dict[str, dict]:
-    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    return {spec["data"][0]["type"]: spec for spec in specs}
+    """Every plotly chart by its key (the element id ends with the user key)."""
+    return {chart.proto.id.split("-", 2)[-1]: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
+
+
+def plotted(values) -> np.ndarray:
+    """A figure's array as plotted: plotly sends numpy arrays as base64 typed arrays."""
+    if isinstance(values, dict) and "bdata" in values:
+        array = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        return array.reshape([int(size) for size in str(values.get("shape", len(array))).split(",")])
+    return np.asarray(values, dtype=np.float64)
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -108,15 +119,17 @@ def test_page_draws_map_table_matrix_and_graph_measures(embedder):
     assert float(metric(at, "Eccentricity (Ecc)")) == pytest.approx(REGISTRY["eccentricity"].compute(expected).value, abs=1e-3)
 
     charts = figures(at)
-    assert set(charts) == {"scatter", "heatmap", "bar"}
-    traces = charts["scatter"]["data"]
+    assert set(charts) == {"cluster_map", "cluster_matrix", "laplacian_spectrum"}  # no NLI: no KLE, no density
+    assert any(shown(info.value).startswith("Kernel language entropy and semantic density are not computed: it needs NLI "
+                                            "probabilities, and meaning is judged by embedding cosine") for info in at.info)
+    traces = charts["cluster_map"]["data"]
     assert sorted(i for trace in traces for i in trace["customdata"]) == list(range(len(ANSWERS)))
     assert len(traces) == clustering.count
     hover = " ".join(text for trace in traces for text in trace["hovertext"])
     assert "<script>" not in hover and "&lt;script&gt;" in hover
-    assert "UMAP" in charts["scatter"]["layout"]["xaxis"]["title"]["text"]
-    assert len(charts["heatmap"]["layout"]["shapes"]) == clustering.count
-    assert len(charts["bar"]["data"][0]["x"]) == len(ANSWERS)
+    assert "UMAP" in charts["cluster_map"]["layout"]["xaxis"]["title"]["text"]
+    assert len(charts["cluster_matrix"]["layout"]["shapes"]) == clustering.count
+    assert len(charts["laplacian_spectrum"]["data"][0]["x"]) == len(ANSWERS)
 
     table = at.dataframe[0].value
     assert list(table["cluster"]) == list(range(1, clustering.count + 1))
@@ -146,7 +159,7 @@ def test_page_with_an_nli_model_offers_the_entailment_rules(tiny_nli):  # noqa: 
     assert set(rule.options) >= {"Embedding cosine ≥ threshold, representative assignment"} and len(rule.options) == 5
     assert metric(at, "Semantic sets") == "1"
     assert at.slider(key="cluster_threshold").disabled
-    heatmap = figures(at)["heatmap"]
+    heatmap = figures(at)["cluster_matrix"]
     assert heatmap["data"][0]["colorbar"]["title"]["text"] == "P(row entails column)"
     rule.set_value("embedding").run()
     assert not at.exception
@@ -168,7 +181,7 @@ def test_page_handles_one_sample_and_empty_answers(answers, sets, lexical):
     assert metric(at, "Semantic sets") == sets
     assert metric(at, "Discrete semantic entropy") == ("0.000" if sets == "1" else "0.637")
     assert metric(at, "U = −lexical similarity") == lexical
-    assert set(figures(at)) == {"scatter", "heatmap", "bar"}
+    assert {"cluster_map", "cluster_matrix", "laplacian_spectrum"} <= set(figures(at))
 
 
 @pytest.mark.slow
@@ -190,5 +203,34 @@ def test_the_packaged_nli_judge_is_the_default_and_separates_facts():
     assert metric(at, "Semantic sets") == "2"
     assert any("Meaning judge: Strict bidirectional entailment" in caption.value and "packaged NLI judge" in caption.value
                for caption in at.caption)
-    matrix = figures(at)["heatmap"]["data"][0]
+    matrix = figures(at)["cluster_matrix"]["data"][0]
     assert "column→row: contradiction" in matrix["customdata"][0][-1]
+
+
+@pytest.mark.slow
+def test_kle_slider_recomputes_kle_and_the_page_draws_its_kernel_and_semantic_density(embedder, packaged_nli):
+    run = make_run(ANSWERS[:5], prompt="Name a city.")
+    at = open_page(run)
+    assert not at.exception and not at.error
+    expected = RunStatistics(run, ScoreConfig(cluster_rule="strict"), embedder=embedder, nli=packaged_nli)
+    weights = nli_graph(ANSWER_NLI_PROBABILITIES(expected))
+    before = kernel_language_entropy(weights, 0.3)
+    assert at.slider(key="kle_time").value == pytest.approx(0.3)
+    assert float(metric(at, "Kernel language entropy (KLE)")) == pytest.approx(before.value, abs=1e-3)
+    charts = figures(at)
+    kernel = charts["kle_kernel"]["data"][0]
+    assert plotted(kernel["z"]) == pytest.approx(before.detail.kernel, abs=1e-9)
+    hover = json.dumps(kernel["text"])
+    assert "&lt;script&gt;" in hover and "<script>" not in hover
+    assert "<b>A1</b>: Paris<br><b>A5</b>: &lt;script&gt;" in kernel["text"][0][4]
+    assert plotted(charts["kle_spectrum"]["data"][0]["y"]) == pytest.approx(before.detail.eigenvalues, abs=1e-9)
+    density = REGISTRY["semantic_density"].compute(expected)
+    assert plotted(charts["semantic_density_chart"]["data"][0]["y"]) == pytest.approx(density.detail.density, abs=1e-6)
+    assert float(metric(at, "U = 1 − mean semantic density")) == pytest.approx(density.value, abs=1e-3)
+
+    at.slider(key="kle_time").set_value(1.5).run()
+    assert not at.exception
+    after = kernel_language_entropy(weights, 1.5)
+    assert f"{after.value:.3f}" != f"{before.value:.3f}"
+    assert float(metric(at, "Kernel language entropy (KLE)")) == pytest.approx(after.value, abs=1e-3)
+    assert plotted(figures(at)["kle_kernel"]["data"][0]["z"]) == pytest.approx(after.detail.kernel, abs=1e-9)

@@ -30,3 +30,5 @@ class Measure:
     higher_means: str
     reference: str
     needs: tuple[str, ...] = ("logprobs",)
+    on_demand: bool = False  # costly: computed when asked for, never among a run's default analyses
+    cost: str = ""  # what it costs beyond the shared statistics, where that is more than arithmetic

@@ -1,4 +1,4 @@
-"""Measures over the sampled tokens' log-probabilities: PE, LN-PE (§1) and the Chow rules (§8)."""
+"""Measures over the sampled tokens' log-probabilities: PE, LN-PE (§1), the Chow rules (§8), MSP and perplexity (§12.1)."""
 
 from __future__ import annotations
 
@@ -112,5 +112,19 @@ MEASURES = (
         "U = -(1/K) Σ_k quantile_α({ℓ_i}), α = 0 is the least likely token",
         "the least likely tokens of the answers are less likely",
         "Gupta et al. ICLR 2024; docs/methods.md §8",
+    ),
+    Measure(
+        "maximum_sequence_probability", "Maximum sequence probability (MSP)",
+        lambda stats: predictive_entropy(stats.logprobs),
+        "U = -(1/K) Σ_k log p(s_k | x): the same number as PE and -Chow-Sum",
+        "the answers are less likely as whole sequences",
+        "lm-polygraph's MaximumSequenceProbability, per answer; docs/methods.md §12.1",
+    ),
+    Measure(
+        "perplexity", "Perplexity (log)",
+        lambda stats: ln_predictive_entropy(stats.logprobs),
+        "U = -(1/K) Σ_k (1/n_k) Σ_i log p(z_i | z_<i, x) = log PPL: the same number as LN-PE and -Chow-Average",
+        "the average token of the answers is less likely",
+        "lm-polygraph's Perplexity, per answer; docs/methods.md §12.1",
     ),
 )

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from uqviz.measures import graph, lexical, logprob, sar, self_certainty, semantic, uqac, volume
+from uqviz.measures import (
+    ccp,
+    cocoa,
+    eigenscore,
+    graph,
+    kernel_entropy,
+    lexical,
+    logprob,
+    sar,
+    self_certainty,
+    self_report,
+    semantic,
+    semantic_density,
+    token_entropy,
+    uqac,
+    volume,
+)
 from uqviz.measures.base import Measure
 
 FAMILIES = (
@@ -14,6 +30,15 @@ FAMILIES = (
     graph,
     volume,
     uqac,
+    token_entropy,
+    eigenscore,
+    kernel_entropy,
+    semantic_density,
+    cocoa,
+    self_report,
+    ccp,
 )
 
 REGISTRY: dict[str, Measure] = {measure.name: measure for family in FAMILIES for measure in family.MEASURES}
+
+ON_DEMAND: tuple[str, ...] = tuple(name for name, measure in REGISTRY.items() if measure.on_demand)

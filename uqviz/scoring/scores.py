@@ -6,6 +6,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, replace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,8 +83,16 @@ class Scores:
         return self.measures[name]
 
 
-def score_run(run: Run, statistics: RunStatistics | None = None, names: list[str] | None = None) -> Scores:
-    """Every registered measure (or `names`), each timed, sharing one RunStatistics.
+def on_demand_reason(name: str) -> str:
+    """Why an on-demand measure has no value yet, and how to ask for it."""
+    return f"computed on demand ({REGISTRY[name].cost}): use the button on All scores, or --on-demand {name}"
+
+
+def score_run(
+    run: Run, statistics: RunStatistics | None = None, names: list[str] | None = None, on_demand: Sequence[str] = ()
+) -> Scores:
+    """Every registered measure (or `names`), each timed, sharing one RunStatistics. On-demand measures are computed
+    only when named in `names` or `on_demand`; otherwise they are listed with the reason.
 
     A measure whose model is missing gets value None and the reason, the others are still computed.
     """
@@ -93,7 +102,9 @@ def score_run(run: Run, statistics: RunStatistics | None = None, names: list[str
         measure = REGISTRY[name]
         before = sum(cost.model_calls for cost in statistics.costs.values())
         started = time.perf_counter()
-        if not run.samples:
+        if names is None and measure.on_demand and name not in on_demand:
+            result = MeasureResult(None, None, reason=on_demand_reason(name))
+        elif not run.samples:
             result = MeasureResult(None, None, reason="the run has no samples")
         else:
             try:
@@ -102,6 +113,8 @@ def score_run(run: Run, statistics: RunStatistics | None = None, names: list[str
                 result = MeasureResult(None, None, reason=str(error))
             if result.value is not None and not math.isfinite(result.value) and result.reason is None:
                 result = replace(result, reason=f"the value is {result.value} (not finite): the inputs overflow a float")
+            elif result.value is not None and run.distribution and "token entropies" in measure.needs:
+                result = replace(result, reason=f"approximate: entropies from the server's {run.distribution} log-probs only")
         seconds = time.perf_counter() - started
         calls = sum(cost.model_calls for cost in statistics.costs.values()) - before
         measures[name] = ScoredMeasure(name, result, seconds, calls)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NLI_LABELS, label_probabilities, unique_texts
-from uqviz.statistics.base import RunStatistics, Statistic
+from uqviz.statistics.base import MissingInputError, RunStatistics, Statistic
 from uqviz.statistics.clustering import ANSWER_NLI_LOGITS, MEANING_JUDGE, RULES
 
 LIN_NLI_TEMPERATURE = 3.0
@@ -55,3 +55,17 @@ def _answer_affinity(stats: RunStatistics) -> Affinity:
 
 ANSWER_AFFINITY = Statistic("graph_affinity", _answer_affinity)
 """W over the run's samples: NLI entailment affinity under an NLI cluster rule, embedding cosine otherwise."""
+
+
+def _answer_nli_probabilities(stats: RunStatistics) -> np.ndarray:
+    judge = MEANING_JUDGE(stats)
+    if not RULES[judge.rule].needs_nli:
+        raise MissingInputError(
+            f"it needs NLI probabilities, and meaning is judged by embedding cosine now{': ' + judge.note if judge.note else ''}"
+        )
+    index = unique_texts(stats.answers)[1]
+    return label_probabilities(ANSWER_NLI_LOGITS(stats))[np.ix_(index, index)]
+
+
+ANSWER_NLI_PROBABILITIES = Statistic("nli_probabilities", _answer_nli_probabilities)
+"""K × K × 3 softmax NLI probabilities p(label | q a_i → q a_j) in NLI_LABELS order, over the samples (KLE, semantic density)."""

@@ -44,6 +44,26 @@ class ScoreConfig:
     uqac_similarity_top_k: int = 10
     uqac_double_count: bool = True
     uqac_stop_set: str = "reference"
+    eigenscore_alpha: float = 1e-3
+    eigenscore_layer: int | None = None  # hidden_states index; None is the middle layer
+    kle_time: float = 0.3
+    p_true_prompt: str = (
+        "Question: {question}\nPossible answer: {answer}\nIs the possible answer:\n (A) True\n (B) False\n"
+        "The possible answer is:"
+    )
+    verbalized_one_stage_prompt: str = (
+        "Provide your best guess and the probability that it is correct (0.0 to 1.0) for the following question. "
+        "Give ONLY the guess and probability, no other words or explanation. For example:\n\nGuess: <most likely "
+        "guess, as short as possible; not a complete sentence, just the guess!>\nProbability: <the probability "
+        "between 0.0 and 1.0 that your guess is correct, without any extra commentary whatsoever; just the "
+        "probability!>\n\nThe question is: {question}"
+    )
+    verbalized_two_stage_prompt: str = (
+        "Provide the probability that your answer is correct. Give ONLY the probability, no other words or "
+        "explanation.\n\nFor example:\n\nProbability: <the probability between 0.0 and 1.0 that your answer is "
+        "correct, without any extra commentary whatsoever; just the probability!>"
+    )
+    verbalized_max_new_tokens: int = 24
 
 
 @dataclass
@@ -145,6 +165,13 @@ class RunStatistics:
         if any(sample.text and not sample.kl_from_uniform for sample in self.run.samples):
             raise MissingInputError("the run has no next-token distributions (imported samples)")
         return [sample.kl_from_uniform for sample in self.run.samples]
+
+    @cached_property
+    def token_entropies(self) -> list[list[float]]:
+        """Per-sample entropy of each next-token distribution; needs the distributions kept at sampling time."""
+        if any(sample.text and not sample.entropies for sample in self.run.samples):
+            raise MissingInputError("the run has no next-token distributions (imported samples)")
+        return [sample.entropies for sample in self.run.samples]
 
     @property
     def question(self) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from uqviz.format.run import Sample
+from uqviz.measures.cocoa import CocoaDetail
 from uqviz.measures.logprob import chow_scores
 from uqviz.measures.registry import REGISTRY
 from uqviz.measures.self_certainty import BordaResult, answer_self_certainty, borda_vote
@@ -25,11 +26,25 @@ LABEL_LENGTH = 40
 CHOSEN_COLOUR = "#2a9d8f"
 OTHER_COLOUR = "#b0bec5"
 CHANCE_COLOUR = "#888888"
+HOVER_LIMIT = 200
+# The CoCoA variants and what each one's own uncertainty u_j (the x axis of the CoCoA chart) is.
+COCOA_VARIANTS = {
+    "cocoa_msp": "−log p(answer) (nats)",
+    "cocoa_perplexity": "log perplexity: mean −log p per token (nats)",
+    "cocoa_mean_token_entropy": "mean token entropy (nats)",
+}
 
 
 def hover_text(text: str, width: int = HOVER_WIDTH) -> str:
     """Escaped and wrapped for a plotly hover label (they interpret a subset of HTML)."""
     return "<br>".join(html.escape(line) for line in textwrap.wrap(text, width) or [""])
+
+
+def answer_hover(text: str, limit: int = HOVER_LIMIT) -> str:
+    """An answer for a hover label: shortened to `limit` characters, wrapped and escaped; an empty one says so."""
+    if not text.strip():
+        return "(empty answer)"
+    return hover_text(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def short_label(text: str, length: int = LABEL_LENGTH) -> str:
@@ -56,7 +71,7 @@ def measures_frame(scores: Scores, batch_rows: Sequence[Mapping[str, Any]] | Non
                 "seconds": scored.seconds,
                 "model calls": scored.model_calls,
                 "needs": ", ".join(measure.needs),
-                "not computed because": scored.result.reason or "",
+                "note": scored.result.reason or "",
                 "reference": measure.reference,
             }
         )
@@ -256,3 +271,35 @@ def best_of_n(samples: Sequence[Sample], cluster_ids: Sequence[int] | None, expo
     certainties = [answer_self_certainty(sample.kl_from_uniform) for sample in samples]
     most_certain = max(range(len(certainties)), key=lambda index: certainties[index])
     return BestOfN(borda_vote(certainties, labels, exponent), labels, certainties, most_certain)
+
+
+def cocoa_figure(answers: Sequence[str], detail: CocoaDetail, per_sample: Sequence[float], information_label: str) -> go.Figure:
+    """CoCoA per answer: its own uncertainty u_j (x) against its mean dissimilarity to the other answers (y), coloured
+    by U_j = u_j · d_j; the dashed curve u · d = mean U separates the answers that raise the run's CoCoA from those
+    that lower it (Vashurin et al. 2025; docs/methods.md §12.4)."""
+    labels = [f"S{index + 1}" for index in range(len(answers))]
+    hover = [
+        f"<b>{label}</b>: {answer_hover(answer)}<br>own uncertainty {u:.3f}, mean dissimilarity {d:.3f}<br>CoCoA {value:.3f}"
+        for label, answer, u, d, value in zip(labels, answers, detail.information, detail.dissimilarity, per_sample)
+    ]
+    figure = go.Figure(
+        go.Scatter(
+            x=detail.information, y=detail.dissimilarity, mode="markers+text", text=labels, textposition="top center",
+            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>", name="answers", customdata=list(range(len(labels))),
+            marker={"size": 12, "color": list(per_sample), "colorscale": "Reds", "showscale": True, "line": {"width": 1, "color": "#555"},
+                    "colorbar": {"title": {"text": "CoCoA U_j", "side": "right"}}},
+        )
+    )
+    mean = float(np.mean(per_sample)) if len(per_sample) else 0.0
+    positive = [u for u in detail.information if u > 0]
+    xs = np.linspace(min(positive), max(positive), 60) if mean > 0 and positive else np.array([])
+    xs = xs[mean / xs <= 1.0] if len(xs) else xs  # dissimilarity is at most 1
+    if len(xs):
+        figure.add_trace(go.Scatter(x=xs, y=mean / xs, mode="lines", line={"dash": "dash", "color": CHANCE_COLOUR},
+                                    name=f"u · d = {mean:.3f} (the run's CoCoA)", hoverinfo="skip"))
+    figure.update_layout(
+        title={"text": f"W: {html.escape(detail.affinity_name)}" if detail.affinity_name else "", "font": {"size": 12}},
+        xaxis_title=f"own uncertainty u_j: {information_label}", yaxis_title="mean dissimilarity 1 − W to the others",
+        height=400, margin=dict(t=40, b=10), legend=dict(orientation="h", y=-0.2),
+    )
+    return figure

@@ -75,6 +75,34 @@ def spectrum_figure(eigenvalues: np.ndarray, epsilon: float) -> go.Figure:
     return figure
 
 
+def eigenscore_spectrum_figure(
+    eigenscore_eigenvalues: Sequence[float], alpha: float, volume_eigenvalues: Sequence[float] | None = None, epsilon: float = 0.0
+) -> go.Figure:
+    """EigenScore's eigenvalues λ(Σ + αI) of the answers' hidden-state covariance beside the semantic volume's λ(G) + ε
+    of their unit embeddings, each sorted largest first on one log axis: both measures average or sum the logs of
+    these numbers. Values that are not positive have no place on a log axis and are left out (None)."""
+    figure = go.Figure()
+    series = [("EigenScore: λ(Σ + αI), hidden states", np.asarray(eigenscore_eigenvalues, dtype=np.float64), "#ff7f0e",
+               f"α = {alpha:g}")]
+    if volume_eigenvalues is not None:
+        shifted = np.asarray(volume_eigenvalues, dtype=np.float64) + epsilon
+        series.append(("Semantic volume: λ(G) + ε, embeddings", shifted, SERIES_COLOURS["answers"], f"ε = {epsilon:g}"))
+    for name, values, colour, shift in series:
+        ordered = sorted(values.tolist(), reverse=True)
+        figure.add_trace(
+            go.Scatter(
+                x=list(range(1, len(ordered) + 1)), y=[value if value > 0 else None for value in ordered],
+                mode="lines+markers", name=name, line=dict(color=colour),
+                hovertemplate="rank %{x}: %{y:.4g}<extra>" + html.escape(shift) + "</extra>",
+            )
+        )
+    longest = max((len(trace.x) for trace in figure.data), default=0)
+    figure.update_yaxes(type="log", title="eigenvalue (log scale)", exponentformat="power")
+    figure.update_xaxes(title="eigenvalue rank (largest first)", dtick=1 if longest <= 20 else None)
+    figure.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=340, legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
 def scatter_figure(coordinates: np.ndarray, texts: Sequence[str], labels: Sequence[str], colour: str) -> go.Figure:
     """Texts at their 2-D PCA coordinates; customdata holds each text's index for click-to-inspect."""
     coordinates = np.asarray(coordinates, dtype=np.float64)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from uqviz.engine.sampling import sample
+from uqviz.engine.server import ServerModel
 from uqviz.format.run import SamplingSettings
 from uqviz.format.spreadsheet import read_spreadsheet_text, spreadsheet_text
 from uqviz.measures.lexical import rouge_l
@@ -189,6 +190,7 @@ class BatchSettings:
     correctness: CorrectnessRule = field(default_factory=CorrectnessRule)
     chat: bool = True
     system_prompt: str | None = None
+    on_demand: tuple[str, ...] = ()  # costly measures to compute as well (docs/architecture.md, "Adding a measure")
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,7 @@ def grade(
 
 def score_question(
     question: Question,
-    lm: LanguageModel,
+    lm: LanguageModel | ServerModel,
     settings: BatchSettings,
     config: ScoreConfig,
     embedder: Embedder | Callable[[], Embedder] | None,
@@ -238,9 +240,11 @@ def score_question(
     greedy_run = sample(lm, question.text, replace(settings.sampling, n=1, temperature=0.0), **options)
     greedy = greedy_run.samples[0].text
     run = sample(lm, question.text, settings.sampling, **options)
-    statistics = RunStatistics(run, config, embedder=embedder, nli=nli, language_model=lm)
-    use_greedy_answer(statistics, greedy_run.prompt_token_ids, greedy_run.samples[0])
-    scores = score_run(run, statistics)
+    local = isinstance(lm, LanguageModel)  # a server gives no attention, hidden states or next-token passes
+    statistics = RunStatistics(run, config, embedder=embedder, nli=nli, language_model=lm if local else None)
+    if local:
+        use_greedy_answer(statistics, greedy_run.prompt_token_ids, greedy_run.samples[0])
+    scores = score_run(run, statistics, on_demand=settings.on_demand)
     row: dict[str, Any] = {
         "question": question.text,
         "greedy_answer": greedy,
@@ -324,7 +328,7 @@ def append_result(path: str | Path, row: dict[str, Any], columns: Sequence[str])
 
 def run_batch(
     questions: Sequence[Question],
-    lm: LanguageModel,
+    lm: LanguageModel | ServerModel,
     out: str | Path,
     settings: BatchSettings = BatchSettings(),
     *,

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from uqviz.engine.sampling import MAX_SAMPLES
-from uqviz.format.run import ModelInfo, Run, Sample, SamplingSettings
+from uqviz.format.run import (
+    MAX_ANSWER_TOKENS, MAX_PROMPT_CHARS, MAX_RUN_FILE_BYTES, MAX_SAMPLES, MAX_TEXT_CHARS, ModelInfo, Run, Sample,
+    SamplingSettings, check_limit,
+)
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.registry import REGISTRY
-from uqviz.scoring.scores import ScoredMeasure, Scores, score_run
+from uqviz.scoring.scores import ScoredMeasure, Scores, on_demand_reason, score_run
 from uqviz.statistics.base import RunStatistics
 
 PASTED_SOURCE = "pasted"
@@ -27,10 +30,12 @@ NEED_DESCRIPTIONS = {
     "logprobs": "per-token log-probabilities (paste them as JSON lines)",
     "tokens": "the answers' tokens (paste them with their log-probabilities)",
     "token distributions": "the model's full next-token distributions",
+    "token entropies": "per-token entropies (kept when uqviz or a server samples the run)",
     "perturbations": "perturbations of the question (generate or paste them on the Semantic volume page)",
     "language model": "the language model itself",
     "attentions": "its attention weights",
     "hidden states": "its hidden states",
+    "top-k alternatives": "each token's top-k alternatives (kept when uqviz samples the run)",
 }
 
 
@@ -62,13 +67,15 @@ class Availability:
 def parse_samples(text: str) -> list[PastedSample]:
     """One answer per line; a line starting with `{` is JSON: {"text": ..., "tokens": [...], "logprobs": [...]}.
 
-    Blank lines are skipped. Either every sample has log-probs or none has.
+    Blank lines are skipped. Either every sample has log-probs or none has. The sizes a run may hold are checked
+    before any line is parsed (a paste is held to a run file's size) and on each line before its lists are read.
     """
-    samples = [_parse_line(line, number) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if not samples:
+    check_limit("The paste", len(text), MAX_RUN_FILE_BYTES, "characters", PastedSamplesError)
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
         raise PastedSamplesError("No samples: paste one answer per line.")
-    if len(samples) > MAX_SAMPLES:
-        raise PastedSamplesError(f"{len(samples)} samples were pasted; at most {MAX_SAMPLES} are allowed.")
+    check_limit("The paste", len(lines), MAX_SAMPLES, "samples", PastedSamplesError)
+    samples = [_parse_line(line, number) for number, line in lines]
     if len({sample.logprobs is None for sample in samples}) > 1:
         raise PastedSamplesError("Some samples have log-probs and some do not; give them for every sample or for none.")
     return samples
@@ -76,7 +83,9 @@ def parse_samples(text: str) -> list[PastedSample]:
 
 def _parse_line(line: str, number: int) -> PastedSample:
     if not line.lstrip().startswith("{"):
-        return PastedSample(line.strip())
+        text = line.strip()
+        _check_sizes(f"Line {number}", text, None, None)
+        return PastedSample(text)
     try:
         item = json.loads(line)
     except json.JSONDecodeError as error:
@@ -85,9 +94,10 @@ def _parse_line(line: str, number: int) -> PastedSample:
         raise PastedSamplesError(f"Line {number}: JSON nested too deeply to be a sample.") from None
     if not isinstance(item, dict) or not isinstance(item.get("text"), str):
         raise PastedSamplesError(f"Line {number}: a JSON sample needs a \"text\" string.")
+    tokens, logprobs = item.get("tokens"), item.get("logprobs")
+    _check_sizes(f"Line {number}", item["text"], tokens, logprobs)
     if "logprobs" not in item and "tokens" not in item:
         return PastedSample(item["text"])
-    tokens, logprobs = item.get("tokens"), item.get("logprobs")
     if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
         raise PastedSamplesError(f"Line {number}: \"tokens\" must be a list of strings, one per log-prob.")
     if not isinstance(logprobs, list) or not all(_is_logprob(value) for value in logprobs):
@@ -101,9 +111,21 @@ def _is_logprob(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value <= 0
 
 
+def _check_sizes(where: str, text: str, tokens: object, logprobs: object) -> None:
+    """Refuse a sample larger than a run may hold (format/run.py's limits) in one sentence naming `where` and the field."""
+    check_limit(f"{where}: the text", len(text), MAX_TEXT_CHARS, "characters", PastedSamplesError)
+    for name, values in (("tokens", tokens), ("logprobs", logprobs)):
+        if isinstance(values, list):
+            check_limit(f"{where}: \"{name}\"", len(values), MAX_ANSWER_TOKENS, "entries", PastedSamplesError)
+
+
 def run_from_samples(prompt: str, samples: list[PastedSample], model_name: str | None = None) -> Run:
     """A Run built without a model: the token ids are positions and the distribution statistics
-    (entropies, KL from uniform, alternatives) are empty, i.e. unknown."""
+    (entropies, KL from uniform, alternatives) are empty, i.e. unknown. Sizes are checked first, as the run reader does."""
+    check_limit("The question", len(prompt), MAX_PROMPT_CHARS, "characters", PastedSamplesError)
+    check_limit("The run", len(samples), MAX_SAMPLES, "samples", PastedSamplesError)
+    for index, pasted in enumerate(samples, start=1):
+        _check_sizes(f"Sample {index}", pasted.text, pasted.tokens, pasted.logprobs)
     built = []
     for pasted in samples:
         logprobs = pasted.logprobs or []
@@ -142,6 +164,10 @@ def run_inputs(run: Run, with_language_model: bool = False) -> frozenset[str]:
         inputs |= {"logprobs", "tokens"}
         if all(sample.kl_from_uniform or not len(sample) for sample in run.samples):
             inputs.add("token distributions")
+        if all(sample.entropies or not len(sample) for sample in run.samples):
+            inputs.add("token entropies")
+        if all(sample.top_tokens or not len(sample) for sample in run.samples):
+            inputs.add("top-k alternatives")
     if run.perturbations:
         inputs.add("perturbations")
     return frozenset(inputs)
@@ -163,16 +189,19 @@ def describe_need(need: str) -> str:
     return NEED_DESCRIPTIONS.get(need, need)
 
 
-def score_available(run: Run, statistics: RunStatistics) -> Scores:
-    """Every measure the run's data and the statistics' language model allow; the others get value None and, as reason,
-    what they would need."""
+def score_available(run: Run, statistics: RunStatistics, on_demand: Sequence[str] = ()) -> Scores:
+    """Every measure the run's data and the statistics' language model allow, on-demand ones only when named; the others
+    get value None and, as reason, what they would need or how to ask for them."""
     availability = measure_availability(run, statistics.has_language_model)
-    names = [entry.name for entry in availability if entry.computable]
+    wanted = {entry.name for entry in availability if entry.computable and (not REGISTRY[entry.name].on_demand or entry.name in on_demand)}
+    names = [entry.name for entry in availability if entry.name in wanted]
     computed = score_run(run, statistics, names) if names else Scores({}, None)
     measures = {}
     for entry in availability:
-        if entry.computable:
+        if entry.name in wanted:
             measures[entry.name] = computed.measures[entry.name]
+        elif entry.computable:
+            measures[entry.name] = ScoredMeasure(entry.name, MeasureResult(None, None, reason=on_demand_reason(entry.name)), 0.0, 0)
         else:
             reason = "needs " + "; ".join(describe_need(need) for need in entry.missing)
             measures[entry.name] = ScoredMeasure(entry.name, MeasureResult(None, None, reason=reason), 0.0, 0)

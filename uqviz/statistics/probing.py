@@ -1,0 +1,121 @@
+"""The run's language model asked again about its answers: middle-layer hidden states (EigenScore), P(True) and
+verbalized confidence replies (docs/methods.md §2.4, §12.6, §12.7)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from uqviz.engine import probing
+from uqviz.statistics.base import MissingInputError, RunStatistics, Statistic
+
+
+@contextmanager
+def probe_reasons() -> Iterator[None]:
+    """A pass the run cannot take (too long, no decoder layers) becomes the measure's reason."""
+    try:
+        yield
+    except probing.ProbeError as error:
+        raise MissingInputError(str(error)) from None
+
+
+def filled(template: str, **fields: str) -> str:
+    """The template with each literal {name} replaced; nothing else in it is interpreted (no format specs)."""
+    for name, value in fields.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
+def answer_sequences(stats: RunStatistics) -> list[list[int]]:
+    """prompt ids + answer ids of every sample; imported answers without the model's tokens cannot be replayed."""
+    run = stats.run
+    if not run.prompt_token_ids:
+        raise MissingInputError("the run has no prompt token ids (imported), so its answers cannot be replayed through the model")
+    if any(sample.text and not sample.token_ids for sample in run.samples):
+        raise MissingInputError("the run has answers without the model's token ids (imported)")
+    return [list(run.prompt_token_ids) + list(sample.token_ids) for sample in run.samples]
+
+
+@dataclass(frozen=True)
+class HiddenStates:
+    """K × d hidden states on each answer's last token, and the hidden_states index they come from."""
+
+    states: np.ndarray
+    layer: int
+
+
+def _hidden_states(stats: RunStatistics) -> HiddenStates:
+    sequences = answer_sequences(stats)
+    model = stats.language_model
+    with probe_reasons():
+        layer = probing.middle_layer(model.model) if stats.config.eigenscore_layer is None else stats.config.eigenscore_layer
+        states = probing.last_token_states(model, sequences, layer)
+    return HiddenStates(states, layer)
+
+
+ANSWER_HIDDEN_STATES = Statistic("answer_hidden_states", _hidden_states)
+"""One batched teacher-forced pass of prompt + answer per sample, keeping only K × d states of one layer."""
+
+
+@dataclass(frozen=True)
+class PTrueProbe:
+    """The filled-in prompts, the token whose probability is read, and log p(that token) after each."""
+
+    prompts: list[str]
+    token: str
+    logprobs: list[float]
+
+
+def true_token(stats: RunStatistics) -> tuple[int, str]:
+    """The token the model writes for "True" where the prompt ends: "True" opening an assistant turn, " True" after text."""
+    model = stats.language_model
+    text = "True" if stats.run.chat and model.has_chat_template else " True"
+    return model.tokenizer(text, add_special_tokens=False)["input_ids"][0], text
+
+
+def _p_true(stats: RunStatistics, template: str) -> PTrueProbe:
+    answer_sequences(stats)  # the same replay conditions as the other probes
+    model = stats.language_model
+    prompts = [filled(template, question=stats.question, answer=answer) for answer in stats.answers]
+    token_id, token = true_token(stats)
+    conversations = [probing.conversation_ids(model, [("user", prompt)], stats.run.chat, stats.run.system_prompt) for prompt in prompts]
+    with probe_reasons():
+        logprobs = probing.next_token_logprobs(model, conversations, token_id)
+    return PTrueProbe(prompts, token, logprobs.tolist())
+
+
+P_TRUE = Statistic("p_true", _p_true)
+"""One forward pass per answer (batched) of the P(True) prompt, keyed by the template."""
+
+
+@dataclass(frozen=True)
+class VerbalizedReplies:
+    """What the model was asked and what it replied, one entry per question asked."""
+
+    prompts: list[str]
+    replies: list[str]
+
+
+ONE_STAGE = "one_stage"
+TWO_STAGE = "two_stage"
+
+
+def _verbalized(stats: RunStatistics, stage: str, template: str, max_new_tokens: int) -> VerbalizedReplies:
+    run, model = stats.run, stats.language_model
+    if stage == ONE_STAGE:
+        prompts = [filled(template, question=stats.question)]
+        turns = [[("user", prompts[0])]]
+    else:
+        prompts = [template] * len(stats.answers)
+        turns = [[("user", stats.question), ("assistant", answer), ("user", template)] for answer in stats.answers]
+    conversations = [probing.conversation_ids(model, conversation, run.chat, run.system_prompt) for conversation in turns]
+    with probe_reasons():
+        replies = probing.greedy_replies(model, conversations, max_new_tokens)
+    return VerbalizedReplies(prompts, replies)
+
+
+VERBALIZED_REPLIES = Statistic("verbalized_replies", _verbalized)
+"""Greedy replies to the verbalized-confidence prompt: one for the one-stage question, one per answer for two-stage."""
