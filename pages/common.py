@@ -11,6 +11,7 @@ import streamlit as st
 
 from uqviz.engine.projection import warm_up_map
 from uqviz.engine.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
+from uqviz.engine.server import ServerError, ServerModel, load_model
 from uqviz.format.run import SamplingSettings
 from uqviz.models.loading import (
     DEFAULT_MODEL,
@@ -18,16 +19,17 @@ from uqviz.models.loading import (
     LanguageModel,
     ModelLoadError,
     load_embedder,
-    load_language_model,
 )
+from uqviz.models.catalog import RECOMMENDED, SERVERS_VARIABLE, ModelChoice, download, model_choices
 from uqviz.models.nli import NliModel, load_nli
 from uqviz.viz.tokens import plain_markdown
 from uqviz.workflows.store import RunStore, default_store_path
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
-def cached_language_model(spec: str, device: str, trust_remote_code: bool) -> LanguageModel:
-    return load_language_model(spec, device=device, trust_remote_code=trust_remote_code)
+def cached_language_model(spec: str, device: str, trust_remote_code: bool, api_key_env: str = "") -> LanguageModel | ServerModel:
+    """A local model, or a checked connection to an OpenAI-compatible server (`openai:URL#MODEL`)."""
+    return load_model(spec, device=device, trust_remote_code=trust_remote_code, api_key_env=api_key_env.strip() or None)
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
@@ -67,27 +69,86 @@ def run_store() -> RunStore:
     return cached_run_store(str(default_store_path()))
 
 
-def language_model() -> LanguageModel | None:
+KEY_VARIABLES = "UQVIZ_API_KEY_VARS"
+
+
+def api_key_variable() -> str:
+    """The sidebar's API key variable, refused unless it is named …_API_KEY or listed in $UQVIZ_API_KEY_VARS: whoever
+    uses the page must not be able to send another secret of the server's environment to a URL they name."""
+    name = st.session_state.get("api_key_env", "").strip()
+    listed = os.environ.get(KEY_VARIABLES, "").replace(",", " ").split()
+    if name and not name.endswith("_API_KEY") and name not in listed:
+        raise ServerError(f"The app reads API keys only from variables named …_API_KEY or listed in ${KEY_VARIABLES}, not {name}.")
+    return name
+
+
+def language_model() -> LanguageModel | ServerModel | None:
     """The model the sidebar names, loaded once per process; a load error is shown as one sentence."""
     try:
         return cached_language_model(
             st.session_state.get("model_spec", DEFAULT_MODEL).strip() or DEFAULT_MODEL,
             st.session_state.get("device", "auto"),
             bool(st.session_state.get("trust_remote_code", False)),
+            api_key_variable(),
         )
-    except ModelLoadError as error:
+    except (ModelLoadError, ServerError) as error:
         st.error(plain_markdown(str(error)))
         return None
+
+
+def pick_model(choices: list[ModelChoice]) -> None:
+    """Put the picked model's spec in the Model field (a widget's value may only change in a callback)."""
+    label = st.session_state.get("model_pick")
+    spec = next((choice.spec for choice in choices if choice.label == label), None)
+    if spec is not None:
+        st.session_state["model_spec"] = spec
+
+
+def model_picker() -> None:
+    """The packaged model, the cached ones, $UQVIZ_SERVERS and recommended models; a recommended one downloads here."""
+    choices = model_choices()
+    st.selectbox("Pick a model", [choice.label for choice in choices], index=None, key="model_pick",
+                 placeholder="packaged, cached, servers, recommended…", on_change=pick_model, args=(choices,),
+                 help=f"Servers come from ${SERVERS_VARIABLE} (comma-separated openai:URL#MODEL specs).")
+    picked = next((choice for choice in choices if choice.label == st.session_state.get("model_pick")), None)
+    if picked is not None and picked.kind == RECOMMENDED and st.button(f"Download {picked.spec}", key="model_download"):
+        bar = st.progress(0.0, text="starting the download")
+        try:
+            download(picked.spec, lambda done, total: bar.progress(min(done / total, 1.0), text=f"{done} of {total} files"))
+        except ModelLoadError as error:
+            st.error(plain_markdown(str(error)))
+        else:
+            bar.progress(1.0, text="downloaded")
+
+
+def session_has_browser() -> bool:
+    """Whether the browser session running this script is still connected (always true outside a Streamlit server)."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx(suppress_warning=True)
+    return context is None or not Runtime.exists() or Runtime.instance().is_active_session(context.session_id)
+
+
+def stop_if_session_ended() -> None:
+    """Long work (sampling, a batch, a comparison) calls this between steps: once the browser session that asked for it
+    has gone, the script stops there instead of keeping the model and a core busy for nobody."""
+    if not session_has_browser():
+        st.stop()
 
 
 def sidebar_settings() -> None:
     """Model and sampling settings; widget keys keep them in session state across pages."""
     with st.sidebar:
         st.header("Model")
+        model_picker()
         st.text_input(
             "Model", value=DEFAULT_MODEL, key="model_spec",
-            help="'default' (SmolLM2-135M-Instruct, packaged), a model directory, a .gguf file or a hub id",
+            help="'default' (SmolLM2-135M-Instruct, packaged), a model directory, a .gguf file, a hub id, or an "
+                 "OpenAI-compatible server as openai:http://127.0.0.1:8080/v1#MODEL (llama.cpp, vLLM)",
         )
+        st.text_input("API key variable (servers)", value="", key="api_key_env",
+                      help="The name of the environment variable that holds the server's API key; the key is never stored.")
         st.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="device")
         st.checkbox("Trust remote code", value=False, key="trust_remote_code",
                     help="Runs code shipped with the model; only for models you trust.")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import language_model, sampling_settings
+from pages.common import api_key_variable, language_model, sampling_settings, stop_if_session_ended
 from pages.session import current_run, save_to_history, statistics_for
-from uqviz.models.loading import LanguageModel, ModelLoadError, load_language_model
+from uqviz.engine.server import ServerModel, load_model
+from uqviz.models.loading import LanguageModel, ModelLoadError
 from uqviz.viz.history import measure_title, measures_figure
 from uqviz.viz.tokens import error_line, plain_markdown
 from uqviz.workflows.store import short_text
@@ -28,8 +29,9 @@ MODES = ("Temperature", "Framing", "Two models")
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
-def second_language_model(spec: str, device: str, trust_remote_code: bool) -> LanguageModel:
-    return load_language_model(spec, device=device, trust_remote_code=trust_remote_code)
+def second_language_model(spec: str, device: str, trust_remote_code: bool, api_key_env: str = "") -> LanguageModel | ServerModel:
+    """A second local model or server (`openai:URL#MODEL`, its key in the sidebar's API key variable)."""
+    return load_model(spec, device=device, trust_remote_code=trust_remote_code, api_key_env=api_key_env.strip() or None)
 
 
 def framings() -> list[Framing]:
@@ -57,6 +59,7 @@ def sample_comparison(mode: str, prompt: str, lm: LanguageModel, progress: RunPr
         return results, [result.label for result in results], "framing"
     second = second_language_model(
         state["whatif_second_model"].strip(), state.get("device", "auto"), bool(state.get("trust_remote_code", False)),
+        api_key_variable(),
     )
     results = model_comparison([lm, second], prompt, settings, **common)
     return results, [result.label for result in results], "model"
@@ -69,10 +72,13 @@ def run_comparison(mode: str, prompt: str, lm: LanguageModel) -> tuple[list[What
         return None
     with st.status("Sampling…", expanded=True) as status:
         line = st.empty()
+
+        def progress(index: int, total: int, label: str) -> None:
+            stop_if_session_ended()
+            line.write(f"Run {index + 1} of {total}: {plain_markdown(label)}")
+
         try:
-            results, labels, x_title = sample_comparison(
-                mode, prompt, lm, lambda index, total, label: line.write(f"Run {index + 1} of {total}: {label}"),
-            )
+            results, labels, x_title = sample_comparison(mode, prompt, lm, progress)
         except (ValueError, ModelLoadError) as error:  # SamplingError is a ValueError
             status.update(label="Nothing was sampled", state="error")
             st.warning(plain_markdown(str(error)))

@@ -1,10 +1,13 @@
 """AppTest of the entry page: submit a prompt, see the samples; bad input gets a message, not an exception."""
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app import shown
 from tests.conftest import REPO
+from tests.test_server import server  # noqa: F401 (the scripted OpenAI-compatible server fixture)
 
 pytestmark = pytest.mark.slow
 APP = str(REPO / "app.py")
@@ -42,6 +45,8 @@ def test_submit_prompt_shows_samples_with_coloured_tokens():
 
 def test_a_run_sampled_on_the_entry_page_is_saved_with_every_measure_the_loaded_models_allow(tmp_path, monkeypatch):
     """The History bug: runs saved from the Sample page had 16 of 23 measures null (no embedder when scoring)."""
+    from uqviz.measures.registry import ON_DEMAND
+    from uqviz.scoring.scores import on_demand_reason
     from uqviz.workflows.store import HEADLINE_MEASURES, RunStore
 
     monkeypatch.setenv("UQVIZ_STORE", str(tmp_path / "runs.sqlite3"))
@@ -54,9 +59,11 @@ def test_a_run_sampled_on_the_entry_page_is_saved_with_every_measure_the_loaded_
     for name in HEADLINE_MEASURES:
         assert measures[name]["value"] is not None, (name, measures[name]["reason"])
     missing = {name: entry["reason"] for name, entry in measures.items() if entry["value"] is None}
-    assert missing == {"semantic_volume_external": missing.get("semantic_volume_external")}
+    on_demand = {name: on_demand_reason(name) for name in ON_DEMAND}
+    assert missing == {"semantic_volume_external": missing.get("semantic_volume_external"), **on_demand}
     assert "perturbations" in missing["semantic_volume_external"]
-    assert measures["uqac"]["value"] is not None  # the sampling model is loaded, so UQAC is computed too
+    for name in ("uqac", "eigenscore"):  # the sampling model is loaded, so the measures reading its insides run too
+        assert measures[name]["value"] is not None
 
 
 @pytest.mark.parametrize(
@@ -96,8 +103,15 @@ def test_bad_model_path_gets_one_sentence(tmp_path):
     assert any("does not exist" in shown(error.value) for error in at.error)
 
 
-def test_prompt_of_100000_characters_is_refused_with_both_lengths():
+def test_prompt_of_100000_characters_is_refused_before_the_model_loads():
     at = submit(fresh_app(n=1, max_new_tokens=4), "word " * 20_000)
+    assert not at.exception
+    assert any("100,000 characters, more than the 20,000" in shown(warning.value) for warning in at.warning)
+    assert "run" not in at.session_state
+
+
+def test_prompt_longer_than_the_context_window_is_refused_with_both_lengths():
+    at = submit(fresh_app(n=1, max_new_tokens=4), "7 " * 9_999)
     assert not at.exception
     assert any("context window is 8192 tokens" in shown(warning.value) for warning in at.warning)
     assert "run" not in at.session_state
@@ -108,3 +122,25 @@ def test_control_characters_are_removed_and_sampling_goes_on():
     assert not at.exception
     assert any("Control characters were removed" in shown(info.value) for info in at.info)
     assert at.session_state["run"].prompt == "Say hi"
+
+
+def test_a_server_samples_through_the_sidebar_and_only_api_key_variables_are_read(server, tmp_path, monkeypatch):
+    """The sidebar's Model field takes openai:URL#MODEL; progress comes from the page's own thread; the key variable
+    must look like one, so the page cannot be used to send another secret to a server it names."""
+    from tests.test_server import spec_of
+
+    monkeypatch.setenv("UQVIZ_STORE", str(tmp_path / "runs.sqlite3"))
+    monkeypatch.setenv("HF_TOKEN", "hf-secret")
+    at = submit(fresh_app(n=3, max_new_tokens=6, model_spec=spec_of(server), api_key_env="HF_TOKEN"), "Capital of France?")
+    assert not at.exception and "run" not in at.session_state
+    assert any("only from variables named" in shown(error.value) for error in at.error)
+    assert not any(headers.get("Authorization") for _, _, _, headers in server.requests)
+
+    monkeypatch.setenv("SERVER_API_KEY", "sk-1")
+    at.session_state["api_key_env"] = "SERVER_API_KEY"
+    at = submit(at, "Capital of France?")
+    assert not at.exception
+    run = at.session_state["run"]
+    assert run.distribution == "top-5" and [s.text for s in run.samples] == ["Paris#0", "Paris#1", "Paris#2"]
+    assert any("sk-1" in (headers.get("Authorization") or "") for _, _, _, headers in server.requests)
+    assert "sk-1" not in json.dumps(run.to_dict())

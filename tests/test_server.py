@@ -1,0 +1,204 @@
+"""The OpenAI-compatible server backend against a scripted local HTTP server: the run format, retries, and one
+sentence (exit 2 from the CLI) for every bad input of the issue (docs/methods.md §0.1)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from uqviz.cli import main as cli_main
+from uqviz.engine.sampling import sample
+from uqviz.engine.server import ServerError, connect, load_model, parse_server_spec, top_k_entropy
+from uqviz.format.run import SamplingSettings, read_run, run_from_json, run_to_json
+
+
+def chat_response(tokens: list[str], top: int, logprobs: bool = True) -> dict:
+    """A chat-completions body whose k-th token has log-prob log(0.5) and alternatives of log(0.5), log(0.25), …"""
+    content = [
+        {"token": token, "logprob": math.log(0.5), "bytes": list(token.encode()),
+         "top_logprobs": [{"token": f"{token}{i}" if i else token, "logprob": math.log(0.5 / 2**i)} for i in range(top)]}
+        for token in tokens
+    ]
+    choice = {"index": 0, "message": {"role": "assistant", "content": "".join(tokens)}, "finish_reason": "stop",
+              "logprobs": {"content": content} if logprobs else None}
+    return {"id": "x", "object": "chat.completion", "choices": [choice]}
+
+
+class Scripted(BaseHTTPRequestHandler):
+    """Answers as `self.server.behaviour` says; records every request body and header."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.server.requests.append(("GET", self.path, None, dict(self.headers)))
+        behaviour = self.server.behaviour
+        if behaviour == "unauthorised":
+            return self._send(401, b'{"error": {"message": "invalid api key"}}')
+        if not self.path.startswith("/v1/"):
+            return self._send(404, b'{"error": {"message": "not found"}}')
+        self._send(200, json.dumps({"data": [{"id": "tiny"}]}).encode())
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(("POST", self.path, body, dict(self.headers)))
+        behaviour = self.server.behaviour
+        if behaviour == "busy_once" and sum(r[0] == "POST" for r in self.server.requests) == 2:
+            return self._send(503, b'{"error": "busy"}')
+        if behaviour == "redirect":
+            self.send_response(307)
+            self.send_header("Location", "http://198.51.100.7/v1/chat/completions")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if behaviour == "nan" and body.get("max_tokens", 0) > 1:
+            return self._send(200, json.dumps(chat_response(["Pa"], 5)).replace(str(math.log(0.5)), "NaN", 1).encode())
+        if behaviour == "slow" and body.get("max_tokens", 0) > 1:
+            time.sleep(1.5)
+        if behaviour == "cut_off" and body.get("max_tokens", 0) > 1:
+            whole = json.dumps(chat_response(["Pa", "ris"], 5)).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(whole)))
+            self.end_headers()
+            self.wfile.write(whole[: len(whole) // 2])
+            return
+        top = min(body.get("top_logprobs", 0), 5)
+        tokens = ["Pa", "ris", f"#{body.get('seed')}"]
+        self._send(200, json.dumps(chat_response(tokens, top, logprobs=behaviour != "no_logprobs")).encode())
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
+    httpd.behaviour, httpd.requests = "ok", []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def spec_of(httpd, model: str = "tiny", path: str = "/v1") -> str:
+    return f"openai:http://127.0.0.1:{httpd.server_address[1]}{path}#{model}"
+
+
+def test_spec_is_url_and_model():
+    spec = parse_server_spec("openai:http://127.0.0.1:8080/v1/#my-model", "KEY_VAR")
+    assert (spec.base_url, spec.model, spec.api_key_env) == ("http://127.0.0.1:8080/v1", "my-model", "KEY_VAR")
+    assert spec.source == "openai:http://127.0.0.1:8080/v1#my-model"
+    with pytest.raises(ServerError, match="should look like"):
+        parse_server_spec("openai:127.0.0.1:8080")
+
+
+@pytest.mark.parametrize("spec", ["openai:http://127.0.0.1:abc/v1#m", "openai:http://127.0.0.1:8080/v 1#m", "openai:ftp://h/v1#m",
+                                  "openai:http://user:pw@h/v1#m"])
+def test_malformed_server_specs_are_refused(spec):
+    with pytest.raises(ServerError, match="should look like"):
+        parse_server_spec(spec)
+
+
+def test_progress_is_reported_from_the_calling_thread(server):
+    threads = []
+    run = sample(connect(parse_server_spec(spec_of(server), concurrency=3)), "Hi", SamplingSettings(n=5, max_new_tokens=4),
+                 progress=lambda done, total: threads.append((threading.current_thread(), done, total)))
+    assert len(run.samples) == 5 and {thread for thread, _, _ in threads} == {threading.current_thread()}
+    assert [(done, total) for _, done, total in threads] == [(k, 5) for k in range(1, 6)]
+
+
+def test_top_k_entropy_lumps_the_rest_as_one_outcome():
+    # p = (0.5, 0.25) and the remaining 0.25 as one outcome: H = 0.5 ln 2 + 0.25 ln 4 + 0.25 ln 4 = 1.5 ln 2
+    assert top_k_entropy([math.log(0.5), math.log(0.25)]) == pytest.approx(1.5 * math.log(2))
+    assert top_k_entropy([0.0]) == pytest.approx(0.0)
+
+
+def test_samples_keep_log_probs_alternatives_and_say_how_entropies_were_obtained(server):
+    model = connect(parse_server_spec(spec_of(server)))
+    assert model.top_logprobs == 5  # the server caps what it returns
+    run = sample(model, "Capital of France?", SamplingSettings(n=3, max_new_tokens=8, seed=10, top_k=40))
+    assert run.distribution == "top-5" and run.model.source == spec_of(server) and run.prompt_token_ids == []
+    assert [s.text for s in run.samples] == ["Paris#10", "Paris#11", "Paris#12"]  # one request per answer, seed + k
+    first = run.samples[0]
+    assert first.tokens == ["Pa", "ris", "#10"] and first.logprobs == pytest.approx([math.log(0.5)] * 3)
+    assert first.top_tokens[0][:2] == ["Pa", "Pa1"] and first.top_logprobs[0][1] == pytest.approx(math.log(0.25))
+    assert first.entropies[0] == pytest.approx(top_k_entropy([math.log(0.5 / 2**i) for i in range(5)]))
+    assert first.kl_from_uniform == [] and first.top_token_ids == []
+    bodies = [body for method, _, body, _ in server.requests if method == "POST" and body["max_tokens"] == 8]
+    assert {body["top_k"] for body in bodies} == {40} and all(body["logprobs"] and body["top_logprobs"] == 5 for body in bodies)
+    assert run_from_json(run_to_json(run)) == run
+
+
+def test_the_api_key_is_sent_from_the_named_variable_and_never_written(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("UQVIZ_TEST_KEY", "sk-secret-123")
+    out = tmp_path / "run.json"
+    assert cli_main(["sample", "Hi", "--model", spec_of(server), "--api-key-env", "UQVIZ_TEST_KEY", "--n", "2",
+                     "--max-new-tokens", "4", "--out", str(out)]) == 0
+    assert all(headers.get("Authorization") == "Bearer sk-secret-123" for _, _, _, headers in server.requests)
+    assert "sk-secret" not in out.read_text() and read_run(out).distribution == "top-5"
+
+
+def test_a_503_is_retried(server):
+    server.behaviour = "busy_once"
+    run = sample(connect(parse_server_spec(spec_of(server))), "Hi", SamplingSettings(n=1, max_new_tokens=4))
+    assert run.samples[0].text == "Paris#0"
+
+
+@pytest.mark.parametrize(
+    "behaviour, model, path, options, fragment",
+    [
+        ("down", "tiny", "/v1", {}, "Cannot reach the server"),
+        ("ok", "tiny", "/wrong", {}, "HTTP 404"),
+        ("unauthorised", "tiny", "/v1", {}, "refused the request (HTTP 401)"),
+        ("ok", "llama-70b", "/v1", {}, "does not serve 'llama-70b'; it serves: tiny"),
+        ("no_logprobs", "tiny", "/v1", {}, "ignores `logprobs`"),
+        ("cut_off", "tiny", "/v1", {}, "cut off"),
+        ("slow", "tiny", "/v1", {"timeout": 0.5, "retries": 0}, "did not answer within 0.5 s"),
+        ("redirect", "tiny", "/v1", {}, "redirected to http://198.51.100.7/v1/chat/completions; name that URL instead"),
+        ("nan", "tiny", "/v1", {}, "malformed log-probabilities"),
+    ],
+)
+def test_bad_servers_are_one_sentence(server, behaviour, model, path, options, fragment):
+    server.behaviour = behaviour
+    spec = spec_of(server, model, path)
+    if behaviour == "down":
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(ServerError, match=re.escape(fragment)) as caught:
+        model_ = load_model(spec, **options)
+        sample(model_, "Hi", SamplingSettings(n=1, max_new_tokens=4))
+    message = str(caught.value)
+    assert "\n" not in message and "Traceback" not in message
+
+
+def test_the_cli_exits_2_with_one_line_for_a_bad_server(server, tmp_path, capsys):
+    server.behaviour = "unauthorised"
+    code = cli_main(["sample", "Hi", "--model", spec_of(server), "--out", str(tmp_path / "r.json")])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error.startswith("error: ") and "HTTP 401" in error and len(error.splitlines()) == 1
+    assert cli_main(["sample", "Hi", "--model", spec_of(server), "--api-key-env", "UQVIZ_UNSET_VARIABLE",
+                     "--out", str(tmp_path / "r.json")]) == 2
+    assert "UQVIZ_UNSET_VARIABLE" in capsys.readouterr().err
+
+
+def test_measures_on_server_answers_say_what_is_approximate_and_what_is_missing(server):
+    from uqviz.scoring.scores import score_run
+    from uqviz.statistics.base import RunStatistics
+
+    run = sample(connect(parse_server_spec(spec_of(server))), "Hi", SamplingSettings(n=3, max_new_tokens=4))
+    scores = score_run(run, RunStatistics(run), ["mean_token_entropy", "cocoa_mean_token_entropy", "self_certainty", "predictive_entropy"])
+    assert scores["mean_token_entropy"].result.value == pytest.approx(run.samples[0].entropies[0])
+    assert scores["mean_token_entropy"].result.reason == "approximate: entropies from the server's top-5 log-probs only"
+    assert scores["self_certainty"].result.value is None and "distributions" in scores["self_certainty"].result.reason
+    assert scores["predictive_entropy"].result.reason is None

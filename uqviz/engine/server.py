@@ -1,0 +1,373 @@
+"""Sampling from an OpenAI-compatible server (llama.cpp, vLLM): every token keeps the log-prob and the top-k
+alternatives the server returns; entropies over that top-k list are approximations (docs/methods.md §0.1).
+
+A model spec `openai:http://127.0.0.1:8080/v1#MODEL` names the server's base URL and the model it serves. The API key
+is read from the environment variable the user names; it never enters a run, a log or an error message.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from uqviz.engine.sampling import SamplingError
+from uqviz.format.run import ModelInfo, Run, RunFormatError, Sample, SamplingSettings, run_from_dict
+from uqviz.models.loading import LanguageModel, load_language_model
+
+SERVER_PREFIX = "openai:"
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_RETRIES = 3
+DEFAULT_CONCURRENCY = 4
+TOP_LOGPROBS_TRIED = (20, 10, 5)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# llama.cpp and vLLM extensions, set so that only the run's own settings warp sampling (llama.cpp's defaults are
+# min_p 0.05, top_k 40 and a repeat penalty of 1.1); top_k 0 means off on both
+NO_EXTRA_WARPING = {"min_p": 0.0, "repeat_penalty": 1.0, "repetition_penalty": 1.0}
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class ServerError(SamplingError):
+    """The server cannot be used as asked; the message is one sentence naming the server and what to change."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def is_server_spec(spec: str) -> bool:
+    return spec.strip().startswith(SERVER_PREFIX)
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """Where the server is, which model it serves, and the name of the environment variable holding its API key."""
+
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    concurrency: int = DEFAULT_CONCURRENCY
+
+    @property
+    def source(self) -> str:
+        return f"{SERVER_PREFIX}{self.base_url}#{self.model}"
+
+
+def parse_server_spec(spec: str, api_key_env: str | None = None, **options: Any) -> ServerSpec:
+    """`openai:URL#MODEL` → ServerSpec; the URL must be http(s) and the model named."""
+    body = spec.strip()[len(SERVER_PREFIX):]
+    url, _, model = body.partition("#")
+    url = url.rstrip("/")
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username or any(c.isspace() for c in url) or not model.strip():
+        raise ServerError(f"Server spec {spec.strip()!r} should look like 'openai:http://127.0.0.1:8080/v1#MODEL'.")
+    return ServerSpec(url, model.strip(), api_key_env or None, **options)
+
+
+@dataclass
+class ServerModel:
+    """A model behind an OpenAI-compatible server, with the same `lock`, `calls` and `info` as a local LanguageModel."""
+
+    spec: ServerSpec
+    top_logprobs: int
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    calls: int = 0
+
+    @property
+    def info(self) -> ModelInfo:
+        return ModelInfo(self.spec.model, self.spec.source, "server", "unknown", 1)
+
+    @property
+    def has_chat_template(self) -> bool:
+        return True  # the server applies the model's template to chat requests
+
+    def sample(self, prompt: str, settings: SamplingSettings, **options: Any) -> Run:
+        """What `engine.sampling.sample` calls for a server: see `sample_from_server`."""
+        return sample_from_server(self, prompt, settings, **options)
+
+
+def _headers(spec: ServerSpec) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if spec.api_key_env:
+        key = os.environ.get(spec.api_key_env)
+        if not key:
+            raise ServerError(f"The environment variable {spec.api_key_env} that should hold the API key is not set.")
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the Authorization header to wherever the server points: refuse it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 (urllib's signature)
+        raise ServerError(f"The server at {req.full_url.rsplit('/', 1)[0]} redirected to {newurl}; name that URL instead.", code)
+
+
+OPENER = urllib.request.build_opener(NoRedirects)
+
+
+def request(spec: ServerSpec, path: str, payload: dict | None = None, retries: int | None = None) -> dict:
+    """One JSON request with retries and exponential backoff on 429/5xx and dropped connections; every failure is a
+    ServerError of one sentence (the key never appears in it)."""
+    url = f"{spec.base_url}/{path}"
+    data = None if payload is None else json.dumps(payload).encode("utf-8")
+    retries = spec.retries if retries is None else retries
+    for attempt in range(retries + 1):
+        retry = attempt < retries
+        try:
+            call = urllib.request.Request(url, data=data, headers=_headers(spec), method="GET" if data is None else "POST")
+            with OPENER.open(call, timeout=spec.timeout) as response:
+                body = response.read(MAX_RESPONSE_BYTES + 1)
+            if len(body) > MAX_RESPONSE_BYTES:
+                raise ServerError(f"The server at {spec.base_url} sent more than {MAX_RESPONSE_BYTES // 2**20} MiB for one request.")
+            try:
+                return json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise ServerError(f"The response from {url} was cut off or is not JSON ({len(body)} bytes).") from None
+        except urllib.error.HTTPError as error:
+            if error.code in RETRY_STATUSES and retry:
+                _back_off(attempt, error.headers.get("Retry-After"))
+                continue
+            raise ServerError(_http_message(spec, url, error), error.code) from None
+        except TimeoutError:
+            if retry:
+                continue
+            raise ServerError(f"The server at {spec.base_url} did not answer within {spec.timeout:g} s; raise the timeout or lower the load.") from None
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, TimeoutError) and retry:
+                continue
+            if isinstance(error.reason, TimeoutError):
+                raise ServerError(f"The server at {spec.base_url} did not answer within {spec.timeout:g} s; raise the timeout or lower the load.") from None
+            raise ServerError(f"Cannot reach the server at {spec.base_url}: {error.reason}. Is it running, and is the URL right?") from None
+        except (ConnectionError, OSError, http.client.HTTPException) as error:
+            if retry:
+                _back_off(attempt, None)
+                continue
+            raise ServerError(f"The connection to {spec.base_url} broke off or does not speak HTTP ({type(error).__name__}).") from None
+    raise AssertionError("unreachable")
+
+
+def _back_off(attempt: int, retry_after: str | None) -> None:
+    try:
+        wait = float(retry_after) if retry_after else 0.5 * 2**attempt
+    except ValueError:
+        wait = 0.5 * 2**attempt
+    wait = wait if math.isfinite(wait) else 0.5 * 2**attempt
+    time.sleep(min(max(wait, 0.0), 30.0) * (1 + 0.1 * random.random()))
+
+
+def _http_message(spec: ServerSpec, url: str, error: urllib.error.HTTPError) -> str:
+    try:
+        detail = json.loads(error.read(4096) or b"{}")
+        detail = detail.get("error", detail)
+        detail = detail.get("message", "") if isinstance(detail, dict) else str(detail)
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        detail = ""
+    detail = f" ({' '.join(str(detail).split())[:200]})" if detail else ""
+    if error.code in (401, 403):
+        where = f"set {spec.api_key_env} to a valid key" if spec.api_key_env else "name the environment variable holding the API key"
+        return f"The server at {spec.base_url} refused the request (HTTP {error.code}){detail}; {where}."
+    if error.code == 404:
+        return f"{url} does not exist (HTTP 404){detail}; the URL should be the server's OpenAI API root, usually ending in /v1."
+    return f"The server at {spec.base_url} answered HTTP {error.code}{detail}."
+
+
+def connect(spec: ServerSpec) -> ServerModel:
+    """Check that the server answers and serves the model, and find the largest top_logprobs it accepts."""
+    listed = request(spec, "models")
+    entries = listed.get("data", []) if isinstance(listed, dict) else []
+    served = [entry.get("id") for entry in entries if isinstance(entry, dict)]
+    if served and spec.model not in served:
+        raise ServerError(f"The server at {spec.base_url} does not serve {spec.model!r}; it serves: {', '.join(map(str, served[:10]))}.")
+    refused = None
+    for top in TOP_LOGPROBS_TRIED:
+        try:
+            probe = request(spec, "chat/completions", _chat_payload(spec.model, [{"role": "user", "content": "Hi"}], top, 1, 0.0, 1.0, 0, 0), retries=0)
+        except ServerError as error:
+            if error.status in (400, 422, 500) and "logprob" in str(error).lower():  # vLLM caps it (--max-logprobs)
+                refused = error
+                continue
+            raise
+        sample = parse_chat_choice(_first_choice(probe, spec.base_url), spec.base_url, top)
+        if not sample.top_tokens or not any(sample.top_tokens):
+            raise ServerError(f"The server at {spec.base_url} ignores `top_logprobs`, so uqviz cannot read token alternatives from it.")
+        return ServerModel(spec, min(top, max(len(row) for row in sample.top_tokens)))
+    raise ServerError(f"The server at {spec.base_url} refused every top_logprobs of {', '.join(map(str, TOP_LOGPROBS_TRIED))}: {refused}")
+
+
+def _first_choice(response: Any, base_url: str) -> dict:
+    choices = response.get("choices") if isinstance(response, dict) else None
+    if not choices or not isinstance(choices[0], dict):
+        raise ServerError(f"The server at {base_url} returned no answer.")
+    return choices[0]
+
+
+def _chat_payload(model: str, messages: list[dict], top: int, max_tokens: int, temperature: float, top_p: float, top_k: int, seed: int) -> dict:
+    payload = {
+        "model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
+        "seed": seed, "logprobs": True, "top_logprobs": top, "stream": False, **NO_EXTRA_WARPING, "top_k": top_k,
+    }
+    return payload
+
+
+def _completion_payload(model: str, prompt: str, top: int, settings: SamplingSettings, seed: int) -> dict:
+    return {
+        "model": model, "prompt": prompt, "max_tokens": settings.max_new_tokens, "temperature": settings.temperature,
+        "top_p": settings.top_p, "seed": seed, "logprobs": top, "stream": False, **NO_EXTRA_WARPING, "top_k": settings.top_k,
+    }
+
+
+def top_k_entropy(logprobs: list[float]) -> float:
+    """Entropy of a top-k list with the remaining mass lumped as one outcome: a lower bound on the full entropy."""
+    probabilities = [math.exp(value) for value in logprobs]
+    rest = max(0.0, 1.0 - sum(probabilities))
+    return -sum(p * math.log(p) for p in probabilities + [rest] if p > 0)
+
+
+def _finite_logprob(value: Any) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"log-probability {value!r} is not finite")
+    return min(value, 0.0)
+
+
+def _token_rows(entries: list[tuple[str, float, list[tuple[str, float]]]], top: int) -> dict[str, list]:
+    """Per-token columns of a Sample from (token, log-prob, [(alternative, log-prob)…]) triples; each token keeps its
+    `top` most likely alternatives (llama.cpp adds the sampled token to the list, one more than asked for). Entropies
+    are known only when every token came with alternatives."""
+    entries = [
+        (str(token), _finite_logprob(value), sorted(((str(t), _finite_logprob(v)) for t, v in alternatives), key=lambda item: -item[1])[:top])
+        for token, value, alternatives in entries
+    ]
+    complete = all(alternatives for _, _, alternatives in entries)
+    return {
+        "tokens": [token for token, _, _ in entries],
+        "logprobs": [value for _, value, _ in entries],
+        "entropies": [top_k_entropy([alt for _, alt in alternatives]) for _, _, alternatives in entries] if complete else [],
+        "top_tokens": [[text for text, _ in alternatives] for _, _, alternatives in entries] if complete else [],
+        "top_logprobs": [[alt for _, alt in alternatives] for _, _, alternatives in entries] if complete else [],
+    }
+
+
+def parse_chat_choice(choice: dict, base_url: str, top: int = TOP_LOGPROBS_TRIED[0]) -> Sample:
+    """A Sample from one chat-completions choice with `logprobs.content` (token, logprob, top_logprobs)."""
+    def entries() -> list:
+        content = (choice.get("logprobs") or {}).get("content")
+        if content is None:
+            raise ServerError(f"The server at {base_url} returned an answer without token log-probabilities (it ignores `logprobs`).")
+        return [
+            (item["token"], item["logprob"], [(alt["token"], alt["logprob"]) for alt in item.get("top_logprobs") or []])
+            for item in content
+        ]
+
+    return _sample((choice.get("message") or {}).get("content") or "", entries, choice.get("finish_reason"), top, base_url)
+
+
+def parse_completion_choice(choice: dict, base_url: str, top: int = TOP_LOGPROBS_TRIED[0]) -> Sample:
+    """A Sample from one legacy completions choice with `logprobs` {tokens, token_logprobs, top_logprobs}."""
+    def entries() -> list:
+        logprobs = choice.get("logprobs")
+        if not logprobs or logprobs.get("tokens") is None:
+            raise ServerError(f"The server at {base_url} returned an answer without token log-probabilities (it ignores `logprobs`).")
+        tops = logprobs.get("top_logprobs") or [{}] * len(logprobs["tokens"])
+        return [
+            (token, value, list((alternatives or {}).items()))
+            for token, value, alternatives in zip(logprobs["tokens"], logprobs["token_logprobs"], tops, strict=True)
+        ]
+
+    return _sample(choice.get("text") or "", entries, choice.get("finish_reason"), top, base_url)
+
+
+def _sample(text: Any, entries: Callable[[], list], finish_reason: Any, top: int, base_url: str) -> Sample:
+    try:
+        parsed = entries()
+        if finish_reason == "stop" and parsed and parsed[-1][0] == "":
+            parsed = parsed[:-1]  # llama.cpp's own server lists the end-of-sequence token, which is not an answer token
+        rows = _token_rows(parsed, top)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise ServerError(f"The server at {base_url} sent malformed log-probabilities ({error}).") from None
+    # a server gives token strings, not this model's ids: positions keep the per-token lists aligned
+    return Sample(text=str(text), token_ids=list(range(len(rows["tokens"]))), finish_reason=str(finish_reason or "unknown"), **rows)
+
+
+def sample_from_server(
+    server: ServerModel,
+    prompt: str,
+    settings: SamplingSettings,
+    *,
+    chat: bool = True,
+    system_prompt: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Run:
+    """N answers from the server, one request per answer (seed + k), `spec.concurrency` at a time; the first failure
+    cancels the requests not yet sent. `engine.sampling.sample` cleans and validates the prompt and settings first;
+    progress is reported from the calling thread."""
+    spec = server.spec
+    messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [{"role": "user", "content": prompt}]
+
+    def one(index: int) -> Sample:
+        seed = settings.seed + index
+        if chat:
+            payload = _chat_payload(spec.model, messages, server.top_logprobs, settings.max_new_tokens, settings.temperature,
+                                    settings.top_p, settings.top_k, seed)
+            return parse_chat_choice(_first_choice(request(spec, "chat/completions", payload), spec.base_url), spec.base_url, server.top_logprobs)
+        payload = _completion_payload(spec.model, prompt, server.top_logprobs, settings, seed)
+        return parse_completion_choice(_first_choice(request(spec, "completions", payload), spec.base_url), spec.base_url, server.top_logprobs)
+
+    started = time.perf_counter()
+    samples: list[Sample | None] = [None] * settings.n
+    pool = ThreadPoolExecutor(max_workers=max(1, min(spec.concurrency, settings.n)))
+    try:
+        futures = {pool.submit(one, index): index for index in range(settings.n)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            samples[futures[future]] = future.result()
+            with server.lock:
+                server.calls += 1
+            if progress:
+                progress(done, settings.n)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    run = Run(
+        prompt=prompt,
+        chat=chat,
+        model=server.info,
+        settings=settings,
+        prompt_token_ids=[],
+        samples=samples,
+        system_prompt=system_prompt if chat else None,
+        sampling_seconds=round(time.perf_counter() - started, 4),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        distribution=f"top-{server.top_logprobs}",
+    )
+    try:
+        return run_from_dict(run.to_dict())  # the limits every run file obeys (answer length, text size)
+    except RunFormatError as error:
+        raise ServerError(f"The server's answers do not fit a run: {error}.") from None
+
+
+def load_model(spec: str, device: str | None = None, trust_remote_code: bool = False, api_key_env: str | None = None,
+               **server_options: Any) -> LanguageModel | ServerModel:
+    """A local model (`load_language_model`'s specs) or, for `openai:URL#MODEL`, a checked connection to that server."""
+    if is_server_spec(spec):
+        return connect(parse_server_spec(spec, api_key_env, **server_options))
+    return load_language_model(spec, device=device, trust_remote_code=trust_remote_code)
