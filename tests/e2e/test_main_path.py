@@ -23,6 +23,18 @@ EXPECTED = {
     "Batch evaluation": "[data-testid='stDataFrame']",
     "History": "[data-testid='stDataFrame']",
     "What if": "[data-testid='stForm'], [data-testid='stButton']",
+    "Token alternatives (CCP)": ".st-key-ccp_tokens .main-svg",
+    "Ask the model (P(True))": ".st-key-p_true_chart .main-svg",
+}
+# Views that draw their figure once a button asks for the costly part, and the figures a view draws besides its first.
+CLICK_FIRST = {
+    "Token alternatives (CCP)": ".st-key-ccp_judge button",
+    "Ask the model (P(True))": "[data-testid='stFormSubmitButton'] button",  # the first form is P(True)'s
+}
+ALSO_DRAWN = {
+    "Semantic clusters": (".st-key-kle_kernel .main-svg", ".st-key-semantic_density_chart .main-svg"),
+    "Semantic volume": (".st-key-eigenscore_spectrum .main-svg",),
+    "All scores": (".st-key-cocoa_chart .main-svg",),
 }
 
 
@@ -62,9 +74,11 @@ def test_sample_then_every_page(page, app_url):
     for title in titles:
         open_view(page, title)
         assert page.locator("[data-testid='stException']").count() == 0, title
-        expected = EXPECTED[title]
-        wait_for_drawn(page, expected, 120_000)
-        assert page.locator(expected).count() > 0, title
+        if title in CLICK_FIRST:
+            page.locator(CLICK_FIRST[title]).first.click()
+        for expected in (EXPECTED[title], *ALSO_DRAWN.get(title, ())):
+            wait_for_drawn(page, expected, 300_000)
+            assert page.locator(expected).count() > 0, (title, expected)
         screenshot(page, title.lower().replace(" ", "_").replace("(", "").replace(")", ""))
 
     assert page.dialogs == [], f"a script ran: {page.dialogs}"
@@ -86,22 +100,26 @@ def test_batch_on_two_demo_questions_draws_its_charts(page, app_url):
     screenshot(page, "batch_evaluation_after_run")
 
 
+BEACON = "http://198.51.100.7/beacon.png"
 HOSTILE_SAMPLES = "\n".join(
     json.dumps({"text": text, "tokens": tokens, "logprobs": logprobs})
     for text, tokens, logprobs in (
         ("<img src=x onerror=alert(1)>", ["<img", " src=x", " onerror=alert(1)>"], [-0.5, -1.0, -0.2]),
         ("<script>alert(2)</script> Paris", ["<script>", "alert(2)", "</script>", " Paris"], [-0.3, -2.0, -0.1, -0.4]),
+        (f"![b]({BEACON}) [x](http://198.51.100.7/) $\\rule{{774px}}{{300px}}$", [f"![b]({BEACON})", " [x](http://198.51.100.7/)", " $\\rule{774px}{300px}$"], [-0.2, -0.3, -0.4]),
         ("Paris", ["Paris"], [-0.05]),
     )
 )
 
 
 def test_hostile_answers_imported_through_history_stay_text_on_every_page(page, app_url):
+    elsewhere = []
+    page.on("request", lambda request: None if request.url.startswith((app_url, "data:", "blob:")) else elsewhere.append(request.url))
     page.goto(app_url)
     page.wait_for_selector(".st-key-prompt textarea", timeout=60_000)
     wait_for_app(page)
     open_view(page, "History")
-    page.locator(".st-key-history_paste_prompt input").fill("Capital of <b>France</b>? <script>alert(3)</script>")
+    page.locator(".st-key-history_paste_prompt input").fill(f"Capital of <b>France</b>? <script>alert(3)</script> ![q]({BEACON}) $\\rule{{900px}}{{9px}}$")
     page.locator(".st-key-history_paste_samples textarea").fill(HOSTILE_SAMPLES)
     page.get_by_role("button", name="Score the pasted samples").click()
     wait_for_app(page)
@@ -119,3 +137,5 @@ def test_hostile_answers_imported_through_history_stay_text_on_every_page(page, 
     page.get_by_text("onerror=alert(1)>").first.wait_for(timeout=120_000)  # the script may start after the click returns
     screenshot(page, "hostile_answers_token_relevance")
     assert page.dialogs == [], f"a script ran: {page.dialogs}"
+    assert elsewhere == [], f"the page asked the network for {elsewhere}"  # no beacon image, link prefetch or font
+    assert page.locator(f"img[src='{BEACON}']").count() == 0 and page.locator(".katex .rule").count() == 0  # the view's own formulas draw no rule
