@@ -57,3 +57,27 @@ def test_bad_model_path_and_settings_exit_2(tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr
     result = run_cli("sample", "hi", "--n", "0", "--out", str(tmp_path / "r.json"), check=False)
     assert result.returncode == 2 and "between 1 and 64" in result.stderr
+
+
+def test_score_loads_a_run_files_model_only_when_asked_and_never_runs_its_code(tmp_path, france_run):
+    """A run file names its model; `score` loads it only with --run-model, and never with remote code."""
+    import dataclasses
+
+    from uqviz.format.run import write_run
+
+    folder, marker = tmp_path / "hostile-model", tmp_path / "ran.txt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "hostile", "architectures": ["HostileForCausalLM"],
+        "auto_map": {"AutoConfig": "modeling.HostileConfig", "AutoModelForCausalLM": "modeling.HostileForCausalLM"},
+    }))
+    (folder / "modeling.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    run = dataclasses.replace(france_run, model=dataclasses.replace(france_run.model, source=f"local:{folder}"))
+    path = tmp_path / "run.json"
+    write_run(run, path)
+    without = json.loads(run_cli("score", str(path), "--nli", "none").stdout)["measures"]
+    assert without["uqac"]["value"] is None and "--run-model" in without["uqac"]["reason"]
+    assert without["predictive_entropy"]["value"] is not None
+    asked = json.loads(run_cli("score", str(path), "--nli", "none", "--run-model").stdout)["measures"]
+    assert asked["uqac"]["value"] is None and "could not be loaded" in asked["uqac"]["reason"]
+    assert not marker.exists()
