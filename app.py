@@ -113,7 +113,8 @@ def show_run(run: Run) -> None:
             st.text(sample_.text)
 
 
-st.set_page_config(page_title="uqviz", page_icon=":material/blur_on:", layout="wide")
+# an emoji favicon is drawn in the browser; a :material: one would be fetched from fonts.gstatic.com
+st.set_page_config(page_title="uqviz", page_icon="📊", layout="wide")
 projection_warm_up()
 sidebar_settings()
 navigation = st.navigation(
