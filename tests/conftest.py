@@ -81,6 +81,21 @@ def make_run(answers: list[str], logprobs: list[list[float]] | None = None, prom
     )
 
 
+def naming_hostile_model(run: Run, folder: Path) -> tuple[Run, Path]:
+    """`run` naming as its model a folder whose `auto_map` code would write a file if anything ran it; that file's path."""
+    import dataclasses
+    import json
+
+    marker = folder.parent / f"{folder.name}-ran.txt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "hostile", "architectures": ["HostileForCausalLM"],
+        "auto_map": {"AutoConfig": "modeling.HostileConfig", "AutoModelForCausalLM": "modeling.HostileForCausalLM"},
+    }))
+    (folder / "modeling.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    return dataclasses.replace(run, model=dataclasses.replace(run.model, source=f"local:{folder}")), marker
+
+
 CHROMIUM = "/usr/bin/chromium"
 # As root in this closed network, chromium needs no sandbox and must not try its background connections.
 CHROMIUM_ARGS = [

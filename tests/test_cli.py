@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from tests.conftest import naming_hostile_model, run_cli
 from uqviz.format.run import read_run
 
 pytestmark = pytest.mark.slow
@@ -61,18 +61,9 @@ def test_bad_model_path_and_settings_exit_2(tmp_path):
 
 def test_score_loads_a_run_files_model_only_when_asked_and_never_runs_its_code(tmp_path, france_run):
     """A run file names its model; `score` loads it only with --run-model, and never with remote code."""
-    import dataclasses
-
     from uqviz.format.run import write_run
 
-    folder, marker = tmp_path / "hostile-model", tmp_path / "ran.txt"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "hostile", "architectures": ["HostileForCausalLM"],
-        "auto_map": {"AutoConfig": "modeling.HostileConfig", "AutoModelForCausalLM": "modeling.HostileForCausalLM"},
-    }))
-    (folder / "modeling.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
-    run = dataclasses.replace(france_run, model=dataclasses.replace(france_run.model, source=f"local:{folder}"))
+    run, marker = naming_hostile_model(france_run, tmp_path / "hostile-model")
     path = tmp_path / "run.json"
     write_run(run, path)
     without = json.loads(run_cli("score", str(path), "--nli", "none").stdout)["measures"]

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app import open_page as open_app_page, session_statistics, shown
+from tests.conftest import naming_hostile_model
 from uqviz.statistics.uqac import ATTENTION_PASS, EXPANSION_LOGPROBS, GREEDY, GREEDY_ANSWER, head_counts
 
 pytestmark = pytest.mark.slow
@@ -113,16 +114,8 @@ def test_run_without_a_loadable_model_gets_one_message(france_run, tmp_path):
 
 
 def test_a_run_naming_a_folder_with_remote_code_loads_it_only_when_confirmed_and_never_runs_its_code(france_run, tmp_path):
-    from dataclasses import replace
-
-    folder, marker = tmp_path / "hostile-model", tmp_path / "ran.txt"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "hostile", "architectures": ["HostileForCausalLM"],
-        "auto_map": {"AutoConfig": "modeling.HostileConfig", "AutoModelForCausalLM": "modeling.HostileForCausalLM"},
-    }))
-    (folder / "modeling.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
-    run = replace(france_run, model=replace(france_run.model, source=f"local:{folder}"))
+    folder = tmp_path / "hostile-model"
+    run, marker = naming_hostile_model(france_run, folder)
     at = open_app_page(PAGE, run=run, trust_remote_code=True)
     assert not at.get("plotly_chart") and not at.error
     assert str(folder) in shown(at.warning[0].value)
