@@ -162,16 +162,19 @@ class RunStatistics:
     @cached_property
     def token_kl_from_uniform(self) -> list[list[float]]:
         """Per-sample KL(Uniform ‖ p_i); needs the full next-token distributions kept at sampling time."""
-        if any(sample.text and not sample.kl_from_uniform for sample in self.run.samples):
-            raise MissingInputError("the run has no next-token distributions (imported samples)")
-        return [sample.kl_from_uniform for sample in self.run.samples]
+        return self._distribution_statistic("kl_from_uniform")
 
     @cached_property
     def token_entropies(self) -> list[list[float]]:
-        """Per-sample entropy of each next-token distribution; needs the distributions kept at sampling time."""
-        if any(sample.text and not sample.entropies for sample in self.run.samples):
+        """Per-sample entropy of each next-token distribution (top-K only for a server's run, see Run.distribution)."""
+        return self._distribution_statistic("entropies")
+
+    def _distribution_statistic(self, field: str) -> list[list[float]]:
+        """One per-token list of every sample; an answer with text but no such list was imported without them."""
+        values = [getattr(sample, field) for sample in self.run.samples]
+        if any(sample.text and not own for sample, own in zip(self.run.samples, values)):
             raise MissingInputError("the run has no next-token distributions (imported samples)")
-        return [sample.entropies for sample in self.run.samples]
+        return values
 
     @property
     def question(self) -> str:
