@@ -72,3 +72,18 @@ def test_score_loads_a_run_files_model_only_when_asked_and_never_runs_its_code(t
     asked = json.loads(run_cli("score", str(path), "--nli", "none", "--run-model").stdout)["measures"]
     assert asked["uqac"]["value"] is None and "could not be loaded" in asked["uqac"]["reason"]
     assert not marker.exists()
+
+
+def test_score_computes_the_on_demand_measures_asked_for_and_refuses_unknown_names(tmp_path, france_run):
+    from uqviz.format.run import write_run
+    from uqviz.scoring.scores import on_demand_reason
+
+    path = tmp_path / "run.json"
+    write_run(france_run, path)
+    measures = json.loads(run_cli("score", str(path), "--on-demand", "claim_conditioned_probability").stdout)["measures"]
+    assert measures["claim_conditioned_probability"]["value"] is not None
+    assert measures["claim_conditioned_probability"]["model_calls"] > 0
+    assert measures["p_true"]["value"] is None and measures["p_true"]["reason"] == on_demand_reason("p_true")
+    refused = run_cli("score", str(path), "--on-demand", "eigenscore", check=False)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "invalid choice: 'eigenscore'" in refused.stderr and "claim_conditioned_probability" in refused.stderr

@@ -133,15 +133,19 @@ def nli_loader(spec: str | None) -> Callable[[], NliModel] | None:
 
 
 def add_on_demand_argument(parser: argparse.ArgumentParser) -> None:
-    from uqviz.measures.registry import ON_DEMAND
-
-    parser.add_argument("--on-demand", action="append", choices=(*ON_DEMAND, "all"), default=[], metavar="MEASURE",
-                        help=f"also compute a costly measure: {', '.join(ON_DEMAND)} or all (repeatable)")
+    # checked in main, not as argparse choices: the names come from the registry, which every command would then import
+    parser.add_argument("--on-demand", action="append", default=[], metavar="MEASURE",
+                        help="also compute a costly measure computed only on demand (claim-conditioned probability, "
+                             "P(True), verbalized confidence) by its registry name, or all; repeatable")
 
 
 def on_demand(args: argparse.Namespace) -> tuple[str, ...]:
+    """The on-demand measures asked for, in registry order; an unknown name is a ValueError naming the choices."""
     from uqviz.measures.registry import ON_DEMAND
 
+    unknown = [name for name in args.on_demand if name not in (*ON_DEMAND, "all")]
+    if unknown:
+        raise ValueError(f"argument --on-demand: invalid choice: {unknown[0]!r} (choose from {', '.join((*ON_DEMAND, 'all'))})")
     return ON_DEMAND if "all" in args.on_demand else tuple(name for name in ON_DEMAND if name in args.on_demand)
 
 
@@ -170,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         return _app(extra)
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if getattr(args, "on_demand", None):
+        try:
+            on_demand(args)
+        except ValueError as error:
+            parser.error(str(error))
     try:
         for path in (getattr(args, "out", None), getattr(args, "report", None)):
             if path:
