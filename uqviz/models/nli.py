@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import softmax
 
 from uqviz.models.loading import ModelLoadError, looks_like_path, resolve_device
-from uqviz.models.similarity import BFLOAT16, FLOAT32, computing_in, has_fast_bfloat16
+from uqviz.models.similarity import has_fast_bfloat16
 
 ENTAILMENT = "entailment"
 NEUTRAL = "neutral"
@@ -55,7 +55,6 @@ class NliModel:
     columns: tuple[int, int, int]
     device: str = "cpu"
     batch_size: int = NLI_BATCH_SIZE
-    precision: str = FLOAT32
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     calls: int = 0
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
@@ -74,7 +73,7 @@ class NliModel:
                     [premise for premise, _ in batch], [hypothesis for _, hypothesis in batch],
                     padding=True, truncation=True, max_length=self._max_length(), return_tensors="pt",
                 ).to(self.device)
-                with torch.inference_mode(), computing_in(self.precision, self.device):
+                with torch.inference_mode():
                     logits = self.model(**encoded).logits.float().cpu().numpy()
                 self.calls += 1
                 for pair, row in zip(batch, logits[:, list(self.columns)].astype(np.float64)):
@@ -97,7 +96,8 @@ def default_nli_path() -> Path:
 
 def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
     """An NLI model: 'default' (the packaged judge), a local sequence-classification folder with a 3-way label2id, or a
-    Hugging Face hub id when online (e.g. microsoft/deberta-large-mnli, the papers' model). Weights load as float32."""
+    Hugging Face hub id when online (e.g. microsoft/deberta-large-mnli, the papers' model). Weights load as float32,
+    the packaged judge's as bfloat16 where the device computes in it natively."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -117,10 +117,12 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
     model.to(device)
     model.eval()
     name = "packaged NLI judge (MiniLM-L6, SNLI + QA pairs)" if spec == DEFAULT_NLI else (path.name if local else spec)
-    # measured for the packaged judge: bf16 is 2.1x faster and changes 1 argmax label of 1,388 (the hand-written pairs
-    # both ways and 1,000 SNLI test pairs); other NLI models keep float32
-    precision = BFLOAT16 if spec == DEFAULT_NLI and has_fast_bfloat16(device) else FLOAT32
-    return NliModel(model=model, tokenizer=tokenizer, name=name, columns=columns, device=device, precision=precision)
+    if spec == DEFAULT_NLI and has_fast_bfloat16(device):
+        # measured for the packaged judge: bf16 weights take bench/judge.py 0.98 s against float32's 2.14 s, about 15 %
+        # less than bf16 autocast, and change 2 argmax labels of 1,388 (the hand-written pairs both ways and 1,000 SNLI
+        # test pairs); other NLI models keep float32
+        model.to(torch.bfloat16)
+    return NliModel(model=model, tokenizer=tokenizer, name=name, columns=columns, device=device)
 
 
 def unique_texts(texts: Sequence[str]) -> tuple[list[str], list[int]]:
