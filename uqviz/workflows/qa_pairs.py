@@ -511,7 +511,7 @@ def _significant(value: float, figures: int) -> float:
 def _digits(rng: random.Random, value: float) -> str:
     """A number as people write it: whole numbers with or without thousands commas, one or two decimals below 100."""
     if abs(value - round(value)) < 1e-9 or value >= 100:
-        whole_number = int(round(value))
+        whole_number = round(value)
         return f"{whole_number:,}" if whole_number >= 10_000 or (whole_number >= 1000 and rng.random() < 0.5) else str(whole_number)
     return f"{value:.2f}".rstrip("0").rstrip(".") if value < 10 else f"{value:.1f}".rstrip("0").rstrip(".")
 
