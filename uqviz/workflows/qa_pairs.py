@@ -149,8 +149,9 @@ NON_ANSWERS = (
     "I don't remember.", "No idea.", "I'm afraid I don't know.", "I'm unable to answer that question.", "Unknown.",
 )
 
-# Facts for the equivalence families: none of their subjects or answers occurs in uqviz/data/nli_eval_pairs.csv
-# (a test checks it), so the hand-written pairs stay a held-out test of the skills, not of memorised facts.
+# Facts for the equivalence families. No question of uqviz/data/nli_eval_pairs.csv is generated and no subject here is
+# asked about there with the same relation (a test checks both), so the hand-written pairs test skills, not memorised
+# facts; answers ("Portuguese") and sentence templates do recur.
 PEOPLE: dict[str, tuple[str, str, str]] = {  # work: (verb, full name, the name people use alone)
     "the New World Symphony": ("composed", "Antonín Dvořák", "Dvořák"), "Peer Gynt": ("composed", "Edvard Grieg", "Grieg"),
     "Finlandia": ("composed", "Jean Sibelius", "Sibelius"), "The Planets": ("composed", "Gustav Holst", "Holst"),
