@@ -617,20 +617,21 @@ def _alias_fact(rng: random.Random) -> _Fact:
     return _named_fact(rng, question, ALIASES[question], wrong, _fill(ALIAS_SENTENCES + GENERIC_SENTENCES))
 
 
+def _subject_fact(rng: random.Random, table: dict[str, tuple[str, ...]], subjects: Sequence[str], questions: Sequence[str],
+                  sentences: Sequence[str]) -> _Fact:
+    """A subject's answer under any of its names; the wrong answer is another subject's."""
+    subject = rng.choice(subjects)
+    names = table[subject]
+    wrong = [name for other in table.values() for name in other if other[0] != names[0]]
+    return _named_fact(rng, rng.choice(questions).format(s=subject), names, wrong, _fill((*sentences, *GENERIC_SENTENCES), s=subject))
+
+
 def _language_fact(rng: random.Random) -> _Fact:
-    country = rng.choice(_LANGUAGE_COUNTRIES)
-    names = LANGUAGES[country]
-    wrong = [name for other in LANGUAGES.values() for name in other if other[0] != names[0]]
-    return _named_fact(rng, rng.choice(LANGUAGE_QUESTIONS).format(s=country), names, wrong,
-                       _fill(LANGUAGE_SENTENCES + GENERIC_SENTENCES, s=country))
+    return _subject_fact(rng, LANGUAGES, _LANGUAGE_COUNTRIES, LANGUAGE_QUESTIONS, LANGUAGE_SENTENCES)
 
 
 def _ingredient_fact(rng: random.Random) -> _Fact:
-    dish = rng.choice(_DISHES)
-    names = INGREDIENTS[dish]
-    wrong = [name for other in INGREDIENTS.values() for name in other if other[0] != names[0]]
-    return _named_fact(rng, rng.choice(INGREDIENT_QUESTIONS).format(s=dish), names, wrong,
-                       _fill(INGREDIENT_SENTENCES + GENERIC_SENTENCES, s=dish))
+    return _subject_fact(rng, INGREDIENTS, _DISHES, INGREDIENT_QUESTIONS, INGREDIENT_SENTENCES)
 
 
 def _superlative_fact(rng: random.Random) -> _Fact:
