@@ -30,6 +30,13 @@ def chat_response(tokens: list[str], top: int, logprobs: bool = True) -> dict:
     return {"id": "x", "object": "chat.completion", "choices": [choice]}
 
 
+def completion_response(tokens: list[str], top: int) -> dict:
+    """A legacy completions body with the same log-probs as `chat_response`."""
+    logprobs = {"tokens": tokens, "token_logprobs": [math.log(0.5)] * len(tokens),
+                "top_logprobs": [{f"{token}{i}" if i else token: math.log(0.5 / 2**i) for i in range(top)} for token in tokens]}
+    return {"id": "x", "object": "text_completion", "choices": [{"index": 0, "text": "".join(tokens), "finish_reason": "stop", "logprobs": logprobs}]}
+
+
 class Scripted(BaseHTTPRequestHandler):
     """Answers as `self.server.behaviour` says; records every request body and header."""
 
@@ -75,8 +82,14 @@ class Scripted(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(whole[: len(whole) // 2])
             return
-        top = min(body.get("top_logprobs", 0), 5)
         tokens = ["Pa", "ris", f"#{body.get('seed')}"]
+        if behaviour in ("no_chat_template", "no_chat_nor_completions") and self.path.endswith("/chat/completions"):
+            return self._send(400, b'{"error": {"message": "As of transformers v4.44, default chat template is no longer allowed"}}')
+        if self.path.endswith("/v1/completions"):
+            if behaviour == "no_chat_nor_completions":
+                return self._send(400, b'{"error": {"message": "bad request"}}')
+            return self._send(200, json.dumps(completion_response(tokens, min(body["logprobs"], 5))).encode())
+        top = min(body.get("top_logprobs", 0), 5)
         self._send(200, json.dumps(chat_response(tokens, top, logprobs=behaviour != "no_logprobs")).encode())
 
 
@@ -202,3 +215,20 @@ def test_measures_on_server_answers_say_what_is_approximate_and_what_is_missing(
     assert scores["mean_token_entropy"].result.reason == "approximate: entropies from the server's top-5 log-probs only"
     assert scores["self_certainty"].result.value is None and "distributions" in scores["self_certainty"].result.reason
     assert scores["predictive_entropy"].result.reason is None
+
+
+def test_a_server_without_a_chat_template_samples_plain_completions(server):
+    server.behaviour = "no_chat_template"
+    model = connect(parse_server_spec(spec_of(server)))
+    assert not model.has_chat_template and model.top_logprobs == 5
+    run = sample(model, "Hi", SamplingSettings(n=2, max_new_tokens=4), chat=True, system_prompt="Be brief.")
+    assert not run.chat and run.system_prompt is None  # as a local model without a template: the plain prompt
+    sampled = [body for method, path, body, _ in server.requests if method == "POST" and body.get("max_tokens") == 4]
+    assert [body["prompt"] for body in sampled] == ["Hi", "Hi"] and all(body["logprobs"] == 5 for body in sampled)
+    assert [s.text for s in run.samples] == ["Paris#0", "Paris#1"] and run.samples[0].top_tokens[0][:2] == ["Pa", "Pa1"]
+
+
+def test_a_server_refusing_chat_and_completions_gives_the_chat_refusal(server):
+    server.behaviour = "no_chat_nor_completions"
+    with pytest.raises(ServerError, match="HTTP 400 .*chat template is no longer allowed"):
+        connect(parse_server_spec(spec_of(server)))

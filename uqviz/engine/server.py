@@ -90,6 +90,7 @@ class ServerModel:
 
     spec: ServerSpec
     top_logprobs: int
+    chat_template: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     calls: int = 0
 
@@ -99,7 +100,8 @@ class ServerModel:
 
     @property
     def has_chat_template(self) -> bool:
-        return True  # the server applies the model's template to chat requests
+        """Whether the server answered a chat request when connecting (it applies the model's template itself)."""
+        return self.chat_template
 
     def sample(self, prompt: str, settings: SamplingSettings, **options: Any) -> Run:
         """What `engine.sampling.sample` calls for a server: see `sample_from_server`."""
@@ -193,25 +195,44 @@ def _http_message(spec: ServerSpec, url: str, error: urllib.error.HTTPError) -> 
 
 
 def connect(spec: ServerSpec) -> ServerModel:
-    """Check that the server answers and serves the model, and find the largest top_logprobs it accepts."""
+    """Check that the server answers and serves the model, and find the largest top_logprobs it accepts. A server that
+    refuses chat requests (a base model without a chat template) is used with plain completions, as a local model
+    without a template is."""
     listed = request(spec, "models")
     entries = listed.get("data", []) if isinstance(listed, dict) else []
     served = [entry.get("id") for entry in entries if isinstance(entry, dict)]
     if served and spec.model not in served:
         raise ServerError(f"The server at {spec.base_url} does not serve {spec.model!r}; it serves: {', '.join(map(str, served[:10]))}.")
+    try:
+        return ServerModel(spec, _largest_top_logprobs(spec, chat=True))
+    except ServerError as chat_refused:
+        if chat_refused.status not in (400, 422, 500):
+            raise
+        try:
+            return ServerModel(spec, _largest_top_logprobs(spec, chat=False), chat_template=False)
+        except ServerError:
+            raise chat_refused from None
+
+
+def _largest_top_logprobs(spec: ServerSpec, chat: bool) -> int:
+    """The largest of TOP_LOGPROBS_TRIED that a one-token probe (chat or plain completion) is answered with."""
     refused = None
     for top in TOP_LOGPROBS_TRIED:
         try:
-            probe = request(spec, "chat/completions", _chat_payload(spec.model, [{"role": "user", "content": "Hi"}], top, 1, 0.0, 1.0, 0, 0), retries=0)
+            if chat:
+                payload = _chat_payload(spec.model, [{"role": "user", "content": "Hi"}], top, 1, 0.0, 1.0, 0, 0)
+                sample = parse_chat_choice(_first_choice(request(spec, "chat/completions", payload, retries=0), spec.base_url), spec.base_url, top)
+            else:
+                payload = _completion_payload(spec.model, "Hi", top, SamplingSettings(n=1, temperature=0.0, max_new_tokens=1), 0)
+                sample = parse_completion_choice(_first_choice(request(spec, "completions", payload, retries=0), spec.base_url), spec.base_url, top)
         except ServerError as error:
             if error.status in (400, 422, 500) and "logprob" in str(error).lower():  # vLLM caps it (--max-logprobs)
                 refused = error
                 continue
             raise
-        sample = parse_chat_choice(_first_choice(probe, spec.base_url), spec.base_url, top)
         if not sample.top_tokens or not any(sample.top_tokens):
             raise ServerError(f"The server at {spec.base_url} ignores `top_logprobs`, so uqviz cannot read token alternatives from it.")
-        return ServerModel(spec, min(top, max(len(row) for row in sample.top_tokens)))
+        return min(top, max(len(row) for row in sample.top_tokens))
     raise ServerError(f"The server at {spec.base_url} refused every top_logprobs of {', '.join(map(str, TOP_LOGPROBS_TRIED))}: {refused}")
 
 
@@ -323,6 +344,7 @@ def sample_from_server(
     cancels the requests not yet sent. `engine.sampling.sample` cleans and validates the prompt and settings first;
     progress is reported from the calling thread."""
     spec = server.spec
+    chat = chat and server.has_chat_template
     messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [{"role": "user", "content": prompt}]
 
     def one(index: int) -> Sample:
