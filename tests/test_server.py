@@ -83,6 +83,8 @@ class Scripted(BaseHTTPRequestHandler):
             self.wfile.write(whole[: len(whole) // 2])
             return
         tokens = ["Pa", "ris", f"#{body.get('seed')}"]
+        if isinstance(behaviour, tuple) and self.path.endswith("/chat/completions"):
+            return self._send(behaviour[1], json.dumps({"error": {"message": behaviour[2]}}).encode())
         if behaviour in ("no_chat_template", "no_chat_nor_completions") and self.path.endswith("/chat/completions"):
             return self._send(400, b'{"error": {"message": "As of transformers v4.44, default chat template is no longer allowed"}}')
         if self.path.endswith("/v1/completions"):
@@ -226,6 +228,14 @@ def test_a_server_without_a_chat_template_samples_plain_completions(server):
     sampled = [body for method, path, body, _ in server.requests if method == "POST" and body.get("max_tokens") == 4]
     assert [body["prompt"] for body in sampled] == ["Hi", "Hi"] and all(body["logprobs"] == 5 for body in sampled)
     assert [s.text for s in run.samples] == ["Paris#0", "Paris#1"] and run.samples[0].top_tokens[0][:2] == ["Pa", "Pa1"]
+
+
+@pytest.mark.parametrize("status, message", [(500, "internal error"), (400, "top_k must be positive"), (401, "no chat template")])
+def test_chat_refused_for_another_reason_is_not_taken_for_a_missing_template(server, status, message):
+    server.behaviour = ("chat_refused", status, message)
+    with pytest.raises(ServerError, match=f"HTTP {status}") as refused:
+        connect(parse_server_spec(spec_of(server)))
+    assert message in str(refused.value) and not any(path.endswith("/v1/completions") for _, path, _, _ in server.requests)
 
 
 def test_a_server_refusing_chat_and_completions_gives_the_chat_refusal(server):

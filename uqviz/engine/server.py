@@ -206,7 +206,8 @@ def connect(spec: ServerSpec) -> ServerModel:
     try:
         return ServerModel(spec, _largest_top_logprobs(spec, chat=True))
     except ServerError as chat_refused:
-        if chat_refused.status not in (400, 422, 500):
+        # vLLM: "… you must provide a chat template if the tokenizer does not define one" (HTTP 400)
+        if chat_refused.status not in (400, 422, 500) or "template" not in str(chat_refused).lower():
             raise
         try:
             return ServerModel(spec, _largest_top_logprobs(spec, chat=False), chat_template=False)
