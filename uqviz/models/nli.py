@@ -116,7 +116,8 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
     device = resolve_device(device)
     model.to(device)
     model.eval()
-    name = "packaged NLI judge (MiniLM-L6, SNLI + QA pairs)" if spec == DEFAULT_NLI else (path.name if local else spec)
+    packaged = f"packaged NLI judge (MiniLM, {model.config.num_hidden_layers} layers, SNLI + QA pairs)"
+    name = packaged if spec == DEFAULT_NLI else (path.name if local else spec)
     if spec == DEFAULT_NLI and has_fast_bfloat16(device):
         # measured for the packaged judge: bf16 weights take bench/judge.py 0.98 s against float32's 2.14 s, about 15 %
         # less than bf16 autocast, and change 2 argmax labels of 1,388 (the hand-written pairs both ways and 1,000 SNLI

