@@ -32,6 +32,7 @@ DEFAULT_TIMEOUT = 120.0
 DEFAULT_RETRIES = 3
 DEFAULT_CONCURRENCY = 4
 TOP_LOGPROBS_TRIED = (20, 10, 5)
+PROBE_SETTINGS = SamplingSettings(n=1, temperature=0.0, max_new_tokens=1)  # one greedy token
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 # llama.cpp and vLLM extensions, set so that only the run's own settings warp sampling (llama.cpp's defaults are
@@ -220,12 +221,7 @@ def _largest_top_logprobs(spec: ServerSpec, chat: bool) -> int:
     refused = None
     for top in TOP_LOGPROBS_TRIED:
         try:
-            if chat:
-                payload = _chat_payload(spec.model, [{"role": "user", "content": "Hi"}], top, 1, 0.0, 1.0, 0, 0)
-                sample = parse_chat_choice(_first_choice(request(spec, "chat/completions", payload, retries=0), spec.base_url), spec.base_url, top)
-            else:
-                payload = _completion_payload(spec.model, "Hi", top, SamplingSettings(n=1, temperature=0.0, max_new_tokens=1), 0)
-                sample = parse_completion_choice(_first_choice(request(spec, "completions", payload, retries=0), spec.base_url), spec.base_url, top)
+            sample = _answer(spec, chat, "Hi", [{"role": "user", "content": "Hi"}], top, PROBE_SETTINGS, 0, retries=0)
         except ServerError as error:
             if error.status in (400, 422, 500) and "logprob" in str(error).lower():  # vLLM caps it (--max-logprobs)
                 refused = error
@@ -235,6 +231,16 @@ def _largest_top_logprobs(spec: ServerSpec, chat: bool) -> int:
             raise ServerError(f"The server at {spec.base_url} ignores `top_logprobs`, so uqviz cannot read token alternatives from it.")
         return min(top, max(len(row) for row in sample.top_tokens))
     raise ServerError(f"The server at {spec.base_url} refused every top_logprobs of {', '.join(map(str, TOP_LOGPROBS_TRIED))}: {refused}")
+
+
+def _answer(spec: ServerSpec, chat: bool, prompt: str, messages: list[dict], top: int, settings: SamplingSettings, seed: int,
+            retries: int | None = None) -> Sample:
+    """One answer with `top` alternatives per token: a chat request with `messages`, or a plain completion of `prompt`."""
+    if chat:
+        payload = _chat_payload(spec.model, messages, top, settings.max_new_tokens, settings.temperature, settings.top_p, settings.top_k, seed)
+        return parse_chat_choice(_first_choice(request(spec, "chat/completions", payload, retries), spec.base_url), spec.base_url, top)
+    payload = _completion_payload(spec.model, prompt, top, settings, seed)
+    return parse_completion_choice(_first_choice(request(spec, "completions", payload, retries), spec.base_url), spec.base_url, top)
 
 
 def _first_choice(response: Any, base_url: str) -> dict:
@@ -349,13 +355,7 @@ def sample_from_server(
     messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [{"role": "user", "content": prompt}]
 
     def one(index: int) -> Sample:
-        seed = settings.seed + index
-        if chat:
-            payload = _chat_payload(spec.model, messages, server.top_logprobs, settings.max_new_tokens, settings.temperature,
-                                    settings.top_p, settings.top_k, seed)
-            return parse_chat_choice(_first_choice(request(spec, "chat/completions", payload), spec.base_url), spec.base_url, server.top_logprobs)
-        payload = _completion_payload(spec.model, prompt, server.top_logprobs, settings, seed)
-        return parse_completion_choice(_first_choice(request(spec, "completions", payload), spec.base_url), spec.base_url, server.top_logprobs)
+        return _answer(spec, chat, prompt, messages, server.top_logprobs, settings, settings.seed + index)
 
     started = time.perf_counter()
     samples: list[Sample | None] = [None] * settings.n
