@@ -110,7 +110,7 @@ def run_and_store(questions: list[Question], settings: BatchSettings) -> None:
             st.error(plain_markdown(str(error)))
             return
         status.update(label=f"Answered {len(rows)} questions", state="complete", expanded=False)
-    st.session_state[BATCH_KEY] = BatchResult(rows, build_report(rows, settings, lm.info.name), results_path)
+    st.session_state[BATCH_KEY] = BatchResult(rows, build_report(rows, settings, lm.info.name, lm.has_chat_template), results_path)
 
 
 def show_measures(result: BatchResult) -> None:

@@ -246,6 +246,10 @@ def test_report_per_measure_matches_the_evaluation_functions():
     assert missing["auroc"] is None and missing["reason"] == "no model" and missing["count"] == 0
     assert set(report["measures"]) == set(NAMES)
     assert batch.ranked_measures(report)[0][0] == NAMES[0]
+    asked = BatchSettings(chat=True, system_prompt="Answer briefly.")
+    assert (report["settings"]["chat"], build_report(rows, asked, "m")["settings"]["system_prompt"]) == (True, "Answer briefly.")
+    base_model = build_report(rows, asked, "m", chat_template=False)["settings"]  # as each run records: no template, no chat
+    assert (base_model["chat"], base_model["system_prompt"]) == (False, None)
 
 
 @pytest.mark.slow

@@ -297,7 +297,7 @@ def _batch(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.report:
-        write_report(build_report(rows, batch_settings, lm.info.name), args.report)
+        write_report(build_report(rows, batch_settings, lm.info.name, lm.has_chat_template), args.report)
     print(f"wrote {len(rows)} rows to {args.out}" + (f" and the report to {args.report}" if args.report else ""), file=sys.stderr)
     return 0
 

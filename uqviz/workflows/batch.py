@@ -426,8 +426,9 @@ def evaluate_measure(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any
     }
 
 
-def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model: str | None = None) -> dict[str, Any]:
-    """report.json: per registered measure AUROC (sklearn), normalised PRR, risk-coverage curve and calibration bins."""
+def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model: str | None = None, chat_template: bool = True) -> dict[str, Any]:
+    """report.json: per registered measure AUROC (sklearn), normalised PRR, risk-coverage curve and calibration bins.
+    `chat` is the setting the runs used: off for a model without a chat template, whatever was asked."""
     labelled = [row["correct"] for row in rows if row["correct"] is not None]
     return {
         "schema": REPORT_SCHEMA,
@@ -435,8 +436,8 @@ def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model:
         "settings": {
             "sampling": asdict(settings.sampling),
             "correctness": asdict(settings.correctness),
-            "chat": settings.chat,
-            "system_prompt": settings.system_prompt,
+            "chat": settings.chat and chat_template,
+            "system_prompt": settings.system_prompt if settings.chat and chat_template else None,
         },
         "questions": len(rows),
         "labelled": len(labelled),
