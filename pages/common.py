@@ -21,7 +21,7 @@ from uqviz.models.loading import (
     load_embedder,
 )
 from uqviz.models.catalog import RECOMMENDED, SERVERS_VARIABLE, ModelChoice, download, model_choices
-from uqviz.models.nli import NliModel, load_nli
+from uqviz.models.nli import NliModel, load_nli_outcome, loaded_nli
 from uqviz.viz.tokens import plain_markdown
 from uqviz.workflows.store import RunStore, default_store_path
 
@@ -38,9 +38,13 @@ def cached_embedder(spec: str = "default") -> Embedder:
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
+def cached_nli_outcome(path: str) -> NliModel | ModelLoadError:
+    return load_nli_outcome(path)
+
+
 def cached_nli(path: str) -> NliModel:
-    """The optional local NLI model, loaded once per process (its pair scores are cached inside it)."""
-    return load_nli(path)
+    """The NLI model, loaded (or failed) once per process and path; its pair scores are cached inside it."""
+    return loaded_nli(cached_nli_outcome(path))
 
 
 def warm_up_at_low_priority() -> None:

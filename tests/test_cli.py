@@ -87,3 +87,16 @@ def test_score_computes_the_on_demand_measures_asked_for_and_refuses_unknown_nam
     refused = run_cli("score", str(path), "--on-demand", "eigenscore", check=False)
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "invalid choice: 'eigenscore'" in refused.stderr and "claim_conditioned_probability" in refused.stderr
+
+
+def test_a_judge_that_does_not_load_is_a_note_on_stderr_and_an_nli_rule_without_one_is_refused(tmp_path, france_run):
+    from uqviz.format.run import write_run
+
+    path = tmp_path / "run.json"
+    write_run(france_run, path)
+    scored = run_cli("score", str(path), "--nli", str(tmp_path / "gone"), "--out", str(tmp_path / "scores.json"))
+    notes = [line for line in scored.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "not a folder with config.json" in notes[0] and "embedding cosine instead" in notes[0]
+    assert json.loads((tmp_path / "scores.json").read_text())["judge"]["note"] in notes[0]
+    refused = run_cli("score", str(path), "--nli", "none", "--rule", "strict", check=False)
+    assert refused.returncode == 2 and "--nli none" in refused.stderr and not refused.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import shutil
 
 import pytest
 
@@ -79,9 +80,13 @@ def test_judge_command_writes_the_pairs_with_labels_and_refuses_bad_files(tmp_pa
 
 
 def test_read_pairs_names_the_problem(tmp_path):
-    empty = tmp_path / "empty.csv"
-    empty.write_text("question,a,b\n", encoding="utf-8")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("question,a,b\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no pairs"):
+        read_pairs(header_only)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="the file is empty"):
         read_pairs(empty)
 
 
@@ -111,6 +116,35 @@ def test_load_nli_refuses_a_missing_folder_in_one_sentence(tmp_path):
     (tmp_path / "corrupt" / "config.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ModelLoadError, match="Could not load NLI model"):
         load_nli(str(tmp_path / "corrupt"))
+    (tmp_path / "corrupt" / "config.json").write_text("[1, 2]", encoding="utf-8")  # JSON, but no object
+    with pytest.raises(ModelLoadError, match="Could not load NLI model .*TypeError"):
+        load_nli(str(tmp_path / "corrupt"))
+
+
+def test_load_nli_refuses_cut_weights_and_missing_tokenizer_files(tmp_path, tiny_nli):
+    cut = shutil.copytree(tiny_nli(), tmp_path / "cut")
+    weights = cut / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ModelLoadError, match="Could not load NLI model .*SafetensorError"):
+        load_nli(str(cut))
+    untokenized = shutil.copytree(tiny_nli(), tmp_path / "untokenized")
+    for tokenizer_file in untokenized.glob("*token*"):
+        tokenizer_file.unlink()
+    with pytest.raises(ModelLoadError, match="tokenizer of .* tokens for 30522 embeddings"):
+        load_nli(str(untokenized))
+
+
+def test_a_judge_that_fails_to_load_is_tried_once_per_process(tmp_path, monkeypatch):
+    from uqviz import api
+    from uqviz.models import nli
+
+    attempts = []
+    monkeypatch.setattr(nli, "load_nli", lambda spec: attempts.append(spec) or broken_nli())
+    spec = str(tmp_path / "once")
+    for _ in range(3):
+        with pytest.raises(ModelLoadError, match="not a folder"):
+            api.load_nli_model(spec)
+    assert attempts == [spec]
 
 
 def test_pairs_saved_by_a_spreadsheet_with_a_byte_order_mark_are_read(tmp_path):

@@ -17,10 +17,11 @@ from uqviz.models.loading import (
     DEFAULT_MODEL,
     Embedder,
     LanguageModel,
+    ModelLoadError,
     load_embedder,
     load_language_model,
 )
-from uqviz.models.nli import DEFAULT_NLI, NliModel, load_nli
+from uqviz.models.nli import DEFAULT_NLI, NliModel, load_nli_outcome, loaded_nli
 from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
 from uqviz.scoring.scores import Scores, score_run
 from uqviz.statistics.base import MissingModelError, RunStatistics, ScoreConfig
@@ -45,9 +46,13 @@ def load_embedder_model(spec: str = DEFAULT_EMBEDDER) -> Embedder:
 
 
 @functools.cache
+def _nli_outcome(spec: str) -> NliModel | ModelLoadError:
+    return load_nli_outcome(spec)
+
+
 def load_nli_model(spec: str = DEFAULT_NLI) -> NliModel:
-    """The NLI judge: 'default' (the packaged one), a folder or a hub id; once per process."""
-    return load_nli(spec)
+    """The NLI judge: 'default' (the packaged one), a folder or a hub id; loaded, or failed, once per process."""
+    return loaded_nli(_nli_outcome(spec))
 
 
 def sample(
@@ -107,7 +112,7 @@ def _language_model(
 def run_language_model(run: Run) -> LanguageModel:
     """The model that sampled `run`, from its `model.source`; a model that cannot be loaded is a MissingModelError,
     so UQAC is null with the reason and every other measure is still computed."""
-    from uqviz.models.loading import ModelLoadError, spec_from_source
+    from uqviz.models.loading import spec_from_source
 
     try:
         return load_model(spec_from_source(run.model.source))

@@ -121,8 +121,19 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def judge(args: argparse.Namespace) -> tuple[ScoreConfig, str | None]:
-    """The clustering rule and the NLI model (None: embeddings only) the options ask for."""
-    return ScoreConfig(cluster_rule=args.rule), None if args.nli.strip().lower() == "none" else args.nli
+    """The clustering rule and the NLI model (None: embeddings only) the options ask for; an NLI rule without one is refused."""
+    from uqviz.statistics.clustering import RULES
+
+    nli = None if args.nli.strip().lower() == "none" else args.nli
+    if nli is None and args.rule in RULES and RULES[args.rule].needs_nli:
+        raise ValueError(f"--rule {args.rule} judges with an NLI model, and --nli none names none; drop one of the two")
+    return ScoreConfig(cluster_rule=args.rule), nli
+
+
+def print_note(note: str | None) -> None:
+    """Why the meaning judge in force is not the one asked for, on stderr (the results say it too)."""
+    if note:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def nli_loader(spec: str | None) -> Callable[[], NliModel] | None:
@@ -179,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
             on_demand(args)
         except ValueError as error:
             parser.error(str(error))
+    if getattr(args, "nli", None) is not None:
+        try:
+            judge(args)
+        except ValueError as error:
+            parser.error(str(error))
     try:
         for path in (getattr(args, "out", None), getattr(args, "report", None)):
             if path:
@@ -232,6 +248,7 @@ def _score(args: argparse.Namespace) -> int:
         language_model=RUN_MODEL if args.run_model else functools.partial(run_model_not_asked_for, run),
     )
     scores = score_run(run, run_statistics, on_demand=on_demand(args))
+    print_note(scores.judge and scores.judge.note)
     if args.out:
         write_scores(scores, args.out)
         print(f"wrote {len(scores.measures)} measures to {args.out}", file=sys.stderr)
@@ -255,13 +272,16 @@ def _report(args: argparse.Namespace) -> int:
     run = read_run(args.run)
     config, nli = judge(args)
     run_statistics = statistics(run, embedder=args.embedder, nli=nli, language_model=None, config=config)
-    write_report(run_statistics, args.out, score_available(run, run_statistics))
+    scores = score_available(run, run_statistics)
+    print_note(scores.judge and scores.judge.note)
+    write_report(run_statistics, args.out, scores)
     print(f"wrote the report of {len(run.samples)} samples to {args.out}", file=sys.stderr)
     return 0
 
 
 def _batch(args: argparse.Namespace) -> int:
     from uqviz.api import load_embedder_model
+    from uqviz.statistics.clustering import rule_in_force
     from uqviz.statistics.uqac import GREEDY
     from uqviz.workflows.batch import (
         DEFAULT_THRESHOLDS,
@@ -291,8 +311,11 @@ def _batch(args: argparse.Namespace) -> int:
                 print(f"resuming: {state.resumed} of {state.total} questions are already in {args.out}", file=sys.stderr)
 
         config, nli = judge(args)
+        nli_model = nli_loader(nli)
+        if nli_model:  # said once here; each question's results name the judge too
+            print_note(rule_in_force(config.cluster_rule, nli_model)[2])
         rows = run_batch(questions, lm, args.out, batch_settings, config=replace(config, uqac_sample=GREEDY), embedder=embedder,
-                         nli=nli_loader(nli), progress=progress)
+                         nli=nli_model, progress=progress)
     except BatchInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -314,8 +337,7 @@ def _judge(args: argparse.Namespace) -> int:
     config, nli = judge(args)
     judged, note = judge_pairs(pairs, config.cluster_rule, nli_loader(nli), functools.partial(load_embedder_model, args.embedder),
                                config.cluster_threshold)
-    if note:
-        print(f"note: {note}", file=sys.stderr)
+    print_note(note)
     write_judged(args.out, judged)
     same = sum(pair.same for pair in judged)
     print(f"judged {len(judged)} pairs under the {judged[0].rule} rule: {same} same, {len(judged) - same} different; wrote {args.out}",

@@ -168,9 +168,13 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path if local else spec, local_files_only=local)
         model = AutoModelForSequenceClassification.from_pretrained(path if local else spec, local_files_only=local, dtype=torch.float32)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
+    except Exception as error:  # a damaged folder raises many kinds (TypeError for a config that is no object, SafetensorError)
         where = "a sequence-classification model folder" if local else "a local folder, or a hub id reachable from here"
-        raise ModelLoadError(f"Could not load NLI model {spec!r}; expected {where}.") from error
+        detail = " ".join(str(error).split())[:160]
+        raise ModelLoadError(f"Could not load NLI model {spec!r} ({type(error).__name__}: {detail}); expected {where}.") from error
+    if len(tokenizer) < model.config.vocab_size // 2:
+        raise ModelLoadError(f"NLI model {spec!r} has a tokenizer of {len(tokenizer)} tokens for {model.config.vocab_size} embeddings; "
+                             "its tokenizer files are missing or belong to another model.")
     columns = label_columns(model.config.label2id)
     text_layers = text_layer_count(model)
     device = resolve_device(device)
@@ -185,6 +189,22 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
         # test pairs); other NLI models keep float32
         model.to(torch.bfloat16)
     return NliModel(model=model, tokenizer=tokenizer, name=name, columns=columns, device=device, text_layers=text_layers)
+
+
+def load_nli_outcome(spec: str) -> NliModel | ModelLoadError:
+    """load_nli with its failure returned, not raised, so that a cache keeps it: a judge that does not load is not tried
+    again on every question or rerun (an offline hub id retries for most of a minute)."""
+    try:
+        return load_nli(spec)
+    except ModelLoadError as error:
+        return error
+
+
+def loaded_nli(outcome: NliModel | ModelLoadError) -> NliModel:
+    """The model of a kept load outcome, or its failure raised again."""
+    if isinstance(outcome, ModelLoadError):
+        raise ModelLoadError(str(outcome))
+    return outcome
 
 
 def unique_texts(texts: Sequence[str]) -> tuple[list[str], list[int]]:

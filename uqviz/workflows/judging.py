@@ -48,7 +48,9 @@ def read_pairs(path: str | Path) -> list[tuple[str, str, str]]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as file:
             reader = csv.DictReader(file)
-            missing = [column for column in PAIR_COLUMNS if column not in (reader.fieldnames or [])]
+            if reader.fieldnames is None:
+                raise PairFileError(f"{path.name}: the file is empty; expected a header question,a,b and a pair per row")
+            missing = [column for column in PAIR_COLUMNS if column not in reader.fieldnames]
             if missing:
                 raise PairFileError(f"{path.name}: the header lacks {', '.join(missing)}; expected columns question,a,b")
             rows = [(row["question"] or "", row["a"] or "", row["b"] or "") for row in reader]
