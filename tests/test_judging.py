@@ -88,6 +88,10 @@ def test_read_pairs_names_the_problem(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(ValueError, match="the file is empty"):
         read_pairs(empty)
+    short = tmp_path / "short.csv"
+    short.write_text("question,a,b\nQ?,Paris,Lyon\nQ?,Paris\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 3 has fewer fields"):
+        read_pairs(short)
 
 
 @pytest.mark.slow

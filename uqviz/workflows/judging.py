@@ -53,7 +53,11 @@ def read_pairs(path: str | Path) -> list[tuple[str, str, str]]:
             missing = [column for column in PAIR_COLUMNS if column not in reader.fieldnames]
             if missing:
                 raise PairFileError(f"{path.name}: the header lacks {', '.join(missing)}; expected columns question,a,b")
-            rows = [(row["question"] or "", row["a"] or "", row["b"] or "") for row in reader]
+            rows = []
+            for row in reader:
+                if None in (row["question"], row["a"], row["b"]):
+                    raise PairFileError(f"{path.name}: line {reader.line_num} has fewer fields than question,a,b")
+                rows.append((row["question"], row["a"], row["b"]))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise PairFileError(f"{path}: cannot be read as a UTF-8 CSV ({error})") from None
     if not rows:
