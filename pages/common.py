@@ -37,7 +37,7 @@ def cached_embedder(spec: str = "default") -> Embedder:
     return load_embedder(spec)
 
 
-@st.cache_resource(max_entries=1, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)  # the packaged judge and the one the clusters page names
 def cached_nli_outcome(path: str) -> NliModel | ModelLoadError:
     return load_nli_outcome(path)
 

@@ -167,11 +167,19 @@ def test_page_with_an_nli_model_offers_the_entailment_rules(tiny_nli):  # noqa: 
 
 
 @pytest.mark.slow
-def test_bad_nli_path_is_one_sentence(tmp_path):
+def test_bad_nli_path_is_one_sentence_and_is_not_loaded_again_on_a_rerun(tmp_path, monkeypatch):
+    from uqviz.models import nli
+
+    attempts = []
+    load_nli = nli.load_nli
+    monkeypatch.setattr(nli, "load_nli", lambda spec: attempts.append(spec) or load_nli(spec))
     at = open_page(make_run(["Paris", "Lyon"]), nli_path=str(tmp_path / "none"))
     assert any("config.json" in shown(warning.value) and "embedding cosine instead" in shown(warning.value) for warning in at.warning)
     assert at.selectbox(key="cluster_rule").value == "embedding"
     assert not at.error
+    at.run()
+    assert any("embedding cosine instead" in shown(warning.value) for warning in at.warning)
+    assert attempts.count(str(tmp_path / "none")) == 1
 
 
 @pytest.mark.slow
