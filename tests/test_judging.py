@@ -55,8 +55,9 @@ def test_judge_pairs_reports_both_directions_and_the_rule(tiny_nli, embedder):
     judged, note = judge_pairs(pairs, nli=functools.partial(load_nli, str(tiny_nli("entailment"))))
     assert note is None and [pair.same for pair in judged] == [1, 1] and judged[0].rule == STRICT_RULE
     assert judged[0].label_ab == judged[0].label_ba == "entailment" and judged[0].entailment_ab == pytest.approx(1.0)
-    judged, _ = judge_pairs(pairs, nli=functools.partial(load_nli, str(tiny_nli("contradiction"))))
-    assert [pair.same for pair in judged] == [0, 0] and judged[1].contradiction_ba == pytest.approx(1.0)
+    judged, _ = judge_pairs(pairs + [("Q?", "Paris", "Paris")], nli=functools.partial(load_nli, str(tiny_nli("contradiction"))))
+    assert [pair.same for pair in judged] == [0, 0, 1] and judged[1].contradiction_ba == pytest.approx(1.0)
+    assert judged[2].entailment_ab == judged[2].entailment_ba == 1.0 and judged[2].label_ab == "entailment"  # as clustering
     judged, note = judge_pairs(pairs, nli=broken_nli, embedder=lambda: embedder)
     assert judged[0].rule == EMBEDDING_RULE and judged[0].cosine > 0.65 and judged[0].same == 1 and "instead" in note
 

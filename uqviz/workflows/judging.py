@@ -15,7 +15,7 @@ import numpy as np
 
 from uqviz.format.spreadsheet import spreadsheet_text
 from uqviz.models.loading import Embedder, ModelLoadError
-from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NLI_LABELS, NliModel, argmax_labels, label_probabilities
+from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NLI_LABELS, SELF_PAIR_LOGITS, NliModel, argmax_labels, label_probabilities
 from uqviz.models.similarity import BiEncoderSimilarity
 from uqviz.statistics.clustering import AUTO_RULE, RULES, rule_in_force
 
@@ -84,6 +84,7 @@ def judge_pairs(
     left = [f"{question} {a}" for question, a, _ in pairs]
     right = [f"{question} {b}" for question, _, b in pairs]
     logits = model.pair_logits(left + right, right + left)
+    logits[[a == b for _, a, b in pairs] * 2] = SELF_PAIR_LOGITS  # a text with itself is certain entailment, as in clustering
     forward, backward = logits[: len(pairs)], logits[len(pairs) :]
     labels_ab, labels_ba = argmax_labels(forward), argmax_labels(backward)
     p_ab, p_ba = label_probabilities(forward), label_probabilities(backward)
