@@ -120,7 +120,8 @@ def fake_row(question: Question, value: float) -> dict:
     row.update(
         question=question.text, gold="|".join(question.answers), greedy_answer=f"{' '.join(question.answers)} answers {question.text}",
         match_score=1.0,
-        correct=1, samples=["a, \"quoted\"\nline", "b"], reasons={NAMES[-1]: "no model"}, seconds=0.5,
+        correct=1, samples=["a, \"quoted\"\nline", "b"], judge="Strict bidirectional entailment; NLI: judge \"x\", v1",
+        reasons={NAMES[-1]: "no model"}, seconds=0.5,
     )
     row[NAMES[0]] = value
     return row
@@ -149,6 +150,7 @@ def test_interrupted_batch_keeps_rows_and_resumes(tmp_path, scored):
     first_rows = read_results(out)
     assert [row["question"] for row in first_rows] == ["one?", "two?"]
     assert first_rows[0]["samples"] == ["a, \"quoted\"\nline", "b"] and first_rows[0]["reasons"] == {NAMES[-1]: "no model"}
+    assert first_rows[0]["judge"] == fake_row(QUESTIONS[0], 0.0)["judge"]
     progress = []
     rows = run_batch(QUESTIONS, None, out, progress=progress.append)
     # Only the new question was scored; the earlier rows come back from the file unchanged.
@@ -250,6 +252,9 @@ def test_report_per_measure_matches_the_evaluation_functions():
     assert (report["settings"]["chat"], build_report(rows, asked, "m")["settings"]["system_prompt"]) == (True, "Answer briefly.")
     base_model = build_report(rows, asked, "m", chat_template=False)["settings"]  # as each run records: no template, no chat
     assert (base_model["chat"], base_model["system_prompt"]) == (False, None)
+    assert report["settings"]["judges"] == [rows[0]["judge"]]
+    rows[1]["judge"], rows[2]["judge"] = "Embedding cosine ≥ 0.65", None  # a resumed file scored under another judge, and an old file's row
+    assert build_report(rows, BatchSettings(), "m")["settings"]["judges"] == [rows[0]["judge"], "Embedding cosine ≥ 0.65"]
 
 
 @pytest.mark.slow
@@ -301,6 +306,8 @@ def test_batch_command_end_to_end_with_resume(tmp_path):
     assert all(row["predictive_entropy"] for row in rows)
     report = json.loads(report_path.read_text())
     assert report["schema"] == "uqviz.batch-report/1" and report["questions"] == 3
+    [judge] = report["settings"]["judges"]
+    assert judge.startswith("Strict bidirectional entailment") and "NLI: packaged NLI judge" in judge
     assert set(report["measures"]) == set(NAMES)
     for evaluation in report["measures"].values():
         assert {"auroc", "prr", "risk_coverage", "calibration"} <= set(evaluation)

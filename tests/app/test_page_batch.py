@@ -9,6 +9,7 @@ import uqviz.workflows.batch
 from tests.app import open_page as open_app_page, shown
 from tests.conftest import make_run
 from uqviz.measures.registry import REGISTRY
+from uqviz.viz.tokens import plain_markdown
 
 pytestmark = pytest.mark.slow
 PAGE = "pages/batch.py"
@@ -59,6 +60,8 @@ def test_real_batch_draws_curves_ranks_measures_and_resumes(batch_page, monkeypa
     assert [row["question"] for row in result.rows] == ["What is the capital of France?", "What is the capital of Peru?"]
     assert [row["correct"] for row in result.rows] == [1, 0]
     assert set(result.report["measures"]) == set(REGISTRY)
+    [judge] = result.report["settings"]["judges"]
+    assert any(caption.value == f"Meaning judged by {plain_markdown(judge)}." for caption in at.caption) and "NLI: packaged NLI judge" in judge
     questions, ranked, top, results = (element.value for element in at.dataframe)  # keys are not readable on dataframes
     assert list(questions["gold answers"]) == ["Paris", "xyzzy"]
     assert set(ranked["name"]) == set(REGISTRY)

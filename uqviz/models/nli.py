@@ -159,7 +159,9 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
     the packaged judge's as bfloat16 where the device computes in it natively."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     spec = spec.strip()
     path = default_nli_path() if spec == DEFAULT_NLI else Path(os.path.expanduser(spec))
     local = (path / "config.json").is_file()

@@ -54,7 +54,7 @@ ROUGE_RECALL = "rouge-recall"
 EMBEDDING = "embedding"
 DEFAULT_THRESHOLDS = {ROUGE: 0.3, ROUGE_RECALL: 1.0, EMBEDDING: 0.75}
 HEAD_COLUMNS = ("question", "gold", "greedy_answer", "match_score", "correct")
-TAIL_COLUMNS = ("samples", "reasons", "seconds")
+TAIL_COLUMNS = ("samples", "judge", "reasons", "seconds")
 DEFAULT_BATCH_SAMPLING = SamplingSettings(n=5, max_new_tokens=32)
 
 
@@ -209,7 +209,7 @@ ProgressCallback = Callable[[BatchProgress], None]
 
 
 def result_columns(names: Sequence[str]) -> list[str]:
-    """Results CSV columns: the question and its grading, one column per measure, then samples, reasons, seconds."""
+    """Results CSV columns: the question and its grading, one column per measure, then samples, meaning judge, reasons, seconds."""
     return [*HEAD_COLUMNS, *names, *TAIL_COLUMNS]
 
 
@@ -254,6 +254,7 @@ def score_question(
         value = scored.result.value
         row[name] = float(value) if value is not None and math.isfinite(value) else None
     row["samples"] = [s.text for s in run.samples]
+    row["judge"] = scores.judge and scores.judge.description
     row["reasons"] = {name: scored.result.reason for name, scored in scores.measures.items() if scored.result.reason}
     row["seconds"] = time.perf_counter() - started
     return row
@@ -284,6 +285,7 @@ def _typed_row(raw: dict[str, str], where: str) -> dict[str, Any]:
         row["match_score"] = _float_or_none(raw.get("match_score", ""))
         row["correct"] = None if not raw.get("correct") else int(float(raw["correct"]))
         row["samples"] = json.loads(raw["samples"]) if raw.get("samples") else []
+        row["judge"] = read_spreadsheet_text(raw.get("judge") or "") or None
         row["reasons"] = json.loads(raw["reasons"]) if raw.get("reasons") else {}
         row["seconds"] = float(raw["seconds"])
     except (ValueError, KeyError) as error:
@@ -428,7 +430,8 @@ def evaluate_measure(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any
 
 def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model: str | None = None, chat_template: bool = True) -> dict[str, Any]:
     """report.json: per registered measure AUROC (sklearn), normalised PRR, risk-coverage curve and calibration bins.
-    `chat` is the setting the runs used: off for a model without a chat template, whatever was asked."""
+    `chat` is the setting the runs used: off for a model without a chat template, whatever was asked; `judges` the
+    meaning judges the rows were scored under, in order of first use (one, unless a resumed file mixes them)."""
     labelled = [row["correct"] for row in rows if row["correct"] is not None]
     return {
         "schema": REPORT_SCHEMA,
@@ -438,6 +441,7 @@ def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model:
             "correctness": asdict(settings.correctness),
             "chat": settings.chat and chat_template,
             "system_prompt": settings.system_prompt if settings.chat and chat_template else None,
+            "judges": list(dict.fromkeys(row["judge"] for row in rows if row.get("judge"))),
         },
         "questions": len(rows),
         "labelled": len(labelled),
