@@ -20,9 +20,11 @@ from uqviz.format.run import ModelInfo, Run, Sample, SamplingSettings  # noqa: E
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python -m uqviz ARGS` from the repository root with its output captured; `check` asserts exit status 0."""
-    result = subprocess.run([sys.executable, "-m", "uqviz", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+def run_cli(*args: str, check: bool = True, timeout: float = 600, progress_bars: bool = False) -> subprocess.CompletedProcess:
+    """`python -m uqviz ARGS` from the repository root with its output captured; `check` asserts exit status 0;
+    `progress_bars` runs it without this session's TQDM_DISABLE, as a user's terminal would."""
+    env = {key: value for key, value in os.environ.items() if not (progress_bars and key == "TQDM_DISABLE")}
+    result = subprocess.run([sys.executable, "-m", "uqviz", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
     if check:
         assert result.returncode == 0, result.stderr
     return result

@@ -66,7 +66,9 @@ def test_score_loads_a_run_files_model_only_when_asked_and_never_runs_its_code(t
     run, marker = naming_hostile_model(france_run, tmp_path / "hostile-model")
     path = tmp_path / "run.json"
     write_run(run, path)
-    without = json.loads(run_cli("score", str(path), "--nli", "none").stdout)["measures"]
+    scored = run_cli("score", str(path), "--nli", "none", progress_bars=True)
+    assert "Loading weights" not in scored.stderr  # the embedder loads without transformers' bar
+    without = json.loads(scored.stdout)["measures"]
     assert without["uqac"]["value"] is None and "--run-model" in without["uqac"]["reason"]
     assert without["predictive_entropy"]["value"] is not None
     asked = json.loads(run_cli("score", str(path), "--nli", "none", "--run-model").stdout)["measures"]

@@ -67,7 +67,8 @@ def test_judge_command_writes_the_pairs_with_labels_and_refuses_bad_files(tmp_pa
     pairs = tmp_path / "pairs.csv"
     pairs.write_text('question,a,b\nWhat is the capital of Italy?,Rome,"The capital of Italy is Rome."\n', encoding="utf-8")
     out = tmp_path / "judged.csv"
-    run_cli("judge", str(pairs), "--out", str(out), "--nli", str(tiny_nli("neutral")))
+    judged = run_cli("judge", str(pairs), "--out", str(out), "--nli", str(tiny_nli("neutral")), progress_bars=True)
+    assert judged.stderr.splitlines() == [f"judged 1 pairs under the strict rule: 0 same, 1 different; wrote {out}"]
     (row,) = csv.DictReader(out.open(encoding="utf-8"))
     assert row["same"] == "0" and row["label_ab"] == row["label_ba"] == "neutral" and row["rule"] == STRICT_RULE
     bad = tmp_path / "bad.csv"

@@ -141,11 +141,17 @@ def looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
 
 
-def _load(location: str, extra: dict, name: str, source: str, device: str, dtype, trust_remote_code: bool) -> LanguageModel:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def hide_loading_bars() -> None:
+    """Keep transformers' per-load "Loading weights" bar off the terminal: the commands print their own progress."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+
+
+def _load(location: str, extra: dict, name: str, source: str, device: str, dtype, trust_remote_code: bool) -> LanguageModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    hide_loading_bars()
     cached = _gguf_cache_dir(Path(location) / extra["gguf_file"]) if "gguf_file" in extra else None
     try:
         if cached is not None and (cached / "config.json").is_file():
@@ -232,6 +238,7 @@ def load_embedder(spec: str | None = None, device: str | None = None) -> Embedde
     path = default_embedder_path() if spec == DEFAULT_EMBEDDER else Path(os.path.expanduser(spec))
     if not path.is_dir():
         raise ModelLoadError(f"Embedder {spec!r} is not a directory; expected a local sentence-transformers model folder.")
+    hide_loading_bars()
     try:
         model = SentenceTransformer(str(path), device=resolve_device(device), local_files_only=True)
     except (OSError, ValueError, KeyError, RuntimeError) as error:

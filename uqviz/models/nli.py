@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.special import softmax
 
-from uqviz.models.loading import ModelLoadError, looks_like_path, resolve_device
+from uqviz.models.loading import ModelLoadError, hide_loading_bars, looks_like_path, resolve_device
 from uqviz.models.similarity import has_fast_bfloat16
 
 if TYPE_CHECKING:
@@ -159,9 +159,8 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
     the packaged judge's as bfloat16 where the device computes in it natively."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hide_loading_bars()
     spec = spec.strip()
     path = default_nli_path() if spec == DEFAULT_NLI else Path(os.path.expanduser(spec))
     local = (path / "config.json").is_file()
