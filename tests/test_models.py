@@ -1,9 +1,17 @@
 """Model loading: the packaged defaults, device and dtype, and one clear sentence for every bad path."""
 
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
+from huggingface_hub import constants
 
-from uqviz.models.loading import ModelLoadError, dtype_for, load_embedder, load_language_model, resolve_device
+from tests.conftest import REPO
+from uqviz.models.loading import ModelLoadError, dtype_for, hub_is_reachable, load_embedder, load_language_model, resolve_device
 
 
 def test_device_and_dtype_rules():
@@ -73,6 +81,55 @@ def test_unknown_hub_id_offline(monkeypatch):
     with pytest.raises(ModelLoadError) as error:
         load_language_model("nobody-here/no-such-model-xyz")
     assert "nobody-here/no-such-model-xyz" in one_sentence(error.value)
+    assert "the hub cannot be reached from here" in str(error.value)
+
+
+def test_the_hub_is_reachable_only_when_its_endpoint_takes_a_connection(monkeypatch):
+    for name in ("HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{listening.getsockname()[1]}")
+        assert hub_is_reachable()
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        assert not hub_is_reachable()
+        monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert not hub_is_reachable()  # closed now: nothing listens on that port
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    assert hub_is_reachable()  # behind a proxy the hub is left to try
+
+
+@pytest.mark.slow
+def test_a_cached_hub_model_loads_at_once_offline_and_an_uncached_one_is_one_sentence(tmp_path, tiny_nli):
+    """Offline, transformers retries each file of a hub id for most of a minute before it looks in the cache."""
+    snapshot = tmp_path / "hub" / "models--org--tiny-nli" / "snapshots" / ("0" * 40)
+    shutil.copytree(tiny_nli(), snapshot)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    script = textwrap.dedent("""
+        from uqviz.models.catalog import download
+        from uqviz.models.loading import ModelLoadError, load_language_model
+        from uqviz.models.nli import load_nli
+
+        print(load_nli("org/tiny-nli").name)
+        for load in (load_nli, load_language_model, download):
+            try:
+                load("org/not-cached")
+            except ModelLoadError as error:
+                print(error)
+    """)
+    environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_ENDPOINT": endpoint,
+                   "TQDM_DISABLE": "1"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    loaded, *refusals = result.stdout.splitlines()
+    assert loaded == "org/tiny-nli"
+    assert "Retrying" not in result.stderr and "Could not reach the Hub" not in result.stderr  # the cache was read at once
+    assert len(refusals) == 3 and all("'org/not-cached'" in line and "the hub cannot be reached from here" in line for line in refusals)
 
 
 def test_bad_embedder_path(tmp_path):

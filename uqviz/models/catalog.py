@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from uqviz.models.loading import DEFAULT_MODEL, ModelLoadError
+from uqviz.models.loading import DEFAULT_MODEL, ModelLoadError, hub_is_reachable
 
 SERVERS_VARIABLE = "UQVIZ_SERVERS"
 PACKAGED = "packaged"
@@ -87,6 +87,8 @@ def download(spec: str, progress: Callable[[int, int], None] | None = None) -> P
                 progress(int(self.n), int(self.total))
             return shown
 
+    if not hub_is_reachable():
+        raise ModelLoadError(f"Could not download {spec!r}: the hub cannot be reached from here; is this machine online?")
     try:
         return Path(snapshot_download(spec, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"],
                                       tqdm_class=Reporter))

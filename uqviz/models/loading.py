@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from uqviz.format.run import ModelInfo
 
@@ -122,7 +124,7 @@ def load_language_model(
         raise ModelLoadError(f"{spec!r} is a file but not a .gguf model; expected a model directory, a .gguf file or a hub id.")
     if looks_like_path(spec):
         raise ModelLoadError(f"Model path {spec!r} does not exist; expected a model directory, a .gguf file or a hub id.")
-    return _load(spec, {}, spec, "hub", device, dtype, trust_remote_code)
+    return _load(spec, {} if hub_is_reachable() else {"local_files_only": True}, spec, "hub", device, dtype, trust_remote_code)
 
 
 def spec_from_source(source: str) -> str:
@@ -139,6 +141,33 @@ def spec_from_source(source: str) -> str:
 
 def looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def hub_is_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub can be asked for files: not HF_HUB_OFFLINE, and its endpoint takes a connection (behind
+    a proxy it is left to try). Without this, transformers retries every file for most of a minute, a cached model too."""
+    from huggingface_hub import constants
+
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"} or constants.is_offline_mode():
+        return False
+    if any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return True
+    endpoint = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def in_hub_cache(repo_id: str) -> bool:
+    """Whether the local Hugging Face cache holds a snapshot of `repo_id` (its config.json)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
 def hide_loading_bars() -> None:
@@ -165,10 +194,11 @@ def _load(location: str, extra: dict, name: str, source: str, device: str, dtype
             if cached is not None:
                 _save_dequantized(model, tokenizer, cached)
     except Exception as error:  # loaders raise many types for a bad file; all become one sentence
-        if source == "hub":
+        if source == "hub" and not in_hub_cache(location):
+            why = "the hub cannot be reached from here" if extra.get("local_files_only") else "it could not be downloaded (misspelt or private?)"
             raise ModelLoadError(
-                f"Could not load hub model {location!r}: it is not on this machine and could not be downloaded "
-                f"(offline, misspelt or private); expected a hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct'."
+                f"Could not load hub model {location!r}: it is not in the local Hugging Face cache and {why}; "
+                f"expected a hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct'."
             ) from error
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelLoadError(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.special import softmax
 
-from uqviz.models.loading import ModelLoadError, hide_loading_bars, looks_like_path, resolve_device
+from uqviz.models.loading import ModelLoadError, hide_loading_bars, hub_is_reachable, in_hub_cache, looks_like_path, resolve_device
 from uqviz.models.similarity import has_fast_bfloat16
 
 if TYPE_CHECKING:
@@ -166,11 +166,15 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
     local = (path / "config.json").is_file()
     if not local and (spec == DEFAULT_NLI or path.exists() or looks_like_path(spec)):
         raise ModelLoadError(f"NLI model {spec!r} is not a folder with config.json; expected a sequence-classification model folder.")
+    cached_only = local or not hub_is_reachable()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path if local else spec, local_files_only=local)
-        model = AutoModelForSequenceClassification.from_pretrained(path if local else spec, local_files_only=local, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(path if local else spec, local_files_only=cached_only)
+        model = AutoModelForSequenceClassification.from_pretrained(path if local else spec, local_files_only=cached_only, dtype=torch.float32)
     except Exception as error:  # a damaged folder raises many kinds (TypeError for a config that is no object, SafetensorError)
         where = "a sequence-classification model folder" if local else "a local folder, or a hub id reachable from here"
+        if cached_only and not local and not in_hub_cache(spec):
+            raise ModelLoadError(f"NLI model {spec!r} is not in the local Hugging Face cache and the hub cannot be reached from here; "
+                                 f"expected {where}.") from error
         detail = " ".join(str(error).split())[:160]
         raise ModelLoadError(f"Could not load NLI model {spec!r} ({type(error).__name__}: {detail}); expected {where}.") from error
     if len(tokenizer) < model.config.vocab_size // 2:
@@ -194,7 +198,7 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
 
 def load_nli_outcome(spec: str) -> NliModel | ModelLoadError:
     """load_nli with its failure returned, not raised, so that a cache keeps it: a judge that does not load is not tried
-    again on every question or rerun (an offline hub id retries for most of a minute)."""
+    again on every question or rerun (an uncached hub id asks the hub each time)."""
     try:
         return load_nli(spec)
     except ModelLoadError as error:
