@@ -119,8 +119,8 @@ def show_measures(result: BatchResult) -> None:
     first.metric("Questions", report["questions"])
     second.metric("With gold answers", report["labelled"])
     third.metric("Accuracy of the greedy answer", "—" if report["accuracy"] is None else f"{report['accuracy']:.0%}")
-    if report["settings"]["judges"]:
-        st.caption("Meaning judged by " + " · then ".join(plain_markdown(judge) for judge in report["settings"]["judges"]) + ".")
+    if report["settings"].get("judges"):
+        st.caption("Meaning judged by " + " and ".join(plain_markdown(judge) for judge in report["settings"]["judges"]) + ".")
     ranked = ranked_measures(report)
     st.subheader("Measures ranked by AUROC")
     st.caption("AUROC = roc_auc_score(answer is wrong, U): 0.5 is chance. PRR is lm-polygraph's normalised "

@@ -12,6 +12,7 @@ from huggingface_hub import constants
 
 from tests.conftest import REPO
 from uqviz.models.loading import ModelLoadError, dtype_for, hub_is_reachable, load_embedder, load_language_model, resolve_device
+from uqviz.models.nli import load_nli
 
 
 def test_device_and_dtype_rules():
@@ -82,11 +83,17 @@ def test_unknown_hub_id_offline(monkeypatch):
         load_language_model("nobody-here/no-such-model-xyz")
     assert "nobody-here/no-such-model-xyz" in one_sentence(error.value)
     assert "the hub cannot be reached from here" in str(error.value)
+    for malformed in ("gpt 2", "org/x--y"):  # huggingface_hub refuses these ids with its own ValueError
+        for load in (load_language_model, load_nli):
+            with pytest.raises(ModelLoadError, match="not in the local Hugging Face cache"):
+                load(malformed)
 
 
 def test_the_hub_is_reachable_only_when_its_endpoint_takes_a_connection(monkeypatch):
-    for name in ("HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+    for name in ("HF_HUB_OFFLINE", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy",
+                 "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read when huggingface_hub was imported
     with socket.socket() as listening:
         listening.bind(("127.0.0.1", 0))
         listening.listen()
@@ -96,8 +103,12 @@ def test_the_hub_is_reachable_only_when_its_endpoint_takes_a_connection(monkeypa
         assert not hub_is_reachable()
         monkeypatch.delenv("HF_HUB_OFFLINE")
     assert not hub_is_reachable()  # closed now: nothing listens on that port
+    monkeypatch.setattr(constants, "ENDPOINT", "https://hub.invalid")
+    assert not hub_is_reachable()
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     assert hub_is_reachable()  # behind a proxy the hub is left to try
+    monkeypatch.setenv("NO_PROXY", "hub.invalid")
+    assert not hub_is_reachable()  # unless the proxy is bypassed for it
 
 
 @pytest.mark.slow

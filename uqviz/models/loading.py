@@ -6,6 +6,7 @@ import importlib.util
 import os
 import socket
 import threading
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,9 +144,6 @@ def looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
 
 
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
-
-
 def hub_is_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face hub can be asked for files: not HF_HUB_OFFLINE, and its endpoint takes a connection (behind
     a proxy it is left to try). Without this, transformers retries every file for most of a minute, a cached model too."""
@@ -153,9 +151,10 @@ def hub_is_reachable(timeout: float = 3.0) -> bool:
 
     if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"} or constants.is_offline_mode():
         return False
-    if any(os.environ.get(name) for name in PROXY_VARIABLES):
-        return True
     endpoint = urlparse(constants.ENDPOINT)
+    proxies = urllib.request.getproxies()  # the environment's and the system's, as huggingface_hub's client finds them
+    if (proxies.get(endpoint.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(endpoint.hostname or ""):
+        return True
     try:
         socket.create_connection((endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)), timeout=timeout).close()
     except OSError:
@@ -164,10 +163,13 @@ def hub_is_reachable(timeout: float = 3.0) -> bool:
 
 
 def in_hub_cache(repo_id: str) -> bool:
-    """Whether the local Hugging Face cache holds a snapshot of `repo_id` (its config.json)."""
+    """Whether the local Hugging Face cache holds a snapshot of `repo_id` (its config.json); a malformed id is not cached."""
     from huggingface_hub import try_to_load_from_cache
 
-    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # HFValidationError for ids such as "gpt 2"
+        return False
 
 
 def hide_loading_bars() -> None:
@@ -195,7 +197,7 @@ def _load(location: str, extra: dict, name: str, source: str, device: str, dtype
                 _save_dequantized(model, tokenizer, cached)
     except Exception as error:  # loaders raise many types for a bad file; all become one sentence
         if source == "hub" and not in_hub_cache(location):
-            why = "the hub cannot be reached from here" if extra.get("local_files_only") else "it could not be downloaded (misspelt or private?)"
+            why = "the hub cannot be reached from here" if extra.get("local_files_only") else "it could not be downloaded (offline, misspelt, private or gated?)"
             raise ModelLoadError(
                 f"Could not load hub model {location!r}: it is not in the local Hugging Face cache and {why}; "
                 f"expected a hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct'."

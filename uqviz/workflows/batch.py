@@ -431,7 +431,7 @@ def evaluate_measure(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any
 def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model: str | None = None, chat_template: bool = True) -> dict[str, Any]:
     """report.json: per registered measure AUROC (sklearn), normalised PRR, risk-coverage curve and calibration bins.
     `chat` is the setting the runs used: off for a model without a chat template, whatever was asked; `judges` the
-    meaning judges the rows were scored under, in order of first use (one, unless a resumed file mixes them)."""
+    meaning judges the rows were scored under, in row order (one, unless a resumed file mixes them)."""
     labelled = [row["correct"] for row in rows if row["correct"] is not None]
     return {
         "schema": REPORT_SCHEMA,
