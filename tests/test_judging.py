@@ -4,6 +4,7 @@ and the packaged NLI judge on the worked examples."""
 from __future__ import annotations
 
 import csv
+import json
 import functools
 import shutil
 
@@ -168,3 +169,34 @@ def test_the_nli_hover_shows_both_directions_on_separate_escaped_lines():
     figure = pairwise_heatmap_figure(np.eye(2), [0, 1], "P", hover=hover)
     assert figure.data[0].customdata[0][0] == "&lt;b&gt;a&lt;/b&gt;<br>second"
     assert "%{customdata}" in figure.data[0].hovertemplate
+
+
+def test_long_empty_and_unseen_script_answers_get_a_verdict_and_the_cut_is_counted(packaged_nli, embedder):
+    question = "What is the capital of France?"
+    long_answer = "The capital of France is Paris. " + "It has many museums and long avenues. " * 700  # about 5,600 tokens
+    pairs = [(question, long_answer, "Paris."), (question, "", "Paris."), (question, "ᚠᚢᚦᚨᚱᚲ ᚷᚹ", "𓀀𓀁𓀂 𓀃"),
+             (question, long_answer + " Yes.", long_answer)]
+    judged, note = judge_pairs(pairs, STRICT_RULE, lambda: packaged_nli, lambda: embedder)
+    assert [pair.same in (0, 1) for pair in judged] == [True] * 4 and all(pair.label_ab and pair.label_ba for pair in judged)
+    assert note == (f"2 answers are longer than the NLI judge reads ({packaged_nli.context_length} tokens with the question) "
+                    "and judged on their beginning only.")
+    assert judge_pairs(pairs[1:3], STRICT_RULE, lambda: packaged_nli, lambda: embedder)[1] is None
+
+    run = make_run([long_answer, "Paris.", "", "ᚠᚢᚦᚨᚱᚲ"], prompt=question)
+    statistics = RunStatistics(run, ScoreConfig(), embedder=embedder, nli=packaged_nli)
+    assert answer_clustering(statistics).count >= 2
+    assert MEANING_JUDGE(statistics).note.startswith("1 answer is longer than the NLI judge reads")
+
+
+def test_an_nli_folder_with_remote_code_is_refused_without_asking_and_its_code_never_runs(tmp_path, monkeypatch):
+    folder = tmp_path / "judge"
+    shutil.copytree(default_nli_path(), folder)
+    marker = tmp_path / "ran"
+    (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nfrom transformers import BertConfig as EvilConfig\n")
+    config = json.loads((folder / "config.json").read_text())
+    config |= {"model_type": "evil-bert", "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModelForSequenceClassification": "evil.EvilConfig"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr("builtins.input", lambda *args: pytest.fail("the loader asked on the terminal"))
+    with pytest.raises(ModelLoadError, match="Could not load NLI model"):
+        load_nli(str(folder))
+    assert not marker.exists()

@@ -272,7 +272,7 @@ def load_embedder(spec: str | None = None, device: str | None = None) -> Embedde
         raise ModelLoadError(f"Embedder {spec!r} is not a directory; expected a local sentence-transformers model folder.")
     hide_loading_bars()
     try:
-        model = SentenceTransformer(str(path), device=resolve_device(device), local_files_only=True)
+        model = SentenceTransformer(str(path), device=resolve_device(device), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ModelLoadError(f"Could not load embedder {spec!r}; expected a sentence-transformers model folder.") from error
     name = DEFAULT_EMBEDDER_NAME if spec == DEFAULT_EMBEDDER else path.name

@@ -104,6 +104,20 @@ class NliModel:
                 side.update(zip(batch, text_states(self.model, self.tokenizer, batch, segment, self.text_layers, self._max_length())))
         return states
 
+    def texts_over_context(self, texts: Sequence[str]) -> int:
+        """How many of the texts are longer than the judge reads: each is judged on its first `context_length` tokens."""
+        if not texts:
+            return 0
+        with self.lock:
+            lengths = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        return sum(len(ids) > self.context_length for ids in lengths)
+
+    @property
+    def context_length(self) -> int:
+        """The tokens of one text the judge reads (the rest is cut): its own context, a text alone with text layers, a
+        pair shares it without."""
+        return self._max_length()
+
     def _max_length(self) -> int:
         limits = [getattr(self.tokenizer, "model_max_length", None), getattr(self.model.config, "max_position_embeddings", None)]
         return min(limit for limit in limits + [512] if isinstance(limit, int) and limit > 0)
@@ -168,8 +182,10 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
         raise ModelLoadError(f"NLI model {spec!r} is not a folder with config.json; expected a sequence-classification model folder.")
     cached_only = local or not hub_is_reachable()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path if local else spec, local_files_only=cached_only)
-        model = AutoModelForSequenceClassification.from_pretrained(path if local else spec, local_files_only=cached_only, dtype=torch.float32)
+        # remote code refused outright: transformers' default asks on the terminal, and a piped "y" would run the folder's code
+        tokenizer = AutoTokenizer.from_pretrained(path if local else spec, local_files_only=cached_only, trust_remote_code=False)
+        model = AutoModelForSequenceClassification.from_pretrained(path if local else spec, local_files_only=cached_only,
+                                                                   dtype=torch.float32, trust_remote_code=False)
     except Exception as error:  # a damaged folder raises many kinds (TypeError for a config that is no object, SafetensorError)
         where = "a sequence-classification model folder" if local else "a local folder, or a hub id reachable from here"
         if cached_only and not local and not in_hub_cache(spec):
@@ -231,6 +247,16 @@ def pairwise_logits(nli: NliModel, question: str, texts: Sequence[str]) -> np.nd
         for (i, j), row in zip(pairs, scores):
             logits[i, j] = row
     return logits
+
+
+def context_note(nli: NliModel, texts: Sequence[str]) -> str | None:
+    """One sentence when some of the "question answer" texts are longer than the judge reads, counting them."""
+    cut = nli.texts_over_context(list(dict.fromkeys(texts)))
+    if not cut:
+        return None
+    many = cut > 1
+    return (f"{cut} answer{'s are' if many else ' is'} longer than the NLI judge reads ({nli.context_length} tokens with the "
+            f"question) and judged on {'their' if many else 'its'} beginning only.")
 
 
 def argmax_labels(logits: np.ndarray) -> np.ndarray:

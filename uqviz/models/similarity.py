@@ -123,7 +123,7 @@ def load_cross_encoder(spec: str, device: str | None = None) -> CrossEncoderMode
     if not (path / "config.json").is_file():
         raise ModelLoadError(f"Cross-encoder {spec!r} is not a model folder; expected a local directory with config.json and weights.")
     try:
-        model = CrossEncoder(str(path), device=resolve_device(device), local_files_only=True)
+        model = CrossEncoder(str(path), device=resolve_device(device), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ModelLoadError(f"Could not load cross-encoder {spec!r}; expected a sentence-transformers cross-encoder folder.") from error
     if model.num_labels != 1:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from uqviz.models.loading import ModelLoadError
-from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, argmax_labels, pairwise_logits, unique_texts
+from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, argmax_labels, context_note, pairwise_logits, unique_texts
 from uqviz.statistics.base import RunStatistics, Statistic
 
 AUTO_RULE = "auto"
@@ -212,7 +212,8 @@ def _meaning_judge(stats: RunStatistics) -> MeaningJudge:
     # an explicit NLI rule asks the statistics for their model, which names it missing when there is none
     rule, nli, note = rule_in_force(asked, lambda: stats.nli if stats.has_nli or asked != AUTO_RULE else None)
     if nli is not None:
-        return MeaningJudge(rule, f"{RULES[rule].title}; NLI: {nli.name}")
+        return MeaningJudge(rule, f"{RULES[rule].title}; NLI: {nli.name}",
+                            context_note(nli, [f"{stats.question} {answer}" for answer in stats.answers]))
     return MeaningJudge(rule, f"embedding cosine ≥ {stats.config.cluster_threshold:g}, representative assignment", note)
 
 

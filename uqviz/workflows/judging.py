@@ -15,7 +15,16 @@ import numpy as np
 
 from uqviz.format.spreadsheet import spreadsheet_text
 from uqviz.models.loading import Embedder, ModelLoadError
-from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NLI_LABELS, SELF_PAIR_LOGITS, NliModel, argmax_labels, label_probabilities
+from uqviz.models.nli import (
+    CONTRADICTION,
+    ENTAILMENT,
+    NLI_LABELS,
+    SELF_PAIR_LOGITS,
+    NliModel,
+    argmax_labels,
+    context_note,
+    label_probabilities,
+)
 from uqviz.models.similarity import BiEncoderSimilarity
 from uqviz.statistics.clustering import AUTO_RULE, RULES, rule_in_force
 
@@ -83,6 +92,7 @@ def judge_pairs(
         return [JudgedPair(*pair, int(value >= threshold), rule, cosine=float(value)) for pair, value in zip(pairs, cosine)], note
     left = [f"{question} {a}" for question, a, _ in pairs]
     right = [f"{question} {b}" for question, _, b in pairs]
+    note = context_note(model, left + right)
     logits = model.pair_logits(left + right, right + left)
     logits[[a == b for _, a, b in pairs] * 2] = SELF_PAIR_LOGITS  # a text with itself is certain entailment, as in clustering
     forward, backward = logits[: len(pairs)], logits[len(pairs) :]
