@@ -361,12 +361,13 @@ def new_part(run, lm, embedder, nli) -> tuple[list[Row], list[str]]:
         "claim_conditioned_probability": lambda values: 1.0 + values,  # −Π CCP → 1 − Π CCP
     }
     notes = {
-        "eigenscore": "sample_embeddings = uqviz's K middle-layer last-answer-token states",
+        "eigenscore": f"sample_embeddings = uqviz's K middle-layer states at eigenscore_position = {config.eigenscore_position!r}",
         "mean_token_entropy": "per answer (LM-Polygraph's greedy := each answer); value = mean over answers",
         "maximum_sequence_probability": "per answer; value = mean over answers",
         "perplexity": "per answer; LM-Polygraph's 'Perplexity' is log PPL = −mean log p; value = mean over answers",
         "kernel_language_entropy": "entail/contra = uqviz's K × K NLI probabilities; t = 0.3, unit-trace kernel, VNE / log K",
-        "semantic_density": "per answer j as greedy; LM-Polygraph returns −SD_j, compared as 1 + theirs = 1 − SD_j",
+        "semantic_density": "per answer j as greedy; LM-Polygraph returns −SD_j, compared as 1 + theirs = 1 − SD_j; expected to "
+                            "differ: its greedy term counts answer j a second time, uqviz counts it once (docs/methods.md §12.3)",
         "cocoa_msp": "per answer; sim = row j of uqviz's W without the diagonal",
         "cocoa_perplexity": "per answer; sim = row j of uqviz's W without the diagonal",
         "cocoa_mean_token_entropy": "per answer; sim = row j of uqviz's W without the diagonal",

@@ -180,7 +180,7 @@ def kernel_section(stats: RunStatistics, run: Run, results: dict[str, MeasureRes
                       help="SD(a_j): how much of the answers' probability mass lies close in meaning to a_j.")
     columns[0].caption(
         "Qiu & Miikkulainen 2024 (docs/methods.md §12.3): each answer's density is the likelihood-weighted mean of "
-        "k = 1 − p(contradiction) − p(neutral)/2 to the distinct answers, the answer itself counted once more."
+        "k = 1 − p(contradiction) − p(neutral)/2 to the distinct answers, the answer itself among them once."
     )
     with columns[1]:
         st.plotly_chart(density_figure(density.detail.density, answers), key="semantic_density_chart", width="stretch",

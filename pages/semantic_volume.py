@@ -176,8 +176,10 @@ def eigenscore_section(internal: MeasureResult) -> None:
     with st.container(key="eigenscore_metric"):
         st.metric("EigenScore", f"{result.value:.3f}", help="(1/K) Σ log λ_i(Σ + αI): higher = the answers' internal states spread more.")
     layer = "the middle layer" if detail.layer is None else f"`hidden_states[{detail.layer}]`"
+    where = ("States at the step that produced each answer's last token" if detail.position == "producing_step"
+             else "States on each answer's last token")
     st.caption(
-        f"Last-token states of {len(detail.eigenvalues)} answers from {layer} of the run's model, d = {detail.dimensions} "
+        f"{where} ({len(detail.eigenvalues)} answers) from {layer} of the run's model, d = {detail.dimensions} "
         f"dimensions, α = {detail.alpha:g} (Chen et al. ICLR 2024; docs/methods.md §2.4). EigenScore averages the log "
         "eigenvalues of the K × K covariance of those states, as semantic volume sums the log eigenvalues of the answers' "
         "embedding Gram matrix: the same idea on the model's inside rather than on an embedder's reading of the text."

@@ -126,5 +126,6 @@ def test_eigenscore_spectrum_from_the_runs_scores_beside_the_volume(france_run, 
     assert figure["layout"]["yaxis"]["type"] == "log"
     volume = REGISTRY["semantic_volume"].compute(session_statistics(at, language_model=True)).detail
     assert outside["y"] == pytest.approx(sorted(np.asarray(volume.eigenvalues) + volume.epsilon, reverse=True))
-    caption = next(caption.value for caption in at.caption if "Last-token states" in caption.value)
+    assert expected.detail.position == "producing_step"
+    caption = next(caption.value for caption in at.caption if "produced each answer's last token" in caption.value)
     assert f"hidden_states[{expected.detail.layer}]" in caption and f"d = {expected.detail.dimensions}" in caption

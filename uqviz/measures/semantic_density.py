@@ -24,18 +24,15 @@ class SemanticDensityDetail:
 
 
 def semantic_density(texts: Sequence[str], sample_logprobs: Sequence[Sequence[float]], probabilities: np.ndarray) -> MeasureResult:
-    """U_j = 1 - SD(a_j), SD(a_j) = (Σ_u p̄_u k(a_j, a_u) + p̄_j) / (Σ_u p̄_u + p̄_j) over the distinct answers u, with
-    p̄ = p(s)^(1/n) (Qiu & Miikkulainen NeurIPS 2024, lm-polygraph's estimator per answer; docs/methods.md §12.3)."""
+    """U_j = 1 - SD(a_j), SD(a_j) = Σ_u p̄_u k(a_j, a_u) / Σ_u p̄_u over the distinct answers u (a_j among them, once),
+    p̄ = p(s)^(1/n) (Qiu & Miikkulainen NeurIPS 2024; docs/methods.md §12.3)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     distance = probabilities[..., NLI_LABELS.index(CONTRADICTION)] + probabilities[..., NLI_LABELS.index(NEUTRAL)] / 2
     kernel = np.where(distance <= 1.0, 1.0 - distance, 0.0)
     normalised = np.exp([mean_loglik(logprobs) for logprobs in sample_logprobs])
     _, index = unique_texts(texts)
     distinct = [index.index(position) for position in range(max(index, default=-1) + 1)]
-    density = [
-        (float(np.sum(normalised[distinct] * kernel[answer, distinct])) + normalised[answer]) / (float(np.sum(normalised[distinct])) + normalised[answer])
-        for answer in range(len(texts))
-    ]
+    density = (kernel[:, distinct] @ normalised[distinct] / np.sum(normalised[distinct])).tolist()
     per_sample = [1.0 - value for value in density]
     return MeasureResult(float(np.mean(per_sample)), per_sample, SemanticDensityDetail(density, kernel, normalised.tolist()))
 
@@ -44,7 +41,7 @@ MEASURES = (
     Measure(
         "semantic_density", "Semantic density",
         lambda stats: semantic_density(stats.answers, stats.logprobs, ANSWER_NLI_PROBABILITIES(stats)),
-        "U = 1 - (1/K) Σ_j SD(a_j),  SD(a_j) = Σ_u p̄_u k(a_j, a_u) / Σ_u p̄_u (a_j counted once more),  k = 1 - p_c - p_n/2",
+        "U = 1 - (1/K) Σ_j SD(a_j),  SD(a_j) = Σ_u p̄_u k(a_j, a_u) / Σ_u p̄_u over the distinct answers u,  k = 1 - p_c - p_n/2",
         "less of the answers' probability mass lies near each answer's meaning",
         "Qiu & Miikkulainen NeurIPS 2024; docs/methods.md §12.3",
         cost="the answers' NLI matrix, shared with the clusters",

@@ -46,6 +46,7 @@ class ScoreConfig:
     uqac_stop_set: str = "reference"
     eigenscore_alpha: float = 1e-3
     eigenscore_layer: int | None = None  # hidden_states index; None is the middle layer
+    eigenscore_position: str = "producing_step"  # the step that produced the last answer token (INSIDE), or "last_token" (§2.4)
     kle_time: float = 0.3
     p_true_prompt: str = (
         "Question: {question}\nPossible answer: {answer}\nIs the possible answer:\n (A) True\n (B) False\n"

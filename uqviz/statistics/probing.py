@@ -39,25 +39,43 @@ def answer_sequences(stats: RunStatistics) -> list[list[int]]:
     return [list(run.prompt_token_ids) + list(sample.token_ids) for sample in run.samples]
 
 
+PRODUCING_STEP = "producing_step"
+LAST_TOKEN = "last_token"
+EIGENSCORE_POSITIONS = (PRODUCING_STEP, LAST_TOKEN)
+
+
 @dataclass(frozen=True)
 class HiddenStates:
-    """K × d hidden states on each answer's last token, and the hidden_states index they come from."""
+    """K × d hidden states at each answer's `position`, and the hidden_states index they come from."""
 
     states: np.ndarray
     layer: int
+    position: str
+
+
+def read_positions(stats: RunStatistics, position: str) -> list[list[int]]:
+    """prompt + answer ids cut after the position read: the last answer token, or under `producing_step` the one before
+    it, whose pass produced that token; an empty answer is read on the last prompt token (docs/methods.md §2.4)."""
+    if position not in EIGENSCORE_POSITIONS:
+        raise ValueError(f"unknown EigenScore position {position!r}; expected one of {', '.join(EIGENSCORE_POSITIONS)}")
+    sequences = answer_sequences(stats)
+    if position == LAST_TOKEN:
+        return sequences
+    return [sequence[:-1] if sample.token_ids else sequence for sequence, sample in zip(sequences, stats.run.samples)]
 
 
 def _hidden_states(stats: RunStatistics) -> HiddenStates:
-    sequences = answer_sequences(stats)
+    position = stats.config.eigenscore_position
+    sequences = read_positions(stats, position)
     model = stats.language_model
     with probe_reasons():
         layer = probing.middle_layer(model.model) if stats.config.eigenscore_layer is None else stats.config.eigenscore_layer
         states = probing.last_token_states(model, sequences, layer)
-    return HiddenStates(states, layer)
+    return HiddenStates(states, layer, position)
 
 
 ANSWER_HIDDEN_STATES = Statistic("answer_hidden_states", _hidden_states)
-"""One batched teacher-forced pass of prompt + answer per sample, keeping only K × d states of one layer."""
+"""One batched teacher-forced pass of prompt + answer per sample (to the position read), keeping K × d states of one layer."""
 
 
 @dataclass(frozen=True)
