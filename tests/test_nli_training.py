@@ -138,3 +138,35 @@ def test_a_student_as_deep_as_its_teacher_or_a_teacher_without_metrics_is_refuse
     (teacher / "metrics.json").unlink()
     with pytest.raises(ValueError, match="needs the config.json and metrics.json"):
         distillation_record(Distillation(teacher, layers=1))
+
+
+def test_training_goes_on_from_a_judge_with_text_layers_and_the_card_says_how_it_was_adapted(tmp_path):
+    from safetensors.torch import load_file
+
+    from uqviz.workflows.nli_training import base_record
+
+    teacher = tiny_teacher(tmp_path / "teacher")
+    distillation = Distillation(teacher, layers=2, text_layers=1)
+    train(EXAMPLES, tmp_path / "student", epochs=1, seed=0, learning_rate=0.0, distillation=distillation)
+    student_metrics = dict(CARD_METRICS, distillation=distillation_record(distillation))
+    (tmp_path / "student" / "metrics.json").write_text(json.dumps(student_metrics))
+    train(EXAMPLES, tmp_path / "adapted", epochs=1, seed=0, learning_rate=0.0, base=tmp_path / "student")
+
+    config = json.loads((tmp_path / "adapted" / "config.json").read_text())
+    assert config["text_layers"] == 1 and config["num_hidden_layers"] == 2
+    before, after = load_file(tmp_path / "student" / "model.safetensors"), load_file(tmp_path / "adapted" / "model.safetensors")
+    assert before.keys() == after.keys() and all(torch.equal(before[name], after[name]) for name in before)
+
+    real = {"pairs": 10, "accuracy": 0.9, "same kept together": 0.8, "different split": 1.0,
+            "by kind": {"same": [4, 5], "different": [5, 5]}, "by style": {"clean": [3, 3], "truncated": [6, 7]}}
+    metrics = dict(CARD_METRICS, snli_pairs=7, rough_pairs=5, real_answer_pairs=6, real_answers="answers.jsonl.gz", learning_rate=3e-5,
+                   snli_test_accuracy=0.75, real_pairs=real, base=base_record(tmp_path / "student"))
+    card = model_card(metrics)
+    assert "Adapted to real answers" in card and "goes on training it on real-looking answers" in card
+    assert "7 SNLI training pairs drawn at random" in card and "5 generated pairs with" in card and "6 weakly labelled" in card
+    assert "the first 1 layers read each text alone" in card  # the base's architecture is still described
+    assert "| 0.750 |" in card and "| 0.700 |" not in card  # this judge's metrics, not the base's
+    assert "| … same-answer pairs kept together | 0.800 |" in card and "| … pairs with truncated judged right | 6 of 7 |" in card
+    with pytest.raises(ValueError, match="was itself trained on from another"):
+        (tmp_path / "adapted" / "metrics.json").write_text(json.dumps(metrics))
+        base_record(tmp_path / "adapted")

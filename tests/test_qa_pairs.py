@@ -30,7 +30,7 @@ from uqviz.workflows.qa_pairs import (
     TEMPERATURE_QUESTIONS,
     TEMPERATURE_THINGS,
     TEMPERATURE_UNITS,
-    _number_words,
+    number_words,
     generate_pairs,
 )
 
@@ -161,14 +161,14 @@ def test_spot_checked_facts():
     assert len(set(ELEMENTS.values())) == len(ELEMENTS)
 
 
-def test_number_words():
-    assert [_number_words(n) for n in (0, 7, 12, 20, 42, 100, 206, 1000, 11_000, 1066)] == [
+def testnumber_words():
+    assert [number_words(n) for n in (0, 7, 12, 20, 42, 100, 206, 1000, 11_000, 1066)] == [
         "zero", "seven", "twelve", "twenty", "forty-two", "one hundred", "two hundred and six", "one thousand",
         "eleven thousand", "one thousand and sixty-six",
     ]
 
 
-WORD_NUMBERS = {_number_words(n): n for n in range(200)} | {idiom: n for n, idioms in NUMBER_IDIOMS.items() for idiom in idioms}
+WORD_NUMBERS = {number_words(n): n for n in range(200)} | {idiom: n for n, idioms in NUMBER_IDIOMS.items() for idiom in idioms}
 AMOUNT = re.compile(r"(-?[\d,]+(?:\.\d+)?|[a-z]+(?:-[a-z]+)?(?: hundred(?: and [a-z]+(?:-[a-z]+)?)?)?) ([^\d.,]+?)(?:[.,]|$)")
 
 

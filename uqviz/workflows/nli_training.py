@@ -27,7 +27,8 @@ import numpy as np
 from uqviz.models.loading import default_embedder_path
 from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, NLI_LABELS, NliModel, joined_logits, load_nli, text_states
 from uqviz.models.similarity import BFLOAT16, FLOAT32, computing_in, has_fast_bfloat16
-from uqviz.workflows.qa_pairs import generate_pairs
+from uqviz.workflows.qa_pairs import generate_pairs, rough_pairs
+from uqviz.workflows.real_answers import ROUGH_STYLES, read_answers, weak_pairs
 
 if TYPE_CHECKING:
     import torch
@@ -36,7 +37,11 @@ LABELS = (ENTAILMENT, NEUTRAL, CONTRADICTION)
 SNLI_TRAIN = "snli_1.0_train_subset.jsonl"
 SNLI_TEST = "snli_1.0_test.jsonl"
 DATA_SHA256 = "08df73c1f11549222ec4f471e43c7053658503572067c46bd04ef3326712b95f"
-EVAL_PAIRS = Path(__file__).resolve().parent.parent / "data" / "nli_eval_pairs.csv"
+DATA = Path(__file__).resolve().parent.parent / "data"
+EVAL_PAIRS = DATA / "nli_eval_pairs.csv"
+REAL_PAIRS = DATA / "real_answer_pairs.csv"
+REAL_ANSWERS = DATA / "real_answers_train.jsonl.gz"
+TEST_SPLIT = "test"
 MAX_LENGTH = 128
 
 
@@ -62,6 +67,20 @@ def qa_examples(count: int, seed: int) -> list[Example]:
     """Generated short-answer pairs in the judge's own input format: "question answer" on both sides."""
     return [Example(f"{pair.question} {pair.premise}", f"{pair.question} {pair.hypothesis}", pair.label)
             for pair in generate_pairs(count, seed)]
+
+
+def rough_examples(count: int, seed: int) -> list[Example]:
+    """Generated pairs with chatter, side facts, repetition, a cut last sentence or another language around the answers
+    (qa_pairs.rough_pairs), labels unchanged, in the judge's input format."""
+    return [Example(f"{pair.question} {pair.premise}", f"{pair.question} {pair.hypothesis}", pair.label)
+            for pair in rough_pairs(count, seed)]
+
+
+def real_examples(answers: Path, per_question: int, seed: int) -> list[Example]:
+    """The weak same (entailment) / different (contradiction) labels of pairs of the model's own sampled answers
+    (real_answers.weak_pairs), in the judge's input format."""
+    return [Example(f"{question} {a}", f"{question} {b}", label)
+            for question, a, b, label in weak_pairs(read_answers(answers), per_question, seed)]
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, group: int = 64) -> list[list[int]]:
@@ -121,10 +140,11 @@ def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher: torch
 
 
 def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_size: int = 32, learning_rate: float = 5e-5,
-          distillation: Distillation | None = None) -> str:
-    """Fine-tune the packaged MiniLM with a fresh 3-way head, or distil a shallower student from a trained judge (AdamW,
-    linear warm-up and decay), and save it in fp16. Returns the precision of the matrix products: bf16 autocast where
-    the CPU has native bf16 (2.3x faster here)."""
+          distillation: Distillation | None = None, base: Path | None = None) -> str:
+    """Fine-tune the packaged MiniLM with a fresh 3-way head, distil a student from a trained judge, or go on training a
+    trained judge (`base`, its layers and text layers as they are) on new data (AdamW, linear warm-up and decay), and
+    save it in fp16. Returns the precision of the matrix products: bf16 autocast where the CPU has native bf16 (2.3x
+    faster here)."""
     import torch
     import torch.nn.functional as F
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
@@ -133,7 +153,12 @@ def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_
     np.random.seed(seed)
     torch.manual_seed(seed)
     precision = BFLOAT16 if has_fast_bfloat16("cpu") else FLOAT32
-    if distillation is None:
+    if base is not None:
+        soft_targets = None
+        model = AutoModelForSequenceClassification.from_pretrained(base, dtype=torch.float32)
+        if tuple(model.config.id2label[i] for i in range(3)) != LABELS:
+            raise ValueError(f"The judge's labels {model.config.id2label} are not {LABELS}.")
+    elif distillation is None:
         base, soft_targets = default_embedder_path(), None
         model = AutoModelForSequenceClassification.from_pretrained(
             base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)},
@@ -145,7 +170,7 @@ def train(examples: Sequence[Example], out: Path, epochs: int, seed: int, batch_
         config.num_hidden_layers = distillation.layers or config.num_hidden_layers
         config.text_layers = distillation.text_layers
         model = AutoModelForSequenceClassification.from_pretrained(base, config=config, dtype=torch.float32)
-    text_layers = distillation.text_layers if distillation else 0
+    text_layers = int(getattr(model.config, "text_layers", 0) or 0)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model.train()
     lengths = [len(ids) for ids in tokenizer([e.premise for e in examples], [e.hypothesis for e in examples],
@@ -199,29 +224,60 @@ def read_eval_pairs(path: Path = EVAL_PAIRS) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def pair_set_accuracy(nli: NliModel, rows: Sequence[dict[str, str]]) -> dict[str, float]:
-    """Strict bidirectional entailment on "question answer" texts against the hand-written same/different labels."""
+def judged_same(nli: NliModel, rows: Sequence[dict[str, str]]) -> np.ndarray:
+    """Strict bidirectional entailment on "question answer" texts, for every row's answers a and b."""
     texts_a = [f"{row['question']} {row['a']}" for row in rows]
     texts_b = [f"{row['question']} {row['b']}" for row in rows]
     forward = np.argmax(nli.pair_logits(texts_a, texts_b), axis=1)
     backward = np.argmax(nli.pair_logits(texts_b, texts_a), axis=1)
     entail = NLI_LABELS.index(ENTAILMENT)
-    judged = (forward == entail) & (backward == entail)
-    truth = np.asarray([row["same"] == "1" for row in rows])
-    kinds = np.asarray([row["kind"] for row in rows])
+    return (forward == entail) & (backward == entail)
+
+
+def agreement(judged: np.ndarray, truth: np.ndarray, kinds: Sequence[str]) -> dict[str, object]:
+    """How often "same" judgements match the labels: overall, per label and per kind ([right, count])."""
+    kinds = np.asarray(kinds)
     return {
         "accuracy": float(np.mean(judged == truth)),
-        "same kept together": float(np.mean(judged[truth])),
-        "different split": float(np.mean(~judged[~truth])),
-        "pairs": len(rows),
+        "same kept together": float(np.mean(judged[truth])) if truth.any() else None,
+        "different split": float(np.mean(~judged[~truth])) if (~truth).any() else None,
+        "pairs": len(truth),
         "by kind": {kind: [int(np.sum((judged == truth)[kinds == kind])), int(np.sum(kinds == kind))] for kind in dict.fromkeys(kinds)},
     }
+
+
+def pair_set_accuracy(nli: NliModel, rows: Sequence[dict[str, str]]) -> dict[str, object]:
+    """Strict bidirectional entailment on "question answer" texts against the hand-written same/different labels."""
+    truth = np.asarray([row["same"] == "1" for row in rows])
+    return agreement(judged_same(nli, rows), truth, [row["kind"] for row in rows])
+
+
+def read_real_pairs(path: Path = REAL_PAIRS, split: str | None = TEST_SPLIT) -> list[dict[str, str]]:
+    """The hand-labelled pairs of sampled answers (uqviz/data/real_answer_pairs.md), one split or all."""
+    return [row for row in read_eval_pairs(path) if split is None or row["split"] == split]
+
+
+def real_pair_accuracy(nli: NliModel, rows: Sequence[dict[str, str]]) -> dict[str, object]:
+    """Strict bidirectional entailment against the hand labels of real answer pairs: "same" pairs should be kept together,
+    "different" and "no_answer" pairs split; by label, and by what the pair carries (chatter, truncation, side facts,
+    repetition, another language; or nothing: clean)."""
+    judged = judged_same(nli, rows)
+    truth = np.asarray([row["label"] == "same" for row in rows])
+    result = agreement(judged, truth, [row["label"] for row in rows])
+    styles = [set(row["style"].split("+")) for row in rows]
+    result["by style"] = {}
+    for style in ("clean", *ROUGH_STYLES):
+        having = np.asarray([style in tags for tags in styles])
+        if having.any():
+            result["by style"][style] = [int(np.sum((judged == truth)[having])), int(np.sum(having))]
+    return result
 
 
 def evaluate(model_folder: Path, data: Path) -> dict[str, object]:
     nli = load_nli(str(model_folder))
     test = read_snli(data / SNLI_TEST)
-    return {"snli_test_accuracy": snli_accuracy(nli, test), "snli_test_pairs": len(test), "pair_set": pair_set_accuracy(nli, read_eval_pairs())}
+    return {"snli_test_accuracy": snli_accuracy(nli, test), "snli_test_pairs": len(test), "pair_set": pair_set_accuracy(nli, read_eval_pairs()),
+            "real_pairs": real_pair_accuracy(nli, read_real_pairs())}
 
 
 def distillation_record(distillation: Distillation) -> dict[str, object]:
@@ -243,8 +299,40 @@ def distillation_record(distillation: Distillation) -> dict[str, object]:
             "teacher_pair_set_accuracy": teacher["pair_set"]["accuracy"]}
 
 
+def base_record(base: Path) -> dict[str, object]:
+    """What the model card says of the judge that training went on from: the metrics its own training wrote."""
+    try:
+        metrics = json.loads((base / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"The base judge {base} needs the metrics.json that training writes ({error}).") from None
+    if "base" in metrics:
+        raise ValueError(f"The base judge {base} was itself trained on from another; start from the distilled judge.")
+    return metrics
+
+
+def adaptation_text(metrics: dict) -> str:
+    """The model card's account of the last stage: training went on from a distilled judge on real-looking answers."""
+    base = metrics["base"]
+    return f"""- **Adapted to real answers:** training went on from that judge (SNLI test {base["snli_test_accuracy"]:.3f}, answer pairs
+  {base["pair_set"]["accuracy"]:.3f}) for {metrics["epochs"]} epoch(s), learning rate {metrics["learning_rate"]:g}, on
+  {metrics["training_examples"]:,} examples: {metrics["snli_pairs"]:,} SNLI training pairs drawn at random (seed {metrics["seed"]}), so that it
+  keeps its SNLI skill; {metrics["qa_pairs"]:,} clean generated pairs as above; {metrics["rough_pairs"]:,} generated pairs with
+  chatter, a side fact (true or false, about another subject), the answer repeated, a last sentence cut short or
+  another language around either answer, labels unchanged (`qa_pairs.rough_pairs`); and {metrics["real_answer_pairs"]:,} weakly labelled
+  ordered pairs (each seen {metrics.get("real_repeats", 1)} times) of the packaged language model's own sampled answers (`uqviz/data/{metrics["real_answers"]}`, made
+  by `python -m uqviz.workflows.real_answers sample`): two answers that give the same recognised answer to a question about
+  the generator's facts are entailment both ways, two that give different ones contradiction, one that gives none against one
+  that does neutral; hedged answers are left out. Matrix products in {metrics["training_precision"]};
+  {metrics["training_seconds"] / 60:.0f} minutes on the 2-core CPU of the development machine."""
+
+
 def model_card(metrics: dict) -> str:
     """The model card shipped beside the weights: data and its checksum, augmentation, command, metrics, licences."""
+    if "base" in metrics:  # how the base judge was made, then how training went on, with this judge's metrics
+        measured = {name: metrics[name] for name in ("snli_test_accuracy", "snli_test_pairs", "pair_set", "real_pairs") if name in metrics}
+        card = model_card(metrics["base"] | measured)
+        card = card.replace("distils this student,", "distils a student, goes on training it on real-looking answers,")
+        return card.replace("- **Reproduce:**", adaptation_text(metrics) + "\n- **Reproduce:**", 1)
     pair_set = metrics["pair_set"]
     by_kind = "\n".join(f"| … {kind} pairs judged right | {right} of {count} |" for kind, (right, count) in pair_set["by kind"].items())
     distilled = metrics.get("distillation")
@@ -316,12 +404,25 @@ and as float32 elsewhere.
 | … same-meaning pairs kept together | {pair_set["same kept together"]:.3f} |
 | … different-meaning pairs split | {pair_set["different split"]:.3f} |
 {by_kind}
-
+{real_pair_rows(metrics.get("real_pairs"))}
 ## Licence
 
 The weights derive from all-MiniLM-L6-v2 (Apache-2.0) and are trained on SNLI (CC BY-SA 4.0); they are distributed
 under CC BY-SA 4.0.
 """
+
+
+def real_pair_rows(real: dict | None) -> str:
+    """The metrics table's rows for the hand-labelled real answer pairs, when they were measured."""
+    if not real:
+        return ""
+    rows = [f"| pairs of the packaged model's sampled answers (`uqviz/data/real_answer_pairs.csv`, test split, {real['pairs']} pairs, "
+            f"labelled by hand, never trained on), strict bidirectional entailment vs same / different or no answer | {real['accuracy']:.3f} |",
+            f"| … same-answer pairs kept together | {real['same kept together']:.3f} |",
+            f"| … different-answer and no-answer pairs split | {real['different split']:.3f} |"]
+    rows += [f"| … {label} pairs judged right | {right} of {count} |" for label, (right, count) in real["by kind"].items()]
+    rows += [f"| … pairs with {style} judged right | {right} of {count} |" for style, (right, count) in real["by style"].items()]
+    return "\n".join(rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,8 +433,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--qa-pairs", type=int, default=50_000, help="generated question-answer pairs added to SNLI")
-    parser.add_argument("--snli", type=int, default=None, help="the first N SNLI training pairs with a gold label (default: all)")
+    parser.add_argument("--snli", type=int, default=None, help="N SNLI training pairs with a gold label drawn at random (default: all, in file order)")
     parser.add_argument("--learning-rate", type=float, default=8e-5)
+    parser.add_argument("--rough-pairs", type=int, default=0,
+                        help="generated question-answer pairs with chatter, side facts, repetition, cut sentences or other languages")
+    parser.add_argument("--real-answers", type=Path, default=None,
+                        help="sampled answers (real_answers.py) whose weak same/different labels are added")
+    parser.add_argument("--real-pairs-per-question", type=int, default=12)
+    parser.add_argument("--real-repeats", type=int, default=1, help="how many times each weakly labelled real pair is seen per epoch")
+    parser.add_argument("--base", type=Path, default=None, help="a trained judge to go on training on the data")
     parser.add_argument("--teacher", type=Path, default=None, help="a trained judge to distil into a student")
     parser.add_argument("--layers", type=int, default=None,
                         help="the student's layers when distilling (the teacher's first ones; default 3, or all with --text-layers)")
@@ -342,25 +450,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.layers is not None or args.text_layers) and args.teacher is None:
         parser.error("--layers and --text-layers shape a distilled student; name its --teacher")
+    if args.base is not None and args.teacher is not None:
+        parser.error("--base goes on training a judge, --teacher distils one; name one of them")
     if args.layers is None and not args.text_layers:
         args.layers = 3
     needed = [args.data / SNLI_TEST] + ([args.out / "metrics.json"] if args.evaluate_only else [args.data / SNLI_TRAIN])
+    needed += [path / "config.json" for path in (args.base,) if path is not None and not args.evaluate_only]
+    needed += [path for path in (args.real_answers,) if path is not None and not args.evaluate_only]
     if missing := [str(path) for path in needed if not path.is_file()]:
         parser.error(f"{', '.join(missing)} not found; --data names the SNLI folder that make nli-model unpacks, and --evaluate-only a trained model's --out")
     if args.evaluate_only:
         metrics = json.loads((args.out / "metrics.json").read_text(encoding="utf-8")) | evaluate(args.out, args.data)
     else:
-        snli = read_snli(args.data / SNLI_TRAIN)[: args.snli]
-        examples = snli + qa_examples(args.qa_pairs, args.seed)
+        snli = read_snli(args.data / SNLI_TRAIN)
+        if args.snli is not None:  # a sample spread over the whole file, not its first pairs
+            snli = random.Random(args.seed).sample(snli, min(args.snli, len(snli)))
+        real = real_examples(args.real_answers, args.real_pairs_per_question, args.seed) * args.real_repeats if args.real_answers else []
+        examples = snli + qa_examples(args.qa_pairs, args.seed) + rough_examples(args.rough_pairs, args.seed) + real
         started = time.perf_counter()
         distillation = Distillation(args.teacher, args.layers, text_layers=args.text_layers) if args.teacher else None
-        try:  # checks the teacher before hours of training
+        try:  # checks the teacher or the base before hours of training
             record = {"distillation": distillation_record(distillation)} if distillation else {}
+            record |= {"base": base_record(args.base)} if args.base else {}
         except ValueError as error:
             parser.error(str(error))
-        precision = train(examples, args.out, args.epochs, args.seed, learning_rate=args.learning_rate, distillation=distillation)
+        precision = train(examples, args.out, args.epochs, args.seed, learning_rate=args.learning_rate, distillation=distillation, base=args.base)
         seconds = time.perf_counter() - started
-        metrics = {"training_examples": len(examples), "snli_pairs": len(snli), "qa_pairs": args.qa_pairs, "epochs": args.epochs,
+        metrics = {"training_examples": len(examples), "snli_pairs": len(snli), "qa_pairs": args.qa_pairs, "rough_pairs": args.rough_pairs,
+                   "real_answer_pairs": len(real) // args.real_repeats, "real_repeats": args.real_repeats, "real_answers": args.real_answers.name if args.real_answers else None, "epochs": args.epochs,
                    "learning_rate": args.learning_rate, "seed": args.seed, "training_precision": precision,
                    "training_seconds": round(seconds), **evaluate(args.out, args.data), **record}
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")

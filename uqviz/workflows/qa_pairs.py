@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -367,6 +368,25 @@ LIST_FACTS: dict[str, tuple[str, str]] = {
 LIST_SENTENCES = ("The answer is {v}.", "It's {v}.", "That would be {v}.")
 
 
+# What real sampled answers carry around the answer (docs/methods.md §0.2): chatter before and after it, side facts (true
+# or false, about something else), a repeated sentence, a last sentence cut at the token limit, another language.
+CHATTER_BEFORE = (
+    "Sure! ", "Great question! ", "Of course. ", "Globally, ", "In English, ", "Well, ", "Here is the answer: ", "Answer: ",
+    "Good question. ", "Historically, ", "Interesting question! ", "Let me answer that. ", "To answer your question, ",
+    "In short, ", "Absolutely! ", "Hello! ", "As a matter of fact, ", "Thanks for asking. ", "Okay, so ", "Ah, ",
+)
+CHATTER_AFTER = (
+    " I hope this helps!", " Let me know if you have any other questions.", " This is a well-known fact.",
+    " Is there anything else you would like to know?", " Thank you for asking.", " It is a common quiz question.",
+    " Many people find this interesting.", " Feel free to ask more!",
+)
+FOREIGN_SENTENCES = (
+    "La respuesta es {v}.", "La réponse est {v}.", "Die Antwort ist {v}.", "La risposta è {v}.", "A resposta é {v}.",
+    "Het antwoord is {v}.", "答案是{v}。", "Ответ: {v}.", "जवाब है {v}।", "התשובה היא {v}.", "Jibu ni {v}.", "Cevap {v}.",
+)
+ROUGH_KINDS = ("chatter", "side-fact", "repetition", "truncation", "other-language")
+
+
 @dataclass(frozen=True)
 class QaPair:
     """Two answers to one question; `label` is the NLI label of premise -> hypothesis, `kind` the template family.
@@ -489,7 +509,7 @@ def _arithmetic_fact(rng: random.Random) -> _Fact:
     return _Fact(question, str(value), str(wrong), _fill(sentences + GENERIC_SENTENCES, a=a, b=b))
 
 
-def _number_words(number: int) -> str:
+def number_words(number: int) -> str:
     """0 <= number < 1,000,000 in English words ("two hundred and six")."""
     ones = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
             "seventeen eighteen nineteen").split()
@@ -500,9 +520,9 @@ def _number_words(number: int) -> str:
         return tens[number // 10] + ("" if number % 10 == 0 else "-" + ones[number % 10])
     if number < 1000:
         rest = number % 100
-        return ones[number // 100] + " hundred" + ("" if rest == 0 else " and " + _number_words(rest))
+        return ones[number // 100] + " hundred" + ("" if rest == 0 else " and " + number_words(rest))
     thousands, rest = divmod(number, 1000)
-    return _number_words(thousands) + " thousand" + ("" if rest == 0 else (" and " if rest < 100 else " ") + _number_words(rest))
+    return number_words(thousands) + " thousand" + ("" if rest == 0 else (" and " if rest < 100 else " ") + number_words(rest))
 
 
 def _significant(value: float, figures: int) -> float:
@@ -519,7 +539,7 @@ def _digits(rng: random.Random, value: float) -> str:
 
 def _amount(rng: random.Random, forms: Sequence[str], value: float, approximate: bool) -> str:
     """The value in one of the unit's written forms, small whole numbers now and then in words, maybe with "about"."""
-    shown = _number_words(int(value)) if value == int(value) and value <= 20 and rng.random() < 0.3 else _digits(rng, value)
+    shown = number_words(int(value)) if value == int(value) and value <= 20 and rng.random() < 0.3 else _digits(rng, value)
     text = rng.choice(forms).format(n=shown)
     return f"{rng.choice(APPROXIMATELY)} {text}" if approximate and rng.random() < 0.7 else text
 
@@ -576,7 +596,7 @@ def _temperature_fact(rng: random.Random) -> _Fact:
 
 def _count_forms(count: int, noun: str) -> list[str]:
     """A count in digits and in words, bare or with its noun, and its idioms ("half a dozen")."""
-    forms = [str(count), _number_words(count), f"{count} {noun}", f"{_number_words(count)} {noun}"]
+    forms = [str(count), number_words(count), f"{count} {noun}", f"{number_words(count)} {noun}"]
     return forms + list(NUMBER_IDIOMS.get(count, ()))
 
 
@@ -787,6 +807,63 @@ _FAMILIES: dict[str, tuple[tuple[str, float, _Builder, bool], ...]] = {
     NEUTRAL: (("hedge", 0.45, _hedged, True), ("unknown", 0.3, _unknown, True), ("partial", 0.25, _partial, False)),
     CONTRADICTION: (("slot-swap", 1.0, _slot_swap, True),),
 }
+
+
+ANSWER_ALONE = re.compile(r"^(\{v\}(,|\?| is the one)|in \{v\}|(it|its|it's|that|that's|there|he|she|they|people there|a|the "
+                          r"(answer|figure|year|book|person|official))\b)|\bit\.?$", re.I)
+SENTENCE_OF_ITS_OWN = re.compile(r"\b(is|was|are|were|it's|i|i'm|that's|don't|can't|not)\b|\?", re.I)
+
+
+def _side_fact(rng: random.Random) -> str:
+    """A sentence that names another question's subject, true or false: it changes nothing about the answer given. A
+    template that could be read as answering this question ("It's {v}.") is not used."""
+    while True:
+        fact = rng.choice(_DOMAINS)(rng)
+        templates = [template for template in fact.sentences if not ANSWER_ALONE.search(template)]
+        if templates:
+            return _sentence(rng, fact, rng.choice(templates), fact.answer if rng.random() < 0.6 else fact.wrong)
+
+
+def _cut(rng: random.Random, text: str) -> str:
+    """The text cut after a random word short of its end, as the token limit cuts a last sentence."""
+    words = text.split()
+    return " ".join(words[: rng.randint(1, max(1, len(words) - 1))])
+
+
+def roughen(rng: random.Random, answer: str) -> tuple[str, tuple[str, ...]]:
+    """The answer as a sampled one might carry it: one or more of chatter, a side fact, the answer repeated, a cut last
+    sentence and another language around it; the answer itself is kept whole. Returns the text and what was added."""
+    kinds = [kind for kind in ROUGH_KINDS if rng.random() < 0.35] or [rng.choice(ROUGH_KINDS)]
+    text = answer
+    if "other-language" in kinds and len(answer.split()) <= 4 and not SENTENCE_OF_ITS_OWN.search(answer):
+        text = rng.choice(FOREIGN_SENTENCES).replace("{v}", answer.removesuffix("."))
+    if "repetition" in kinds:
+        text = f"{text} {text}" if rng.random() < 0.6 else f"{text} {text} {text}"
+    if "chatter" in kinds:
+        text = rng.choice(CHATTER_BEFORE) + text if rng.random() < 0.7 else text + rng.choice(CHATTER_AFTER)
+    if "side-fact" in kinds:
+        text = f"{text} {_side_fact(rng)}"
+    if "truncation" in kinds:
+        text = f"{text} {_cut(rng, _side_fact(rng) if rng.random() < 0.7 else rng.choice(CHATTER_AFTER).strip())}"
+    return text, tuple(kinds)
+
+
+def rough_pairs(count: int, seed: int = 0, share: float = 0.8) -> list[QaPair]:
+    """generate_pairs(count, seed) with each side roughened (`roughen`) with probability `share`, the labels unchanged:
+    chatter, side facts, repetition, truncation and other languages around an answer do not change what it answers.
+    The kind names the family and what was added ("slot-swap+chatter,truncation")."""
+    rng = random.Random(f"rough-{seed}")
+    pairs = []
+    for pair in generate_pairs(count, seed):
+        sides, added = [], set()
+        for text in (pair.premise, pair.hypothesis):
+            if rng.random() < share:
+                text, kinds = roughen(rng, text)
+                added.update(kinds)
+            sides.append(text)
+        kind = pair.kind + ("+" + ",".join(sorted(added)) if added else "")
+        pairs.append(QaPair(pair.question, sides[0], sides[1], pair.label, kind))
+    return pairs
 
 
 def generate_pairs(count: int, seed: int = 0) -> list[QaPair]:
