@@ -70,7 +70,7 @@ nli-model: setup
 
 # The last stage: the distilled judge goes on learning from real-looking answers (docs/methods.md §0.2).
 NLI_ADAPTATION := --epochs 1 --learning-rate 4e-5 --snli 6000 --qa-pairs 1500 --rough-pairs 8000 \
-	--real-answers uqviz/data/real_answers_train.jsonl.gz --real-pairs-per-question 12 --real-repeats 2
+	--real-answers uqviz/data/real_answers_train.jsonl.gz --real-pairs-per-question 12 --real-repeats 3
 
 # The packaged model's own answers to the generator's questions, for the judge's weak labels (committed; CI never runs
 # this): N = 6 answers of 24 tokens to every other training question, seed 0.

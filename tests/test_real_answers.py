@@ -60,6 +60,8 @@ def test_weak_pairs_label_the_same_recognised_answer_entailment_different_ones_c
     assert labels[("Paris.", "Sydney.")] == labels[("Sydney.", "The capital of France is Paris.")] == "contradiction"
     assert [label for (a, b), label in labels.items() if "Lyon is the capital." in (a, b)] == ["neutral"] * 4
     assert not [pair for pair in labels if "Maybe Paris." in pair]
+    two_unknown = weak_pairs([AnsweredQuestion(FRANCE, ("Lyon.", "France has many cities."))], per_question=8, seed=0)
+    assert [label for *_, label in two_unknown] == ["neutral", "neutral"]
     # 4 // 4 = 1 neutral pair; of the other 3, half (1) the same answer and the rest different ones
     assert sorted(label for *_, label in weak_pairs([AnsweredQuestion(FRANCE, answers)], per_question=4, seed=0)) == (
         ["contradiction"] * 4 + ["entailment"] * 2 + ["neutral"] * 2)

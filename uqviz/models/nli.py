@@ -202,7 +202,7 @@ def load_nli(spec: str = DEFAULT_NLI, device: str | None = None) -> NliModel:
     model.to(device)
     model.eval()
     per_text = f", the first {text_layers} per text" if text_layers else ""
-    packaged = f"packaged NLI judge (MiniLM, {model.config.num_hidden_layers} layers{per_text}, SNLI + QA pairs)"
+    packaged = f"packaged NLI judge (MiniLM, {model.config.num_hidden_layers} layers{per_text}, SNLI, QA pairs and real answers)"
     name = packaged if spec == DEFAULT_NLI else (path.name if local else spec)
     if spec == DEFAULT_NLI and has_fast_bfloat16(device):
         # measured for the packaged judge's cross-encoder teacher: bf16 weights take bench/judge.py 0.98 s against float32's 2.14 s, about 15 %

@@ -321,8 +321,8 @@ def adaptation_text(metrics: dict) -> str:
   another language around either answer, labels unchanged (`qa_pairs.rough_pairs`); and {metrics["real_answer_pairs"]:,} weakly labelled
   ordered pairs (each seen {metrics.get("real_repeats", 1)} times) of the packaged language model's own sampled answers (`uqviz/data/{metrics["real_answers"]}`, made
   by `python -m uqviz.workflows.real_answers sample`): two answers that give the same recognised answer to a question about
-  the generator's facts are entailment both ways, two that give different ones contradiction, one that gives none against one
-  that does neutral; hedged answers are left out. Matrix products in {metrics["training_precision"]};
+  the generator's facts are entailment both ways, two that give different ones contradiction, two of which one or neither gives
+  a recognised answer neutral; hedged answers are left out. Matrix products in {metrics["training_precision"]};
   {metrics["training_seconds"] / 60:.0f} minutes on the 2-core CPU of the development machine."""
 
 

@@ -217,10 +217,10 @@ def read_answers(path: Path) -> list[AnsweredQuestion]:
 
 def weak_pairs(answered: Sequence[AnsweredQuestion], per_question: int, seed: int) -> list[tuple[str, str, str, str]]:
     """(question, a, b, NLI label) for pairs of distinct answers that hedge neither: entailment when both give the same
-    recognised answer, contradiction when they give different ones, neutral when only one gives a recognised answer
-    (the other answers with something unknown or not at all: either way the two are not one meaning). Both orders; at
-    most `per_question` unordered pairs a question: a quarter neutral, the rest half of each other label where the
-    answers allow."""
+    recognised answer, contradiction when they give different ones, neutral when only one or neither gives a
+    recognised answer (an unknown answer or none: on these questions the small model's unrecognised answers are almost
+    all nonsense or off topic, so such pairs are not one meaning). Both orders; at most `per_question` unordered pairs
+    a question: up to a quarter of each neutral kind, the rest half of each other label where the answers allow."""
     rng = random.Random(seed)
     pairs = []
     for item in answered:
@@ -230,9 +230,10 @@ def weak_pairs(answered: Sequence[AnsweredQuestion], per_question: int, seed: in
         same = [(a, b) for i, a in enumerate(usable) for b in usable[i + 1 :] if given[a] == given[b]]
         different = [(a, b) for i, a in enumerate(usable) for b in usable[i + 1 :] if given[a] != given[b]]
         neutral = [(a, b) for a in usable for b in unknown]
-        for group in (same, different, neutral):
+        unanswered = [(a, b) for i, a in enumerate(unknown) for b in unknown[i + 1 :]]
+        for group in (same, different, neutral, unanswered):
             rng.shuffle(group)
-        neutral = neutral[: per_question // 4]
+        neutral = neutral[: per_question // 4] + unanswered[: per_question // 4]
         budget = per_question - len(neutral)
         chosen = [(pair, ENTAILMENT) for pair in same[: max(budget // 2, budget - len(different))]]
         chosen += [(pair, CONTRADICTION) for pair in different[: budget - len(chosen)]]
