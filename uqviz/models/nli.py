@@ -82,7 +82,7 @@ class NliModel:
                     else:
                         encoded = self.tokenizer(
                             [premise for premise, _ in batch], [hypothesis for _, hypothesis in batch],
-                            padding=True, truncation=True, max_length=self._max_length(), return_tensors="pt",
+                            padding=True, truncation=True, max_length=self.context_length, return_tensors="pt",
                         ).to(self.device)
                         logits = self.model(**encoded).logits
                     self.calls += 1
@@ -101,7 +101,7 @@ class NliModel:
             texts = sorted({pair[segment] for pair in pairs}, key=len)
             for start in range(0, len(texts), self.batch_size):
                 batch = texts[start : start + self.batch_size]
-                side.update(zip(batch, text_states(self.model, self.tokenizer, batch, segment, self.text_layers, self._max_length())))
+                side.update(zip(batch, text_states(self.model, self.tokenizer, batch, segment, self.text_layers, self.context_length)))
         return states
 
     def texts_over_context(self, texts: Sequence[str]) -> int:
@@ -116,9 +116,6 @@ class NliModel:
     def context_length(self) -> int:
         """The tokens of one text the judge reads (the rest is cut): its own context, a text alone with text layers, a
         pair shares it without."""
-        return self._max_length()
-
-    def _max_length(self) -> int:
         limits = [getattr(self.tokenizer, "model_max_length", None), getattr(self.model.config, "max_position_embeddings", None)]
         return min(limit for limit in limits + [512] if isinstance(limit, int) and limit > 0)
 

@@ -17,7 +17,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +27,8 @@ import numpy as np
 from uqviz.models.loading import default_embedder_path
 from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, NLI_LABELS, NliModel, joined_logits, load_nli, text_states
 from uqviz.models.similarity import BFLOAT16, FLOAT32, computing_in, has_fast_bfloat16
+from uqviz.statistics.clustering import STRICT_RULE
+from uqviz.workflows.judging import judge_pairs
 from uqviz.workflows.qa_pairs import generate_pairs, rough_pairs
 from uqviz.workflows.real_answers import ROUGH_STYLES, read_answers, weak_pairs
 
@@ -63,24 +65,25 @@ def read_snli(path: Path) -> list[Example]:
     return examples
 
 
+def judge_examples(pairs: Iterable[tuple[str, str, str, str]]) -> list[Example]:
+    """(question, premise, hypothesis, label) rows in the judge's input format: "question answer" on both sides."""
+    return [Example(f"{question} {premise}", f"{question} {hypothesis}", label) for question, premise, hypothesis, label in pairs]
+
+
 def qa_examples(count: int, seed: int) -> list[Example]:
-    """Generated short-answer pairs in the judge's own input format: "question answer" on both sides."""
-    return [Example(f"{pair.question} {pair.premise}", f"{pair.question} {pair.hypothesis}", pair.label)
-            for pair in generate_pairs(count, seed)]
+    """Generated short-answer pairs (qa_pairs.generate_pairs)."""
+    return judge_examples((pair.question, pair.premise, pair.hypothesis, pair.label) for pair in generate_pairs(count, seed))
 
 
 def rough_examples(count: int, seed: int) -> list[Example]:
     """Generated pairs with chatter, side facts, repetition, a cut last sentence or another language around the answers
-    (qa_pairs.rough_pairs), labels unchanged, in the judge's input format."""
-    return [Example(f"{pair.question} {pair.premise}", f"{pair.question} {pair.hypothesis}", pair.label)
-            for pair in rough_pairs(count, seed)]
+    (qa_pairs.rough_pairs), labels unchanged."""
+    return judge_examples((pair.question, pair.premise, pair.hypothesis, pair.label) for pair in rough_pairs(count, seed))
 
 
 def real_examples(answers: Path, per_question: int, seed: int) -> list[Example]:
-    """The weak same (entailment) / different (contradiction) labels of pairs of the model's own sampled answers
-    (real_answers.weak_pairs), in the judge's input format."""
-    return [Example(f"{question} {a}", f"{question} {b}", label)
-            for question, a, b, label in weak_pairs(read_answers(answers), per_question, seed)]
+    """The weak labels of pairs of the model's own sampled answers (real_answers.weak_pairs)."""
+    return judge_examples(weak_pairs(read_answers(answers), per_question, seed))
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, group: int = 64) -> list[list[int]]:
@@ -225,13 +228,9 @@ def read_eval_pairs(path: Path = EVAL_PAIRS) -> list[dict[str, str]]:
 
 
 def judged_same(nli: NliModel, rows: Sequence[dict[str, str]]) -> np.ndarray:
-    """Strict bidirectional entailment on "question answer" texts, for every row's answers a and b."""
-    texts_a = [f"{row['question']} {row['a']}" for row in rows]
-    texts_b = [f"{row['question']} {row['b']}" for row in rows]
-    forward = np.argmax(nli.pair_logits(texts_a, texts_b), axis=1)
-    backward = np.argmax(nli.pair_logits(texts_b, texts_a), axis=1)
-    entail = NLI_LABELS.index(ENTAILMENT)
-    return (forward == entail) & (backward == entail)
+    """Strict bidirectional entailment on "question answer" texts, for every row's answers a and b (judging.judge_pairs)."""
+    judged, _ = judge_pairs([(row["question"], row["a"], row["b"]) for row in rows], STRICT_RULE, lambda: nli)
+    return np.asarray([pair.same for pair in judged], dtype=bool)
 
 
 def agreement(judged: np.ndarray, truth: np.ndarray, kinds: Sequence[str]) -> dict[str, object]:

@@ -47,7 +47,8 @@ class GoldQuestion:
 
     @property
     def gold(self) -> str:
-        return self.golds[0] if self.numeric else self.names[fold(self.golds[0])]
+        """The right answer as `given_answer` names it."""
+        return str(_number(self.golds[0])) if self.numeric else self.names[fold(self.golds[0])]
 
 
 def fold(text: str) -> str:
@@ -253,8 +254,7 @@ def labelling_pairs(answered: Sequence[AnsweredQuestion], per_question: int, see
         if len(distinct) < 2:
             continue
         given = {text: given_answer(item.question, text) for text in distinct}
-        gold = item.question.gold if not item.question.numeric else str(_number(item.question.golds[0]))
-        right = [text for text in distinct if given[text] == gold]
+        right = [text for text in distinct if given[text] == item.question.gold]
         all_pairs = [(a, b) for i, a in enumerate(distinct) for b in distinct[i + 1 :]]
         rng.shuffle(all_pairs)
         chosen = []
