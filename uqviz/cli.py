@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_on_demand_argument(score)
     score.add_argument("--run-model", action="store_true",
                        help="load the model the run file names (UQAC, EigenScore, P(True)); a run file chooses that path or "
-                            "hub id, so it loads only when asked, never with remote code")
+                            "hub id, so it loads only when asked, never with remote code (the packaged default model "
+                            "loads without asking)")
     score.add_argument("--uqac-sample", type=int, default=None, metavar="K",
                        help="0-based index of the sample UQAC analyses with the run's model (default: the first)")
     score.add_argument("--relevance-precision", choices=PRECISIONS, default="auto",
@@ -238,6 +239,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from uqviz.api import RUN_MODEL, statistics
     from uqviz.format.run import read_run
+    from uqviz.models.loading import is_packaged_source
     from uqviz.scoring.scores import score_run, write_scores
 
     run = read_run(args.run)
@@ -245,7 +247,7 @@ def _score(args: argparse.Namespace) -> int:
     config = replace(config, uqac_sample=args.uqac_sample, relevance_precision=args.relevance_precision)
     run_statistics = statistics(
         run, embedder=args.embedder, nli=nli, cross_encoder=args.cross_encoder, config=config,
-        language_model=RUN_MODEL if args.run_model else functools.partial(run_model_not_asked_for, run),
+        language_model=RUN_MODEL if args.run_model or is_packaged_source(run.model.source) else functools.partial(run_model_not_asked_for, run),
     )
     scores = score_run(run, run_statistics, on_demand=on_demand(args))
     print_note(scores.judge and scores.judge.note)

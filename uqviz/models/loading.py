@@ -140,6 +140,13 @@ def spec_from_source(source: str) -> str:
     )
 
 
+def is_packaged_source(source: str) -> bool:
+    """Whether a run's `model.source` names the packaged default model, the app's own: loading it runs no file the run
+    names (spec_from_source maps it to the installed package's weights), so it needs no confirmation."""
+    kind, _, location = source.partition(":")
+    return source == DEFAULT_MODEL or (kind == "packaged-gguf" and Path(location).name == DEFAULT_GGUF_FILE)
+
+
 def looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
 
