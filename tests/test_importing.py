@@ -58,6 +58,19 @@ def test_malformed_pastes_get_one_line_naming_the_problem(text, fragment):
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_pasted_bytes_are_kept_where_the_token_text_cannot_carry_them():
+    line = json.dumps({"text": "Hi 😀", "tokens": ["Hi", " \ufffd", "\ufffd"], "logprobs": [-0.1, -1.0, -0.2],
+                       "bytes": [[72, 105], [32, 240, 159], [152, 128]]})
+    run = run_from_samples("Q?", parse_samples(line))
+    assert run.samples[0].token_bytes == [None, [32, 240, 159], [152, 128]] and run.samples[0].token_ids is None
+    assert b"".join(run.samples[0].exact_token_bytes()).decode() == "Hi 😀"
+    plain = json.dumps({"text": "Hi", "tokens": ["Hi"], "logprobs": [-0.1], "bytes": [[72, 105]]})
+    assert run_from_samples("Q?", parse_samples(plain)).samples[0].token_bytes == []  # the text carries them
+    for bad in ([[72, 105]] * 2, [[300]], "ab", [[]]):
+        with pytest.raises(PastedSamplesError, match='"bytes" must be a list with one entry per token'):
+            parse_samples(json.dumps({"text": "Hi", "tokens": ["Hi"], "logprobs": [-0.1], "bytes": bad}))
+
+
 def test_pasted_run_is_a_valid_run_without_a_model():
     run = run_from_samples("Capital of France?", parse_samples(WITH_LOGPROBS), "my API model")
     assert run_from_json(run_to_json(run)) == run
@@ -65,6 +78,7 @@ def test_pasted_run_is_a_valid_run_without_a_model():
     assert run.settings.n == 3 and run.settings.max_new_tokens == 3
     assert [len(sample) for sample in run.samples] == [1, 3, 2]
     assert run.samples[1].tokens == ["It", " is", " Paris"] and run.samples[1].logprobs == [-1.0, -0.5, -0.2]
+    assert run.prompt_token_ids is None and all(sample.token_ids is None for sample in run.samples)  # not the model's
     text_only = run_from_samples("Q?", parse_samples("a\nb"))
     assert text_only.model.name == "pasted samples" and all(len(sample) == 0 for sample in text_only.samples)
 

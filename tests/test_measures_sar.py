@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_run, run_cli
+from uqviz.format.run import Sample
 from uqviz.measures.registry import REGISTRY
 from uqviz.statistics.relevance import (
     REPLACEMENT_CHARACTER,
@@ -470,28 +471,64 @@ def test_each_text_is_embedded_once_per_precision(embedder):
     assert backend.calls == 2
 
 
-@pytest.mark.slow
-def test_removal_decodes_remaining_ids_where_byte_tokens_split_a_character(language_model):
-    """A Hebrew answer: SmolLM2's byte tokens split its letters, so their in-context texts hold U+FFFD."""
+SPLIT_CHARACTER_ANSWERS = (" שלום עולם", " 你好，世界。", " Hi 😀🎉 ok")
+
+
+def split_character_run(language_model, source: str):
+    """Hebrew, CJK and emoji answers whose byte tokens split characters, as sampling records them (with their bytes)."""
     from uqviz.engine.sampling import token_texts
+    from uqviz.format.run import recorded_token_bytes
+    from uqviz.models.tokens import token_byte_pieces
 
     tokenizer = language_model.tokenizer
-    prompt_ids = tokenizer.encode("Say hello in Hebrew.")
-    answer_ids = tokenizer.encode(" שלום עולם", add_special_tokens=False)
-    tokens, _ = token_texts(tokenizer, prompt_ids, answer_ids, [[] for _ in answer_ids])
-    assert any(REPLACEMENT_CHARACTER in token for token in tokens)  # the case the fix is for
+    prompt_ids = tokenizer.encode("Say hello.")
+    samples = []
+    for index, answer in enumerate(SPLIT_CHARACTER_ANSWERS):
+        ids = tokenizer.encode(answer, add_special_tokens=False)
+        tokens, _ = token_texts(tokenizer, prompt_ids, ids, [[] for _ in ids])
+        assert any(REPLACEMENT_CHARACTER in token for token in tokens)  # the case the bytes are for
+        samples.append(Sample(text=tokenizer.decode(ids, skip_special_tokens=True), token_ids=ids, tokens=tokens,
+                              logprobs=[-0.2 - 0.1 * ((i * 7 + index) % 5) for i in range(len(ids))], entropies=[],
+                              finish_reason="stop", token_bytes=recorded_token_bytes(tokens, token_byte_pieces(tokenizer, ids))))
+    run = make_run(["x"] * len(samples), prompt="Say hello.")
+    return replace(run, prompt_token_ids=prompt_ids, samples=samples, model=replace(run.model, source=source))
 
+
+@pytest.mark.slow
+def test_removal_variants_from_recorded_bytes_equal_decoding_the_remaining_ids(language_model):
+    """Hebrew, CJK and emoji: SmolLM2's byte tokens split the characters, so their in-context texts hold U+FFFD."""
     def decode(ids):
-        return tokenizer.decode(ids, skip_special_tokens=True)
+        return language_model.tokenizer.decode(ids, skip_special_tokens=True)
 
-    variants = removal_variants(tokens, answer_ids, decode)
-    assert variants == [decode(answer_ids[:i] + answer_ids[i + 1 :]) for i in range(len(answer_ids))]
-    joined = removal_variants(tokens)
-    assert sum(variant.count(REPLACEMENT_CHARACTER) for variant in joined) > sum(v.count(REPLACEMENT_CHARACTER) for v in variants)
+    run = split_character_run(language_model, "none")
+    for sample in run.samples:
+        ids = sample.token_ids
+        decoded = [decode(ids[:i] + ids[i + 1 :]) for i in range(len(ids))]
+        assert sample.token_bytes and removal_variants(sample.tokens, sample.exact_token_bytes()) == decoded
+        assert removal_variants(sample.tokens, None, ids, decode) == decoded  # runs from before bytes, with the model
+        joined = removal_variants(sample.tokens)
+        assert sum(v.count(REPLACEMENT_CHARACTER) for v in joined) > sum(v.count(REPLACEMENT_CHARACTER) for v in decoded)
 
-    run = make_run([decode(answer_ids)], [[-0.5] * len(answer_ids)])
-    run = replace(run, samples=[replace(run.samples[0], token_ids=answer_ids, tokens=tokens)])
+    unrecorded = replace(run, samples=[replace(sample, token_bytes=[]) for sample in run.samples])
     backend = RecordingBackend()
-    with_model = RunStatistics(run, similarity=backend, language_model=language_model)
-    TOKEN_RELEVANCE(with_model)
-    assert backend.requests[0][1] == ["Q? " + variant for variant in variants]
+    TOKEN_RELEVANCE(RunStatistics(unrecorded, similarity=backend, language_model=language_model))
+    assert backend.requests[0][1] == ["Say hello. " + v for s in run.samples for v in removal_variants(s.tokens, s.exact_token_bytes())]
+
+
+@pytest.mark.slow
+def test_score_without_a_model_equals_the_token_id_decode_on_split_characters(language_model, embedder, tmp_path):
+    """`uqviz score` reads the recorded bytes, so TokenSAR needs no model: equal to the value decoded from the ids."""
+    from uqviz.format.run import write_run
+
+    run = split_character_run(language_model, f"local:{tmp_path / 'no-such-model'}")
+    path = tmp_path / "run.json"
+    write_run(run, path)
+    measures = json.loads(run_cli("score", str(path), "--nli", "none", "--relevance-precision", "float32").stdout)["measures"]
+    assert measures["uqac"]["value"] is None  # the model was not loaded
+    unrecorded = replace(run, samples=[replace(sample, token_bytes=[]) for sample in run.samples])
+    config = ScoreConfig(relevance_precision="float32")
+    decoded = REGISTRY["token_sar"].compute(RunStatistics(unrecorded, config, embedder=embedder, language_model=language_model))
+    joined = REGISTRY["token_sar"].compute(RunStatistics(unrecorded, config, embedder=embedder))
+    assert measures["token_sar"]["value"] == pytest.approx(decoded.value, abs=1e-6)
+    assert measures["token_sar"]["per_sample"] == pytest.approx(decoded.per_sample, abs=1e-6)
+    assert abs(joined.value - decoded.value) > 1e-4  # what the default gave before bytes were recorded

@@ -249,9 +249,12 @@ def test_memoised_pipeline_calls_the_model_once_per_pass_and_per_chain():
     assert other.result.detail.chain.attention.token_ids == [1, 2, 3, 1, 2]
     absent = score_run(run, RunStatistics(run, ScoreConfig(uqac_sample=5), language_model=lm), ["uqac"]).measures["uqac"]
     assert absent.result.value is None and "Sample 5 does not exist" in absent.result.reason
-    imported = replace(run, samples=[replace(run.samples[0], token_ids=[], tokens=[], logprobs=[], entropies=[])])
+    imported = replace(run, samples=[replace(run.samples[0], token_ids=None, tokens=[], logprobs=[], entropies=[])])
     untokenised = score_run(imported, RunStatistics(imported, language_model=lm), ["uqac"]).measures["uqac"]
-    assert untokenised.result.value is None and "no token ids" in untokenised.result.reason
+    assert untokenised.result.value is None and "not the model's token ids" in untokenised.result.reason
+    served = replace(run, prompt_token_ids=None)  # a server's run: its answers' ids known, the prompt's not
+    unprompted = score_run(served, RunStatistics(served, language_model=lm), ["uqac"]).measures["uqac"]
+    assert unprompted.result.value is None and "prompt's token ids" in unprompted.result.reason
 
 
 def test_uqac_measures_are_registered_with_their_section():

@@ -32,6 +32,11 @@ def test_json_round_trip(tmp_path):
         (lambda d: d["samples"][0].update(tokens=["a"]), "samples[0].tokens"),
         (lambda d: d.update(samples={}), "samples"),
         (lambda d: d["samples"][0].update(token_ids=[-3, 1, 2]), "samples[0].token_ids[0]"),
+        (lambda d: d["samples"][0].update(token_ids=[1, 2]), "samples[0].token_ids: has 2 entries"),
+        (lambda d: d["samples"][0].update(token_bytes=[None, [256], None]), "samples[0].token_bytes[1]"),
+        (lambda d: d["samples"][0].update(token_bytes=[None, [], None]), "samples[0].token_bytes[1]"),
+        (lambda d: d["samples"][0].update(token_bytes=[None, [1] * 65, None]), "samples[0].token_bytes[1]"),
+        (lambda d: d["samples"][0].update(token_bytes=[[104, 105]]), "samples[0].token_bytes: has 1 entries"),
     ],
 )
 def test_malformed_fields_are_named(mutate, field):
@@ -52,3 +57,31 @@ def test_truncated_and_binary_files_are_rejected(tmp_path):
         run_from_json(b"\xff\xfe\x00garbage")
     with pytest.raises(RunFormatError, match="no such file"):
         read_run(tmp_path / "missing.json")
+
+
+def test_unknown_ids_are_null_and_recorded_bytes_make_the_exact_answer():
+    run = make_run(["the cat sat", "a dog"])
+    data = json.loads(run_to_json(run))
+    data["prompt_token_ids"] = None
+    data["samples"][0].update(token_ids=None, tokens=["the", " \ufffd", "\ufffd"], token_bytes=[None, [32, 240, 159], [152, 128]])
+    read = run_from_dict(data)
+    assert read.prompt_token_ids is None and read.samples[0].token_ids is None and len(read.samples[0]) == 3
+    assert read.samples[0].exact_token_bytes() == [b"the", b" \xf0\x9f", b"\x98\x80"]
+    assert b"".join(read.samples[0].exact_token_bytes()).decode() == "the 😀"
+    assert read.samples[1].exact_token_bytes() is None  # nothing recorded: the texts are the bytes
+    assert run_from_json(run_to_json(read)) == read
+
+
+@pytest.mark.parametrize("device", ["server", "none"])
+def test_runs_written_before_ids_could_be_null_load_with_their_positions_dropped(device):
+    """Server and pasted runs once stored answer positions as token ids and [] for the prompt: not the model's ids."""
+    data = json.loads(run_to_json(make_run(["the cat sat", "a dog"])))
+    data["model"]["device"], data["prompt_token_ids"] = device, []
+    for sample in data["samples"]:
+        sample["token_ids"] = list(range(len(sample["tokens"])))
+        sample.pop("token_bytes")
+    read = run_from_dict(data)
+    assert read.prompt_token_ids is None and all(sample.token_ids is None for sample in read.samples)
+    assert [sample.tokens for sample in read.samples] == [["the", "cat", "sat"], ["a", "dog"]]
+    data["model"]["device"] = "cpu"  # a local run's ids are the model's, whatever they are
+    assert [sample.token_ids for sample in run_from_dict(data).samples] == [[0, 1, 2], [0, 1]]

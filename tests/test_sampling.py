@@ -149,3 +149,22 @@ def test_prompt_longer_than_context_is_refused_with_both_lengths(language_model)
 
 def test_control_characters_are_removed():
     assert clean_prompt("a\x00b\x07c\nd\te\x1b") == "abc\nd\te"
+
+
+def test_answers_record_the_bytes_of_tokens_that_split_a_character(language_model):
+    """A sampled answer keeps each byte token's exact bytes: joined they are the answer's UTF-8, emoji and all."""
+    from uqviz.engine.sampling import _build_samples
+
+    tokenizer = language_model.tokenizer
+    answers = [tokenizer.encode(text, add_special_tokens=False) for text in (" Hi 😀 שלום", " Paris")]
+    width = max(map(len, answers))
+    eos = eos_token_ids(language_model)
+    generated = [ids + [eos[0]] * (width - len(ids)) for ids in answers]
+    per_step = {key: [[-0.5] * width for _ in answers] for key in ("logprobs", "entropies", "kl")}
+    per_step |= {"top_values": [[[-0.5]] * width for _ in answers], "top_ids": [[[0]] * width for _ in answers]}
+    emoji, plain = _build_samples(language_model, tokenizer.encode("Hi"), generated, per_step, eos)
+    assert b"".join(emoji.exact_token_bytes()).decode() == emoji.text == " Hi 😀 שלום"
+    assert "".join(emoji.tokens) != emoji.text  # the texts alone cannot rebuild the answer
+    recorded = [(token, bytes(raw)) for token, raw in zip(emoji.tokens, emoji.token_bytes, strict=True) if raw is not None]
+    assert recorded and all(token.encode() != raw for token, raw in recorded)  # kept only where the text differs
+    assert plain.token_bytes == [] and plain.exact_token_bytes() is None

@@ -63,6 +63,11 @@ class Scripted(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(("POST", self.path, body, dict(self.headers)))
         behaviour = self.server.behaviour
+        if not self.path.startswith("/v1/"):
+            if behaviour == "llama_tokenizer" and self.path == "/tokenize":  # llama.cpp's, with pieces
+                pieces = re.findall(r"Pa|ris|#\d+|.", body["content"])
+                return self._send(200, json.dumps({"tokens": [{"id": 100 + len(p) * 7 + ord(p[-1]), "piece": p} for p in pieces]}).encode())
+            return self._send(404, b'{"error": {"message": "not found"}}')
         if behaviour == "busy_once" and sum(r[0] == "POST" for r in self.server.requests) == 2:
             return self._send(503, b'{"error": "busy"}')
         if behaviour == "redirect":
@@ -143,14 +148,15 @@ def test_samples_keep_log_probs_alternatives_and_say_how_entropies_were_obtained
     model = connect(parse_server_spec(spec_of(server)))
     assert model.top_logprobs == 5  # the server caps what it returns
     run = sample(model, "Capital of France?", SamplingSettings(n=3, max_new_tokens=8, seed=10, top_k=40))
-    assert run.distribution == "top-5" and run.model.source == spec_of(server) and run.prompt_token_ids == []
+    assert run.distribution == "top-5" and run.model.source == spec_of(server) and run.prompt_token_ids is None
+    assert all(answer.token_ids is None for answer in run.samples)  # no ids and no tokenizer: unknown, never positions
     assert [s.text for s in run.samples] == ["Paris#10", "Paris#11", "Paris#12"]  # one request per answer, seed + k
     first = run.samples[0]
     assert first.tokens == ["Pa", "ris", "#10"] and first.logprobs == pytest.approx([math.log(0.5)] * 3)
     assert first.top_tokens[0][:2] == ["Pa", "Pa1"] and first.top_logprobs[0][1] == pytest.approx(math.log(0.25))
     assert first.entropies[0] == pytest.approx(top_k_entropy([math.log(0.5 / 2**i) for i in range(5)]))
     assert first.kl_from_uniform == [] and first.top_token_ids == []
-    bodies = [body for method, _, body, _ in server.requests if method == "POST" and body["max_tokens"] == 8]
+    bodies = [body for method, _, body, _ in server.requests if method == "POST" and body.get("max_tokens") == 8]
     assert {body["top_k"] for body in bodies} == {40} and all(body["logprobs"] and body["top_logprobs"] == 5 for body in bodies)
     assert run_from_json(run_to_json(run)) == run
 
@@ -162,6 +168,26 @@ def test_the_api_key_is_sent_from_the_named_variable_and_never_written(server, t
                      "--max-new-tokens", "4", "--out", str(out)]) == 0
     assert all(headers.get("Authorization") == "Bearer sk-secret-123" for _, _, _, headers in server.requests)
     assert "sk-secret" not in out.read_text() and read_run(out).distribution == "top-5"
+
+
+def test_token_ids_are_the_servers_own_or_confirmed_by_its_tokenizer_never_positions(server):
+    from uqviz.engine.server import parse_chat_choice
+
+    body = chat_response(["Hi", " \ufffd", "\ufffd"], 2)
+    content = body["choices"][0]["logprobs"]["content"]
+    for identifier, raw, item in zip((73, 2001, 2002), ([72, 105], [32, 240, 159], [152, 128]), content):
+        item.update(id=identifier, bytes=raw)  # llama.cpp's server sends both
+    answer = parse_chat_choice(body["choices"][0], "http://x/v1", 2)
+    assert answer.token_ids == [73, 2001, 2002] and answer.token_bytes == [None, [32, 240, 159], [152, 128]]
+    del content[1]["id"]
+    assert parse_chat_choice(body["choices"][0], "http://x/v1", 2).token_ids is None  # all or none
+
+    server.behaviour = "llama_tokenizer"
+    run = sample(connect(parse_server_spec(spec_of(server))), "Hi", SamplingSettings(n=2, max_new_tokens=4, seed=3))
+    expected = [[100 + len(piece) * 7 + ord(piece[-1]) for piece in answer.tokens] for answer in run.samples]
+    assert [answer.token_ids for answer in run.samples] == expected and run.prompt_token_ids is None
+    tokenized = [body["content"] for method, path, body, _ in server.requests if path == "/tokenize"]
+    assert tokenized == ["Hi", "Paris#3", "Paris#4"]  # one probe, then one request per answer
 
 
 def test_a_503_is_retried(server):

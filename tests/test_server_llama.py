@@ -24,8 +24,12 @@ def server(tmp_path_factory):
         yield load_model(spec)
 
 
-def test_chat_samples_come_back_in_the_run_format(server):
+def test_chat_samples_come_back_in_the_run_format(server, language_model):
     run = sample(server, "What is the capital of France?", SamplingSettings(n=3, max_new_tokens=12, seed=5))
+    # ids confirmed by the server's tokenizer endpoint are the model's own: the local tokenizer maps them back
+    assert server.tokenizer_route == "extras/tokenize" and run.prompt_token_ids is None
+    confirmed = [answer for answer in run.samples if answer.token_ids is not None]
+    assert confirmed and all([language_model.tokenizer.decode([i]) for i in answer.token_ids] == answer.tokens for answer in confirmed)
     assert run.distribution == f"top-{server.top_logprobs}" and server.top_logprobs == 20
     assert run.model.source == server.spec.source and run.chat
     for answer in run.samples:

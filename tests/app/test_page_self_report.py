@@ -157,11 +157,11 @@ def test_the_sidebars_own_model_needs_no_confirmation_and_loads_only_when_asked(
 
 
 def test_an_imported_run_without_token_ids_is_one_sentence_and_no_offer():
-    run = replace(make_run(["Paris", "<b>Lyon</b>"], prompt="Capital?"), prompt_token_ids=[])
+    run = replace(make_run(["Paris", "<b>Lyon</b>"], prompt="Capital?"), prompt_token_ids=None)
     at = open_page(run)
     assert not at.exception and not at.error
     assert [shown(info.value) for info in at.info] == [
-        "The model cannot be asked about these answers: the run has no prompt token ids (imported), so its answers "
-        "cannot be replayed through the model."
+        "The model cannot be asked about these answers: the run has no prompt token ids (pasted, or sampled by a "
+        "server that renders the prompt itself), so its answers cannot be replayed through the model."
     ]
     assert not at.button

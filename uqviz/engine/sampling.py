@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from uqviz.format.run import MAX_PROMPT_CHARS, MAX_SAMPLES, Run, Sample, SamplingSettings
+from uqviz.format.run import MAX_PROMPT_CHARS, MAX_SAMPLES, Run, Sample, SamplingSettings, recorded_token_bytes
 from uqviz.models.loading import LanguageModel
+from uqviz.models.tokens import token_byte_pieces
 
 MAX_NEW_TOKENS = 2048
 MAX_SEED = 2**63 - 1
@@ -246,6 +247,7 @@ def _build_samples(lm: LanguageModel, prompt_ids: list[int], generated: list[lis
                 top_token_ids=top_ids,
                 top_tokens=top_tokens,
                 top_logprobs=per_step["top_values"][row][:length],
+                token_bytes=recorded_token_bytes(tokens, token_byte_pieces(lm.tokenizer, answer)),
             )
         )
     return samples

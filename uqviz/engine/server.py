@@ -19,12 +19,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from uqviz.engine.sampling import SamplingError
-from uqviz.format.run import ModelInfo, Run, RunFormatError, Sample, SamplingSettings, run_from_dict
+from uqviz.format.run import (
+    MAX_TOKEN_BYTES, ModelInfo, Run, RunFormatError, Sample, SamplingSettings, recorded_token_bytes, run_from_dict,
+)
 from uqviz.models.loading import LanguageModel, load_language_model
 
 SERVER_PREFIX = "openai:"
@@ -35,6 +37,10 @@ TOP_LOGPROBS_TRIED = (20, 10, 5)
 PROBE_SETTINGS = SamplingSettings(n=1, temperature=0.0, max_new_tokens=1)  # one greedy token
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# llama.cpp's server tokenizes with the pieces (one request per answer); llama-cpp-python's needs one detokenize
+# request per distinct token id, at most this many per run, to check that the ids it gives are the sampled tokens
+MAX_DETOKENIZE_REQUESTS = 1000
+UNPROBED = "unprobed"
 # llama.cpp and vLLM extensions, set so that only the run's own settings warp sampling (llama.cpp's defaults are
 # min_p 0.05, top_k 40 and a repeat penalty of 1.1); top_k 0 means off on both
 NO_EXTRA_WARPING = {"min_p": 0.0, "repeat_penalty": 1.0, "repetition_penalty": 1.0}
@@ -94,6 +100,8 @@ class ServerModel:
     chat_template: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     calls: int = 0
+    tokenizer_route: str | None = UNPROBED  # "tokenize" (llama.cpp), "extras/tokenize" (llama-cpp-python) or None
+    pieces: dict[int, bytes | None] = field(default_factory=dict, repr=False)  # detokenized ids, None if not text
 
     @property
     def info(self) -> ModelInfo:
@@ -129,10 +137,12 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
 OPENER = urllib.request.build_opener(NoRedirects)
 
 
-def request(spec: ServerSpec, path: str, payload: dict | None = None, retries: int | None = None) -> dict:
+def request(spec: ServerSpec, path: str, payload: dict | None = None, retries: int | None = None, root: bool = False) -> dict:
     """One JSON request with retries and exponential backoff on 429/5xx and dropped connections; every failure is a
-    ServerError of one sentence (the key never appears in it)."""
-    url = f"{spec.base_url}/{path}"
+    ServerError of one sentence (the key never appears in it). `root` addresses the server's root instead of its
+    OpenAI API (the base URL without its trailing /v1), where llama.cpp keeps its tokenizer."""
+    base = spec.base_url.removesuffix("/v1") if root else spec.base_url
+    url = f"{base}/{path}"
     data = None if payload is None else json.dumps(payload).encode("utf-8")
     retries = spec.retries if retries is None else retries
     for attempt in range(retries + 1):
@@ -279,32 +289,49 @@ def _finite_logprob(value: Any) -> float:
     return min(value, 0.0)
 
 
-def _token_rows(entries: list[tuple[str, float, list[tuple[str, float]]]], top: int) -> dict[str, list]:
-    """Per-token columns of a Sample from (token, log-prob, [(alternative, log-prob)…]) triples; each token keeps its
-    `top` most likely alternatives (llama.cpp adds the sampled token to the list, one more than asked for). Entropies
-    are known only when every token came with alternatives."""
+def _token_rows(entries: list[tuple], top: int) -> dict[str, list]:
+    """Per-token columns of a Sample from (token, log-prob, [(alternative, log-prob)…], bytes, id) entries; each token
+    keeps its `top` most likely alternatives (llama.cpp adds the sampled token to the list, one more than asked for).
+    Entropies are known only when every token came with alternatives; bytes are kept where the token's text cannot
+    carry them; the ids only when every token has one."""
     entries = [
-        (str(token), _finite_logprob(value), sorted(((str(t), _finite_logprob(v)) for t, v in alternatives), key=lambda item: -item[1])[:top])
-        for token, value, alternatives in entries
+        (str(token), _finite_logprob(value), sorted(((str(t), _finite_logprob(v)) for t, v in alternatives), key=lambda item: -item[1])[:top],
+         _server_bytes(raw), identifier)
+        for token, value, alternatives, raw, identifier in entries
     ]
-    complete = all(alternatives for _, _, alternatives in entries)
+    complete = all(alternatives for _, _, alternatives, _, _ in entries)
+    ids = [identifier for *_, identifier in entries]
+    tokens = [token for token, *_ in entries]
     return {
-        "tokens": [token for token, _, _ in entries],
-        "logprobs": [value for _, value, _ in entries],
-        "entropies": [top_k_entropy([alt for _, alt in alternatives]) for _, _, alternatives in entries] if complete else [],
-        "top_tokens": [[text for text, _ in alternatives] for _, _, alternatives in entries] if complete else [],
-        "top_logprobs": [[alt for _, alt in alternatives] for _, _, alternatives in entries] if complete else [],
+        "tokens": tokens,
+        "logprobs": [value for _, value, *_ in entries],
+        "entropies": [top_k_entropy([alt for _, alt in alternatives]) for _, _, alternatives, _, _ in entries] if complete else [],
+        "top_tokens": [[text for text, _ in alternatives] for _, _, alternatives, _, _ in entries] if complete else [],
+        "top_logprobs": [[alt for _, alt in alternatives] for _, _, alternatives, _, _ in entries] if complete else [],
+        "token_bytes": recorded_token_bytes(tokens, [raw for _, _, _, raw, _ in entries]),
+        "token_ids": ids if ids and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids) else None,
     }
 
 
+def _server_bytes(raw: Any) -> bytes | None:
+    """A token's `bytes` as OpenAI-compatible servers send them (a list of 0-255), or None when absent."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_TOKEN_BYTES:
+        raise ValueError("token bytes must be a list of 1 to 64 byte values")
+    return bytes(raw)  # ValueError for values outside 0-255
+
+
 def parse_chat_choice(choice: dict, base_url: str, top: int = TOP_LOGPROBS_TRIED[0]) -> Sample:
-    """A Sample from one chat-completions choice with `logprobs.content` (token, logprob, top_logprobs)."""
+    """A Sample from one chat-completions choice with `logprobs.content` (token, logprob, top_logprobs, and the
+    token's bytes and id where the server sends them: OpenAI and vLLM send bytes, llama.cpp's server both)."""
     def entries() -> list:
         content = (choice.get("logprobs") or {}).get("content")
         if content is None:
             raise ServerError(f"The server at {base_url} returned an answer without token log-probabilities (it ignores `logprobs`).")
         return [
-            (item["token"], item["logprob"], [(alt["token"], alt["logprob"]) for alt in item.get("top_logprobs") or []])
+            (item["token"], item["logprob"], [(alt["token"], alt["logprob"]) for alt in item.get("top_logprobs") or []],
+             item.get("bytes"), item.get("id"))
             for item in content
         ]
 
@@ -312,14 +339,14 @@ def parse_chat_choice(choice: dict, base_url: str, top: int = TOP_LOGPROBS_TRIED
 
 
 def parse_completion_choice(choice: dict, base_url: str, top: int = TOP_LOGPROBS_TRIED[0]) -> Sample:
-    """A Sample from one legacy completions choice with `logprobs` {tokens, token_logprobs, top_logprobs}."""
+    """A Sample from one legacy completions choice with `logprobs` {tokens, token_logprobs, top_logprobs} (no bytes, no ids)."""
     def entries() -> list:
         logprobs = choice.get("logprobs")
         if not logprobs or logprobs.get("tokens") is None:
             raise ServerError(f"The server at {base_url} returned an answer without token log-probabilities (it ignores `logprobs`).")
         tops = logprobs.get("top_logprobs") or [{}] * len(logprobs["tokens"])
         return [
-            (token, value, list((alternatives or {}).items()))
+            (token, value, list((alternatives or {}).items()), None, None)
             for token, value, alternatives in zip(logprobs["tokens"], logprobs["token_logprobs"], tops, strict=True)
         ]
 
@@ -334,8 +361,8 @@ def _sample(text: Any, entries: Callable[[], list], finish_reason: Any, top: int
         rows = _token_rows(parsed, top)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
         raise ServerError(f"The server at {base_url} sent malformed log-probabilities ({error}).") from None
-    # a server gives token strings, not this model's ids: positions keep the per-token lists aligned
-    return Sample(text=str(text), token_ids=list(range(len(rows["tokens"]))), finish_reason=str(finish_reason or "unknown"), **rows)
+    # ids only when the server sent them (or its tokenizer confirms them later): never positions posing as ids
+    return Sample(text=str(text), finish_reason=str(finish_reason or "unknown"), **rows)
 
 
 def sample_from_server(
@@ -375,8 +402,8 @@ def sample_from_server(
         chat=chat,
         model=server.info,
         settings=settings,
-        prompt_token_ids=[],
-        samples=samples,
+        prompt_token_ids=None,  # the server renders and tokenizes the prompt itself and does not report its ids
+        samples=[with_server_ids(server, answer) for answer in samples],
         system_prompt=system_prompt if chat else None,
         sampling_seconds=round(time.perf_counter() - started, 4),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -386,6 +413,66 @@ def sample_from_server(
         return run_from_dict(run.to_dict())  # the limits every run file obeys (answer length, text size)
     except RunFormatError as error:
         raise ServerError(f"The server's answers do not fit a run: {error}.") from None
+
+
+def with_server_ids(server: ServerModel, answer: Sample) -> Sample:
+    """The answer with the model's real token ids when the server gave them or its tokenizer endpoint confirms them
+    piece by piece; otherwise with None, never invented ids."""
+    if answer.token_ids is not None or not answer.tokens:
+        return answer
+    exact = answer.exact_token_bytes() or [token.encode("utf-8") for token in answer.tokens]
+    try:
+        ids = _tokenized(server, answer.text)
+        if len(ids) == len(exact) + 1:
+            ids = ids[1:]  # llama-cpp-python adds the beginning-of-sequence token
+        if len(ids) == len(exact) and [_piece(server, token) for token in ids] == exact:
+            return replace(answer, token_ids=ids)
+    except (ServerError, KeyError, TypeError, ValueError, AttributeError):
+        pass
+    return answer
+
+
+def _tokenized(server: ServerModel, text: str) -> list[int]:
+    """The server's token ids for `text`, from llama.cpp's /tokenize (which also gives each id's piece, kept in
+    `server.pieces`) or llama-cpp-python's /extras/tokenize; the route is found once per connection."""
+    if server.tokenizer_route == UNPROBED:
+        server.tokenizer_route = None
+        for route in ("tokenize", "extras/tokenize"):
+            try:
+                _tokenize(server, route, "Hi")
+            except (ServerError, KeyError, TypeError, ValueError, AttributeError):
+                continue
+            server.tokenizer_route = route
+            break
+    if server.tokenizer_route is None:
+        raise ServerError("the server has no tokenizer endpoint")
+    return _tokenize(server, server.tokenizer_route, text)
+
+
+def _tokenize(server: ServerModel, route: str, text: str) -> list[int]:
+    spec = server.spec
+    if route == "extras/tokenize":
+        return [int(token) for token in request(spec, route, {"input": text, "model": spec.model}, retries=0, root=True)["tokens"]]
+    # llama.cpp: each piece as text, or as a byte list where it is not valid UTF-8 on its own
+    tokens = request(spec, route, {"content": text, "add_special": False, "with_pieces": True}, retries=0, root=True)["tokens"]
+    for item in tokens:
+        piece = item["piece"]
+        server.pieces[int(item["id"])] = piece.encode("utf-8") if isinstance(piece, str) else bytes(piece)
+    return [int(item["id"]) for item in tokens]
+
+
+def _piece(server: ServerModel, token: int) -> bytes | None:
+    """The bytes of one token id, detokenized alone (llama-cpp-python) once per connection; None where the server
+    cannot say (a byte that is not text on its own)."""
+    if token not in server.pieces:
+        if len(server.pieces) >= MAX_DETOKENIZE_REQUESTS:
+            raise ServerError("too many distinct tokens to check")
+        try:
+            text = request(server.spec, "extras/detokenize", {"tokens": [token], "model": server.spec.model}, retries=0, root=True)["text"]
+            server.pieces[token] = text.encode("utf-8") if isinstance(text, str) else None
+        except ServerError:
+            server.pieces[token] = None
+    return server.pieces[token]
 
 
 def load_model(spec: str, device: str | None = None, trust_remote_code: bool = False, api_key_env: str | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,9 @@ MAX_ANSWER_TOKENS = 4_096
 MAX_TEXT_CHARS = 20_000
 MAX_PROMPT_CHARS = 20_000
 MAX_TOP_ALTERNATIVES = 20
+MAX_TOKEN_BYTES = 64
+# where runs come from without the model's own token ids: a server that gave none, or pasted answers
+SOURCES_WITHOUT_IDS = ("server", "none")
 
 
 class RunFormatError(ValueError):
@@ -54,11 +57,14 @@ class Sample:
     """One answer. Per token: raw-distribution log-prob, entropy, KL from uniform and top alternatives.
 
     Imported samples may lack the distribution statistics: then entropies, kl_from_uniform and the top
-    alternatives are empty lists (unknown), never stand-ins.
+    alternatives are empty lists (unknown), never stand-ins. `token_ids` are the model's own ids, or None where the
+    source could not give them (a server without ids, pasted answers). `token_bytes` holds, per token, its exact UTF-8
+    bytes where its text cannot carry them (a byte token that splits a character) and None elsewhere; it is empty
+    when no token needs them or, in runs written before it existed, when they were not recorded.
     """
 
     text: str
-    token_ids: list[int]
+    token_ids: list[int] | None
     tokens: list[str]
     logprobs: list[float]
     entropies: list[float]
@@ -67,9 +73,16 @@ class Sample:
     top_token_ids: list[list[int]] = field(default_factory=list)
     top_tokens: list[list[str]] = field(default_factory=list)
     top_logprobs: list[list[float]] = field(default_factory=list)
+    token_bytes: list[list[int] | None] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.token_ids)
+        return len(self.tokens)
+
+    def exact_token_bytes(self) -> list[bytes] | None:
+        """Every token's exact UTF-8 bytes when the run records the bytes its texts cannot carry, else None."""
+        if not self.token_bytes:
+            return None
+        return [bytes(raw) if raw is not None else token.encode("utf-8") for token, raw in zip(self.tokens, self.token_bytes)]
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,7 @@ class Run:
     chat: bool
     model: ModelInfo
     settings: SamplingSettings
-    prompt_token_ids: list[int]
+    prompt_token_ids: list[int] | None  # None: the source did not say how it tokenized the prompt (a server)
     samples: list[Sample]
     system_prompt: str | None = None
     sampling_seconds: float | None = None
@@ -90,6 +103,12 @@ class Run:
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **asdict(self)}
+
+
+def recorded_token_bytes(tokens: list[str], exact: list[bytes | None]) -> list[list[int] | None]:
+    """`Sample.token_bytes` from each token's exact bytes (None where unknown): kept only where the text differs."""
+    recorded = [list(raw) if raw is not None and raw != token.encode("utf-8") else None for token, raw in zip(tokens, exact)]
+    return recorded if any(raw is not None for raw in recorded) else []
 
 
 def run_to_json(run: Run) -> str:
@@ -143,6 +162,11 @@ def run_from_dict(data: Any) -> Run:
     raw_samples = _field(data, "samples", list, "a list")
     check_limit("samples", len(raw_samples), MAX_SAMPLES, "entries")
     samples = [_sample(item, f"samples[{index}]") for index, item in enumerate(raw_samples)]
+    prompt_token_ids = _optional_int_list(data.get("prompt_token_ids"), "prompt_token_ids", None)
+    if model.get("device") in SOURCES_WITHOUT_IDS:
+        # runs written before ids could be null stored answer positions as ids and [] for the prompt: not ids at all
+        samples = [replace(sample, token_ids=None) if sample.token_ids == list(range(len(sample))) else sample for sample in samples]
+        prompt_token_ids = prompt_token_ids or None
     return Run(
         prompt=prompt,
         chat=chat,
@@ -161,8 +185,7 @@ def run_from_dict(data: Any) -> Run:
             max_new_tokens=_integer(settings, "max_new_tokens", "settings.", minimum=0),
             seed=_integer(settings, "seed", "settings."),
         ),
-        # not bounded here: an attention pass checks the prompt against the model's window
-        prompt_token_ids=_int_list(data.get("prompt_token_ids"), "prompt_token_ids", None),
+        prompt_token_ids=prompt_token_ids,  # not bounded here: an attention pass checks it against the model's window
         samples=samples,
         system_prompt=system_prompt,
         sampling_seconds=_optional(data, "sampling_seconds", (int, float), "a number or null"),
@@ -177,26 +200,28 @@ def _sample(item: Any, where: str) -> Sample:
         raise RunFormatError(f"{where}: expected an object")
     prefix = where + "."
     text = _text(item, "text", MAX_TEXT_CHARS, prefix)
-    token_ids = _int_list(item.get("token_ids"), prefix + "token_ids", MAX_ANSWER_TOKENS)
-    length = len(token_ids)
+    token_ids = _optional_int_list(item.get("token_ids"), prefix + "token_ids", MAX_ANSWER_TOKENS)
     tokens = _str_list(item.get("tokens"), prefix + "tokens", MAX_ANSWER_TOKENS)
+    length = len(tokens)
     logprobs = _float_list(item.get("logprobs"), prefix + "logprobs", MAX_ANSWER_TOKENS, maximum=1e-6)
     entropies = _float_list(item.get("entropies"), prefix + "entropies", MAX_ANSWER_TOKENS)
     kl = _float_list(item.get("kl_from_uniform", []), prefix + "kl_from_uniform", MAX_ANSWER_TOKENS)
     top_ids = [_int_list(row, f"{prefix}top_token_ids[{i}]", MAX_TOP_ALTERNATIVES) for i, row in enumerate(_list(item.get("top_token_ids", []), prefix + "top_token_ids", MAX_ANSWER_TOKENS))]
     top_tokens = [_str_list(row, f"{prefix}top_tokens[{i}]", MAX_TOP_ALTERNATIVES) for i, row in enumerate(_list(item.get("top_tokens", []), prefix + "top_tokens", MAX_ANSWER_TOKENS))]
     top_lps = [_float_list(row, f"{prefix}top_logprobs[{i}]", MAX_TOP_ALTERNATIVES, maximum=1e-6) for i, row in enumerate(_list(item.get("top_logprobs", []), prefix + "top_logprobs", MAX_ANSWER_TOKENS))]
+    token_bytes = [_token_bytes(row, f"{prefix}token_bytes[{i}]") for i, row in enumerate(_list(item.get("token_bytes", []), prefix + "token_bytes", MAX_ANSWER_TOKENS))]
     for name, values, optional in (
-        ("tokens", tokens, False),
+        ("token_ids", token_ids, token_ids is None),
         ("logprobs", logprobs, False),
         ("entropies", entropies, True),
         ("kl_from_uniform", kl, True),
         ("top_token_ids", top_ids, True),
         ("top_tokens", top_tokens, True),
         ("top_logprobs", top_lps, True),
+        ("token_bytes", token_bytes, True),
     ):
-        if len(values) != length and not (optional and not values):
-            raise RunFormatError(f"{prefix}{name}: has {len(values)} entries but token_ids has {length}")
+        if values is not None and len(values) != length and not (optional and not values):
+            raise RunFormatError(f"{prefix}{name}: has {len(values)} entries but {prefix}tokens has {length}")
     return Sample(
         text=text,
         token_ids=token_ids,
@@ -208,6 +233,7 @@ def _sample(item: Any, where: str) -> Sample:
         top_token_ids=top_ids,
         top_tokens=top_tokens,
         top_logprobs=top_lps,
+        token_bytes=token_bytes,
     )
 
 
@@ -266,6 +292,19 @@ def _int_list(value: Any, where: str, limit: int | None) -> list[int]:
     for index, item in enumerate(_list(value, where, limit)):
         if not isinstance(item, int) or isinstance(item, bool) or item < 0:
             raise RunFormatError(f"{where}[{index}]: expected a non-negative integer, got {item!r}")
+    return list(value)
+
+
+def _optional_int_list(value: Any, where: str, limit: int | None) -> list[int] | None:
+    return None if value is None else _int_list(value, where, limit)
+
+
+def _token_bytes(value: Any, where: str) -> list[int] | None:
+    """One token's exact bytes: null, or 1 to MAX_TOKEN_BYTES integers from 0 to 255."""
+    if value is None:
+        return None
+    if not _list(value, where, MAX_TOKEN_BYTES) or any(not isinstance(b, int) or isinstance(b, bool) or not 0 <= b <= 255 for b in value):
+        raise RunFormatError(f"{where}: expected null or a list of 1 to {MAX_TOKEN_BYTES} byte values (0-255)")
     return list(value)
 
 

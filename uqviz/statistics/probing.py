@@ -33,9 +33,10 @@ def answer_sequences(stats: RunStatistics) -> list[list[int]]:
     """prompt ids + answer ids of every sample; imported answers without the model's tokens cannot be replayed."""
     run = stats.run
     if not run.prompt_token_ids:
-        raise MissingInputError("the run has no prompt token ids (imported), so its answers cannot be replayed through the model")
+        raise MissingInputError("the run has no prompt token ids (pasted, or sampled by a server that renders the prompt itself), "
+                                "so its answers cannot be replayed through the model")
     if any(sample.text and not sample.token_ids for sample in run.samples):
-        raise MissingInputError("the run has answers without the model's token ids (imported)")
+        raise MissingInputError("the run has answers without the model's token ids (pasted, or from a server that gives none)")
     return [list(run.prompt_token_ids) + list(sample.token_ids) for sample in run.samples]
 
 

@@ -21,19 +21,33 @@ def compared_text(question: str, answer: str) -> str:
 
 
 def removal_variants(
-    tokens: Sequence[str], token_ids: Sequence[int] | None = None, decode: Callable[[list[int]], str] | None = None
+    tokens: Sequence[str],
+    exact_bytes: Sequence[bytes] | None = None,
+    token_ids: Sequence[int] | None = None,
+    decode: Callable[[list[int]], str] | None = None,
 ) -> list[str]:
     """The answer without token i, for every position i: position-exact, unlike SAR's global `str.replace` (§4.2).
 
     The tokens are the run's in-context decodings of the ids, so joining all but position i equals decoding the
     remaining ids, except where a byte token splits a UTF-8 character: its text is U+FFFD and the join would keep that
-    character. Such answers decode the remaining ids with `decode` when one is given. A one-token answer's only
-    variant is the empty answer, so its g compares q ⊕ s with the question alone; its weight R̃ is 1 either way.
+    character. Such answers join the tokens' exact bytes when the run records them (decoded as the tokenizer decodes,
+    an invalid sequence becoming U+FFFD), else decode the remaining ids with `decode` when one is given. A one-token
+    answer's only variant is the empty answer, so its g compares q ⊕ s with the question alone; its weight R̃ is 1.
     """
-    if decode is not None and token_ids and any(REPLACEMENT_CHARACTER in token for token in tokens):
+    if exact_bytes is not None:
+        return [
+            (b"".join(exact_bytes[:index]) + b"".join(exact_bytes[index + 1 :])).decode("utf-8", errors="replace")
+            for index in range(len(exact_bytes))
+        ]
+    if decode is not None and token_ids and has_split_characters(tokens):
         ids = list(token_ids)
         return [decode(ids[:index] + ids[index + 1 :]) for index in range(len(ids))]
     return ["".join(tokens[:index]) + "".join(tokens[index + 1 :]) for index in range(len(tokens))]
+
+
+def has_split_characters(tokens: Sequence[str]) -> bool:
+    """Whether some token's text is U+FFFD for a byte that is part of a character split across tokens."""
+    return any(REPLACEMENT_CHARACTER in token for token in tokens)
 
 
 @dataclass(frozen=True)
@@ -78,16 +92,18 @@ def sentence_similarity_matrix(question: str, answers: Sequence[str], backend: S
 
 
 def answer_variants(stats: RunStatistics) -> list[list[str]]:
-    """Every sample's removal variants; answers with split UTF-8 characters are decoded by the run's tokenizer when the
-    statistics have the run's language model (loaded here if needed), so the values never depend on what ran first."""
+    """Every sample's removal variants. Answers with split UTF-8 characters use the bytes the run records; runs written
+    before bytes were recorded are decoded by the run's tokenizer when the statistics have the run's language model
+    (loaded here if needed), so the values never depend on what ran first; otherwise the texts are joined (§4.2)."""
     decode = None
-    if stats.has_language_model and any(REPLACEMENT_CHARACTER in token for sample in stats.run.samples for token in sample.tokens):
+    unrecorded = [sample for sample in stats.run.samples if not sample.token_bytes and has_split_characters(sample.tokens)]
+    if unrecorded and stats.has_language_model:
         try:
             tokenizer = stats.language_model.tokenizer
             decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
         except (MissingInputError, ModelLoadError):
             decode = None
-    return [removal_variants(sample.tokens, sample.token_ids, decode) for sample in stats.run.samples]
+    return [removal_variants(sample.tokens, sample.exact_token_bytes(), sample.token_ids, decode) for sample in stats.run.samples]
 
 
 TOKEN_RELEVANCE = Statistic(

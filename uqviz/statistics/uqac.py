@@ -48,7 +48,9 @@ def subject(stats: RunStatistics, choice: int | str | None = None) -> tuple[list
         return GREEDY_ANSWER(stats)
     answer = stats.run.samples[choice]
     if answer.text and not answer.token_ids:
-        raise AttentionPassError(f"Sample {choice} has text but no token ids (imported); UQAC needs the model's tokens.")
+        raise AttentionPassError(f"Sample {choice} has text but not the model's token ids (pasted, or from a server that gives none); UQAC needs the model's tokens.")
+    if stats.run.prompt_token_ids is None:
+        raise AttentionPassError("The run does not hold the prompt's token ids (a server renders and tokenizes the prompt itself); UQAC needs them.")
     return stats.run.prompt_token_ids, answer
 
 

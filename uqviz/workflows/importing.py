@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from uqviz.format.run import (
-    MAX_ANSWER_TOKENS, MAX_PROMPT_CHARS, MAX_RUN_FILE_BYTES, MAX_SAMPLES, MAX_TEXT_CHARS, ModelInfo, Run, Sample,
-    SamplingSettings, check_limit,
+    MAX_ANSWER_TOKENS, MAX_PROMPT_CHARS, MAX_RUN_FILE_BYTES, MAX_SAMPLES, MAX_TEXT_CHARS, MAX_TOKEN_BYTES, ModelInfo, Run,
+    Sample, SamplingSettings, check_limit, recorded_token_bytes,
 )
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.registry import REGISTRY
@@ -48,6 +48,7 @@ class PastedSample:
     text: str
     tokens: list[str] | None = None
     logprobs: list[float] | None = None
+    token_bytes: list[list[int] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class Availability:
 
 
 def parse_samples(text: str) -> list[PastedSample]:
-    """One answer per line; a line starting with `{` is JSON: {"text": ..., "tokens": [...], "logprobs": [...]}.
+    """One answer per line; a line starting with `{` is JSON: {"text": ..., "tokens": [...], "logprobs": [...]}, with
+    optional "bytes": [[...] or null, ...], each token's UTF-8 bytes as OpenAI-compatible servers send them.
 
     Blank lines are skipped. Either every sample has log-probs or none has. The sizes a run may hold are checked
     before any line is parsed (a paste is held to a run file's size) and on each line before its lists are read.
@@ -104,7 +106,18 @@ def _parse_line(line: str, number: int) -> PastedSample:
         raise PastedSamplesError(f"Line {number}: \"logprobs\" must be a list of finite numbers ≤ 0 (natural log).")
     if len(tokens) != len(logprobs):
         raise PastedSamplesError(f"Line {number}: {len(tokens)} tokens but {len(logprobs)} log-probs.")
-    return PastedSample(item["text"], list(tokens), [float(value) for value in logprobs])
+    raw_bytes = item.get("bytes")
+    if raw_bytes is not None and (not isinstance(raw_bytes, list) or len(raw_bytes) != len(tokens)
+                                  or not all(_is_byte_list(entry) for entry in raw_bytes)):
+        raise PastedSamplesError(f"Line {number}: \"bytes\" must be a list with one entry per token: null or that token's UTF-8 bytes (0-255).")
+    exact = None if raw_bytes is None else [None if entry is None else bytes(entry) for entry in raw_bytes]
+    return PastedSample(item["text"], list(tokens), [float(value) for value in logprobs],
+                        None if exact is None else recorded_token_bytes(tokens, exact))
+
+
+def _is_byte_list(value: object) -> bool:
+    return value is None or (isinstance(value, list) and 0 < len(value) <= MAX_TOKEN_BYTES
+                             and all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in value))
 
 
 def _is_logprob(value: object) -> bool:
@@ -120,7 +133,7 @@ def _check_sizes(where: str, text: str, tokens: object, logprobs: object) -> Non
 
 
 def run_from_samples(prompt: str, samples: list[PastedSample], model_name: str | None = None) -> Run:
-    """A Run built without a model: the token ids are positions and the distribution statistics
+    """A Run built without a model: no token ids (the model's are unknown) and the distribution statistics
     (entropies, KL from uniform, alternatives) are empty, i.e. unknown. Sizes are checked first, as the run reader does."""
     check_limit("The question", len(prompt), MAX_PROMPT_CHARS, "characters", PastedSamplesError)
     check_limit("The run", len(samples), MAX_SAMPLES, "samples", PastedSamplesError)
@@ -132,11 +145,12 @@ def run_from_samples(prompt: str, samples: list[PastedSample], model_name: str |
         built.append(
             Sample(
                 text=pasted.text,
-                token_ids=list(range(len(logprobs))),
+                token_ids=None,
                 tokens=list(pasted.tokens or []),
                 logprobs=list(logprobs),
                 entropies=[],
                 finish_reason="unknown",
+                token_bytes=list(pasted.token_bytes or []),
             )
         )
     longest = max((len(sample) for sample in built), default=0)
@@ -145,7 +159,7 @@ def run_from_samples(prompt: str, samples: list[PastedSample], model_name: str |
         chat=False,
         model=ModelInfo(model_name or "pasted samples", PASTED_SOURCE, "none", "none", 1),
         settings=SamplingSettings(n=len(built), max_new_tokens=max(longest, 1)),
-        prompt_token_ids=[],
+        prompt_token_ids=None,
         samples=built,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
