@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages.session import compute_on_demand, current_scores, require_run, statistics
 from uqviz.format.run import Run
-from uqviz.measures.ccp import TokenCcp, answer_ccp
+from uqviz.measures.ccp import TokenCcp, answer_ccp, saturation_note
 from uqviz.models.loading import ModelLoadError
 from uqviz.scoring.scores import Scores
 from uqviz.statistics.alternatives import TOKEN_ALTERNATIVES, TokenAlternatives
@@ -32,7 +32,9 @@ $$\mathrm{CCP}_i = \frac{\sum_{y \text{ keeps the meaning}} p(y)}{\sum_{y \text{
 The sampled token always keeps its own meaning; neutral alternatives count in neither sum.
 
 **Per answer.** $U = 1 - \prod_i \mathrm{CCP}_i$: the chance that some token's likely alternative changes the
-claim. The run's CCP measure averages $U$ over the answers.
+claim. The run's CCP measure averages $U$ over the answers. The product runs over every token, so a long answer
+collects many CCPs below 1 and its $U$ creeps towards 1 whatever it says: answer-level CCP saturates on paragraphs.
+The paper's cure is CCP per claim, each sentence scored on its own tokens.
 
 **Cost.** Two NLI pairs per alternative per token, so it is computed only when asked, for the answer in view.
 """
@@ -156,14 +158,22 @@ def all_answers_section(run: Run, scores: Scores) -> None:
         if scored.result.value is None:
             st.info(f"CCP cannot be computed for this run: {plain_markdown(scored.result.reason or 'no reason given')}.")
             return
-    result = scored.result
-    st.metric("CCP of the run (mean U over answers)", f"{result.value:.4f}")
+    per_answer_section(run, scored.result.value, scored.result.per_sample)
+    st.caption(f"Computed in {scored.seconds:.2f} s.")
+
+
+def per_answer_section(run: Run, value: float, per_sample: list[float]) -> None:
+    """The run's CCP beside every answer's U and length, with a note where long answers saturate it."""
+    st.metric("CCP of the run (mean U over answers)", f"{value:.4f}")
+    lengths = [len(sample) for sample in run.samples]
     st.dataframe(
         pd.DataFrame({"answer": [f"S{k + 1}" for k in range(len(run.samples))], "text": [s.text for s in run.samples],
-                      "U = 1 − Π CCP_i": result.per_sample}),
+                      "tokens": lengths, "U = 1 − Π CCP_i": per_sample}),
         key="ccp_per_answer", hide_index=True,
     )
-    st.caption(f"Computed in {scored.seconds:.2f} s.")
+    note = saturation_note(per_sample, lengths)
+    if note:
+        st.warning(note)
 
 
 def render() -> None:

@@ -62,3 +62,14 @@ def test_a_run_without_alternatives_names_why(packaged_nli):
     run.samples[0].top_tokens.clear()
     with pytest.raises(MissingInputError, match="alternatives"):
         REGISTRY["claim_conditioned_probability"].compute(RunStatistics(run, nli=packaged_nli))
+
+
+def test_the_saturation_note_names_the_longest_saturated_answer_only_when_one_is():
+    from uqviz.measures.ccp import saturation_note
+
+    assert saturation_note([0.1, 0.94], [5, 60]) is None
+    # 40 tokens at CCP 0.95 each: U = 1 − 0.95^40 = 0.871; 80 tokens: 0.983485 (saturated)
+    u40, u80 = 1 - 0.95**40, 1 - 0.95**80
+    assert u40 == pytest.approx(0.871488, abs=1e-6) and u80 == pytest.approx(0.983485, abs=1e-6)
+    note = saturation_note([u40, u80, 0.99], [40, 80, 12])
+    assert note.startswith("2 of 3 answers have U ≥ 0.95 (S2: 80 tokens, U = 0.983)") and "per claim" in note

@@ -77,6 +77,9 @@ def test_compute_for_all_answers_fills_the_runs_ccp(france_run):
     expected = [answer_ccp(statistics.cached(TOKEN_ALTERNATIVES, index))[0] for index in range(len(france_run.samples))]
     assert scored.result.per_sample == pytest.approx(expected)
     assert list(table(at, "U = 1 − Π CCP_i")["U = 1 − Π CCP_i"]) == pytest.approx(expected)
+    assert list(table(at, "U = 1 − Π CCP_i")["tokens"]) == [len(sample) for sample in france_run.samples]
+    saturated = any(u >= 0.95 for u in expected)
+    assert any("no longer tells answers apart" in shown(warning.value) for warning in at.warning) == saturated
     assert {metric.label: metric.value for metric in at.metric}["CCP of the run (mean U over answers)"] == f"{scored.result.value:.4f}"
 
     at.selectbox(key="ccp_sample").set_value(2).run()  # every answer is judged now: no button needed

@@ -58,6 +58,21 @@ def claim_conditioned_probability(answers: Sequence[Sequence[TokenAlternatives]]
     return MeasureResult(float(np.mean(per_sample)), per_sample, [tokens for _, tokens in scored])
 
 
+SATURATED_U = 0.95
+
+
+def saturation_note(per_sample: Sequence[float], lengths: Sequence[int]) -> str | None:
+    """One sentence when some answer's U = 1 − Π CCP_i is near 1: a product over many tokens saturates with length,
+    so answer-level CCP stops telling long answers apart; claim-level CCP is the cure (docs/methods.md §12.5)."""
+    saturated = [(k, u, n) for k, (u, n) in enumerate(zip(per_sample, lengths)) if u >= SATURATED_U]
+    if not saturated:
+        return None
+    k, u, n = max(saturated, key=lambda item: item[2])
+    return (f"{len(saturated)} of {len(per_sample)} answers have U ≥ {SATURATED_U} (S{k + 1}: {n} tokens, U = {u:.3f}). "
+            "U multiplies every token's CCP, so over long answers it tends to 1 and no longer tells answers apart; "
+            "CCP per claim (each sentence scored on its own tokens) is the cure.")
+
+
 def _ccp(stats: RunStatistics) -> MeasureResult:
     return claim_conditioned_probability([TOKEN_ALTERNATIVES(stats, index) for index in range(len(stats.run.samples))])
 
