@@ -31,7 +31,7 @@ from uqviz.viz.tokens import error_line, plain_markdown
 BATCH_KEY = "batch"
 TEXT_GROUPING = "same normalised text"
 CLUSTER_GROUPING = "same meaning cluster"
-ON_DEMAND_LABEL = "Compute the costly measures (CCP, P(True), verbalized confidence)"
+ON_DEMAND_LABEL = "Compute the costly measures (CCP, LUQ, P(True), verbalized confidence)"
 
 
 def pending_on_demand(scores: Scores) -> list[str]:

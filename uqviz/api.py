@@ -28,6 +28,7 @@ from uqviz.statistics.base import MissingModelError, RunStatistics, ScoreConfig
 from uqviz.viz.chain import chain_figure as draw_chain
 from uqviz.viz.history import scores_table_figure
 from uqviz.viz.volume import gram_figure, text_labels
+from uqviz.workflows.claims import ClaimsTable, claims_table
 from uqviz.workflows.importing import PastedSample, run_from_samples, score_available
 
 RUN_MODEL = "run"
@@ -149,6 +150,12 @@ def score_texts(
     return score_available(run, statistics(run, embedder=embedder, nli=nli, language_model=None))
 
 
+def claims(run: Run, with_ccp: bool = False, **models: object) -> ClaimsTable:
+    """Every sentence claim of every answer with its spans, support, LUQ and token statistics (`to_frame()` for a
+    DataFrame); claim-level CCP only `with_ccp`. Keyword arguments are those of `statistics` (docs/methods.md §13)."""
+    return claims_table(statistics(run, **{"language_model": None, **models}), with_ccp=with_ccp)
+
+
 def scores_figure(scores: Scores) -> go.Figure:
     """Every measure's U with what higher means, seconds and model calls, as a table figure."""
     return scores_table_figure(scores.to_dict())
@@ -171,6 +178,6 @@ def chain_figure(scores: Scores) -> go.Figure:
 
 
 __all__ = [
-    "chain_figure", "load_model", "run_language_model", "sample", "score", "score_texts", "scores_figure", "statistics",
+    "chain_figure", "claims", "load_model", "run_language_model", "sample", "score", "score_texts", "scores_figure", "statistics",
     "volume_figure",
 ]

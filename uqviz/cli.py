@@ -1,4 +1,4 @@
-"""`uqviz sample|score|report|batch|app` (also `python -m uqviz …`): the command-line contract (README.md, "Command line")."""
+"""`uqviz sample|score|report|batch|claims|judge|app` (also `python -m uqviz …`): the command-line contract (README.md, "Command line")."""
 
 from __future__ import annotations
 
@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_embedder_argument(batch)
     add_judge_arguments(batch)
 
+    claims = commands.add_parser("claims", help="split a run.json's answers into sentence claims and score each one (CSV)")
+    claims.add_argument("run")
+    claims.add_argument("--out", required=True, help="claims CSV: one row per claim with its spans and scores")
+    claims.add_argument("--ccp", action="store_true",
+                        help="also claim-level CCP: 2 NLI pairs per top-k alternative of every answer token (slow)")
+    add_embedder_argument(claims)
+    claims.add_argument("--nli", default="default", metavar="PATH_OR_ID",
+                        help="the NLI judge of support: 'default' (the packaged one), a local folder, or 'none'")
+
     judge_command = commands.add_parser("judge", help="judge whether answer pairs mean the same thing (CSV with question,a,b)")
     judge_command.add_argument("pairs", help="a CSV file with columns question, a, b")
     judge_command.add_argument("--out", required=True, help="judged CSV: the pairs plus same, both NLI labels and probabilities")
@@ -147,7 +156,7 @@ def nli_loader(spec: str | None) -> Callable[[], NliModel] | None:
 def add_on_demand_argument(parser: argparse.ArgumentParser) -> None:
     # checked in main, not as argparse choices: the names come from the registry, which every command would then import
     parser.add_argument("--on-demand", action="append", default=[], metavar="MEASURE",
-                        help="also compute a costly measure computed only on demand (claim-conditioned probability, "
+                        help="also compute a costly measure computed only on demand (claim-conditioned probability, LUQ, "
                              "P(True), verbalized confidence) by its registry name, or all; repeatable")
 
 
@@ -191,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             on_demand(args)
         except ValueError as error:
             parser.error(str(error))
-    if getattr(args, "nli", None) is not None:
+    if getattr(args, "rule", None) is not None:
         try:
             judge(args)
         except ValueError as error:
@@ -208,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             return _batch(args)
         if args.command == "judge":
             return _judge(args)
+        if args.command == "claims":
+            return _claims(args)
         return _score(args)
     except (RunFormatError, SamplingError, ModelLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -263,6 +274,23 @@ def _score(args: argparse.Namespace) -> int:
 def run_model_not_asked_for(run: Run) -> None:
     """The measures that need the run's own model say how to load it, instead of loading what a file names."""
     raise MissingModelError(f"the run's model ({run.model.source}) is loaded only with --run-model")
+
+
+def _claims(args: argparse.Namespace) -> int:
+    from uqviz.api import claims
+    from uqviz.format.run import read_run
+    from uqviz.workflows.claims import write_claims_csv
+
+    run = read_run(args.run)
+    nli = None if args.nli.strip().lower() == "none" else args.nli
+    table = claims(run, with_ccp=args.ccp, embedder=args.embedder, nli=nli)
+    for note in table.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for column, reason in sorted(table.reasons.items()):
+        print(f"note: {column} is empty: {reason}", file=sys.stderr)
+    write_claims_csv(table, args.out)
+    print(f"wrote {len(table.rows)} claims of {len(run.samples)} answers to {args.out}", file=sys.stderr)
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:

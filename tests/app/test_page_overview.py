@@ -118,7 +118,7 @@ def test_the_costly_measures_are_computed_on_demand_into_the_table(france_run, l
     for name in ON_DEMAND:
         assert rows.loc[name, "note"] == on_demand_reason(name) and rows.loc[name, "U"] != rows.loc[name, "U"]
     button = at.button(key="overview_on_demand")
-    assert button.label == "Compute the costly measures (CCP, P(True), verbalized confidence)" and not button.disabled
+    assert button.label == "Compute the costly measures (CCP, LUQ, P(True), verbalized confidence)" and not button.disabled
 
     button.click().run()
     assert not at.exception

@@ -10,6 +10,7 @@ from uqviz.measures import (
     kernel_entropy,
     lexical,
     logprob,
+    luq,
     sar,
     self_certainty,
     self_report,
@@ -37,6 +38,7 @@ FAMILIES = (
     cocoa,
     self_report,
     ccp,
+    luq,
 )
 
 REGISTRY: dict[str, Measure] = {measure.name: measure for family in FAMILIES for measure in family.MEASURES}

@@ -1,0 +1,147 @@
+"""The claims table: every sentence claim of every answer with its support, LUQ, token statistics and, when asked,
+claim-level CCP (docs/methods.md §13); `uqviz claims` writes it as CSV, `uqviz.claims` returns it."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from uqviz.format.spreadsheet import spreadsheet_text
+from uqviz.measures.ccp import token_ccp
+from uqviz.measures.luq import claim_scores
+from uqviz.models.loading import ModelLoadError
+from uqviz.statistics.alternatives import TOKEN_ALTERNATIVES
+from uqviz.statistics.base import MissingInputError, RunStatistics
+from uqviz.statistics.claims import CLAIM_SUPPORT, CLAIMS, Claim
+from uqviz.statistics.relevance import TOKEN_RELEVANCE
+
+COLUMNS = (
+    "sample", "claim", "start", "end", "first_token", "last_token", "support", "contradicting", "luq_uncertainty",
+    "ccp_uncertainty", "max_token_entropy", "mean_logprob", "min_logprob", "relevance_weighted_entropy",
+)
+SCORE_COLUMNS = ("support", "luq_uncertainty", "ccp_uncertainty", "max_token_entropy", "mean_logprob", "min_logprob",
+                 "relevance_weighted_entropy")
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One claim and its scores; None where an input is missing (the table's `reasons` say why)."""
+
+    sample: int
+    claim: str
+    start: int
+    end: int
+    first_token: int | None
+    last_token: int | None
+    support: float | None
+    contradicting: int | None
+    luq_uncertainty: float | None
+    ccp_uncertainty: float | None
+    max_token_entropy: float | None
+    mean_logprob: float | None
+    min_logprob: float | None
+    relevance_weighted_entropy: float | None
+
+
+@dataclass(frozen=True)
+class ClaimsTable:
+    """Every claim of a run, with why a column is empty where it is, and the notes (claims left out past the cap)."""
+
+    rows: list[ClaimRow]
+    reasons: dict[str, str]
+    notes: list[str]
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([asdict(row) for row in self.rows], columns=list(COLUMNS))
+
+
+def relevance_weighted_entropy(entropies: Sequence[float], relevance: Sequence[float]) -> float:
+    """Σ_i R_i H_i / Σ_i R_i over a claim's tokens, uniform weights when no token is relevant (docs/methods.md §13.2)."""
+    weights = np.asarray(relevance, dtype=np.float64)
+    weights = np.full(len(weights), 1.0 / len(weights)) if weights.sum() <= 0 else weights / weights.sum()
+    return float(weights @ np.asarray(entropies, dtype=np.float64))
+
+
+def claim_ccp_uncertainty(token_ccps: Sequence[float]) -> float:
+    """1 − Π CCP_i over the claim's tokens only (Fadeeva et al. ACL 2024, claim level; docs/methods.md §13.2)."""
+    return 1.0 - float(np.prod(token_ccps))
+
+
+def _optional(stats: RunStatistics, compute, reasons: dict[str, str], columns: Sequence[str]):
+    """compute(stats), or None with the reason recorded for `columns` when an input or model is missing."""
+    try:
+        return compute(stats)
+    except (MissingInputError, ModelLoadError) as error:
+        reasons.update(dict.fromkeys(columns, str(error)))
+        return None
+
+
+def claims_table(stats: RunStatistics, with_ccp: bool = False) -> ClaimsTable:
+    """The run's claims table; CCP (two NLI pairs per token alternative) only when asked for."""
+    found = CLAIMS(stats)
+    claims = found.flat
+    reasons: dict[str, str] = {}
+    support = _optional(stats, CLAIM_SUPPORT, reasons, ("support", "contradicting", "luq_uncertainty"))
+    scores = claim_scores(claims, support) if support is not None else None
+    logprobs = _optional(stats, lambda s: s.logprobs, reasons, ("mean_logprob", "min_logprob"))
+    entropies = _optional(stats, lambda s: s.token_entropies, reasons, ("max_token_entropy", "relevance_weighted_entropy"))
+    relevance = _optional(stats, lambda s: TOKEN_RELEVANCE(s).relevance, reasons, ("relevance_weighted_entropy",)) if entropies else None
+    ccps = _claim_ccps(stats, claims, reasons) if with_ccp else None
+    if not with_ccp:
+        reasons["ccp_uncertainty"] = "computed on demand (--ccp): 2 NLI pairs per alternative of every token"
+    if any(claim.first_token is None for claim in claims):
+        reasons["first_token"] = "some answers' tokens do not spell their text, so their claims have no token span"
+    rows = []
+    for row, claim in enumerate(claims):
+        span = slice(claim.first_token, None if claim.last_token is None else claim.last_token + 1)
+        has_span = claim.first_token is not None
+        own_logprobs = logprobs[claim.sample][span] if logprobs and has_span else None
+        own_entropies = entropies[claim.sample][span] if entropies and has_span else None
+        rows.append(ClaimRow(
+            claim.sample, claim.text, claim.start, claim.end, claim.first_token, claim.last_token,
+            _finite(scores.support[row]) if scores else None,
+            scores.contradicting[row] if scores else None,
+            _finite(1.0 - scores.luq_score[row]) if scores else None,
+            ccps[row] if ccps else None,
+            max(own_entropies) if own_entropies else None,
+            float(np.mean(own_logprobs)) if own_logprobs else None,
+            min(own_logprobs) if own_logprobs else None,
+            relevance_weighted_entropy(own_entropies, relevance[claim.sample][span]) if own_entropies and relevance else None,
+        ))
+    notes = [f"S{k + 1} has {count} more sentences than the {len(found.claims[k])} claims kept per answer; they are left out."
+             for k, count in enumerate(found.left_out) if count]
+    return ClaimsTable(rows, reasons, notes)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _claim_ccps(stats: RunStatistics, claims: Sequence[Claim], reasons: dict[str, str]) -> list[float | None] | None:
+    """Claim-level CCP uncertainty of every claim from its answer's judged token alternatives."""
+    token_values: dict[int, list[float]] = {}
+    for sample in sorted({claim.sample for claim in claims if claim.first_token is not None}):
+        alternatives = _optional(stats, lambda s, k=sample: TOKEN_ALTERNATIVES(s, k), reasons, ("ccp_uncertainty",))
+        if alternatives is None:
+            return None
+        token_values[sample] = [token_ccp(position).ccp for position in alternatives]
+    return [claim_ccp_uncertainty(token_values[claim.sample][claim.first_token : claim.last_token + 1])
+            if claim.first_token is not None else None for claim in claims]
+
+
+def write_claims_csv(table: ClaimsTable, path: str | Path) -> None:
+    """One row per claim, COLUMNS in order; text cells are neutralised for spreadsheets, missing values are empty."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for row in table.rows:
+            writer.writerow(["" if value is None else spreadsheet_text(value) if isinstance(value, str) else value
+                             for value in asdict(row).values()])
