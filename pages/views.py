@@ -21,6 +21,7 @@ VIEWS = (
     View("pages/semantic_volume.py", "Semantic volume", ":material/deployed_code:"),
     View("pages/attention_chain.py", "Attention chain (UQAC)", ":material/account_tree:"),
     View("pages/token_alternatives.py", "Token alternatives (CCP)", ":material/swap_horiz:"),
+    View("pages/claims.py", "Claims", ":material/format_list_bulleted:"),
     View("pages/self_report.py", "Ask the model (P(True))", ":material/record_voice_over:"),
     View("pages/batch.py", "Batch evaluation", ":material/fact_check:"),
     View("pages/history.py", "History", ":material/history:"),

@@ -24,11 +24,13 @@ EXPECTED = {
     "History": "[data-testid='stDataFrame']",
     "What if": "[data-testid='stForm'], [data-testid='stButton']",
     "Token alternatives (CCP)": ".st-key-ccp_tokens .main-svg",
+    "Claims": ".st-key-claims_matrix .main-svg",
     "Ask the model (P(True))": ".st-key-p_true_chart .main-svg",
 }
 # Views that draw their figure once a button asks for the costly part, and the figures a view draws besides its first.
 CLICK_FIRST = {
     "Token alternatives (CCP)": ".st-key-ccp_judge button",
+    "Claims": ".st-key-claims_judge button",
     "Ask the model (P(True))": "[data-testid='stFormSubmitButton'] button",  # the first form is P(True)'s
 }
 ALSO_DRAWN = {
@@ -79,10 +81,27 @@ def test_sample_then_every_page(page, app_url):
         for expected in (EXPECTED[title], *ALSO_DRAWN.get(title, ())):
             wait_for_drawn(page, expected, 300_000)
             assert page.locator(expected).count() > 0, (title, expected)
+        if title == "Claims":
+            click_the_last_claim(page)
         screenshot(page, title.lower().replace(" ", "_").replace("(", "").replace(")", ""))
 
     assert page.dialogs == [], f"a script ran: {page.dialogs}"
     assert page.locator("img[src='x']").count() == 0
+
+
+def click_the_last_claim(page) -> None:
+    """Click the claim matrix's last square (the last claim's own answer): the claim inspected below becomes that one."""
+    shown = page.locator("h3", has_text="Claim S")
+    before = shown.first.inner_text()
+    squares = page.locator(".st-key-claims_matrix .scatterlayer .point")
+    box = squares.last.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    wait_for_app(page)
+    page.wait_for_timeout(1000)
+    wait_for_app(page)
+    claims = squares.count() // 4  # four answers: one square per claim and answer
+    assert claims == 1 or shown.first.inner_text() != before, before
+    assert page.locator(".st-key-claims_evidence").count() == 1
 
 
 def test_batch_on_two_demo_questions_draws_its_charts(page, app_url):

@@ -137,6 +137,35 @@ def _claim_ccps(stats: RunStatistics, claims: Sequence[Claim], reasons: dict[str
             if claim.first_token is not None else None for claim in claims]
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Another answer's sentence that most decisively backs or contradicts a claim, with NLI(sentence → claim)."""
+
+    sample: int
+    sentence: str
+    label: str
+    entailment: float
+    contradiction: float
+
+
+def claim_evidence(stats: RunStatistics, claim: Claim) -> list[Evidence]:
+    """For every other answer with a sentence, the one whose entailment or contradiction of the claim is the largest
+    (one batched, cached NLI call over the other answers' sentences; docs/methods.md §13.2)."""
+    from uqviz.models.nli import argmax_labels, label_probabilities
+
+    sentences = [other for claims in CLAIMS(stats).claims for other in claims if other.sample != claim.sample]
+    if not sentences:
+        return []
+    logits = stats.nli.pair_logits([other.text for other in sentences], [claim.text] * len(sentences))
+    best: dict[int, Evidence] = {}
+    for other, probabilities, label in zip(sentences, label_probabilities(logits), argmax_labels(logits)):
+        candidate = Evidence(other.sample, other.text, str(label), float(probabilities[2]), float(probabilities[0]))
+        held = best.get(other.sample)
+        if held is None or max(candidate.entailment, candidate.contradiction) > max(held.entailment, held.contradiction):
+            best[other.sample] = candidate
+    return [best[k] for k in sorted(best)]
+
+
 def write_claims_csv(table: ClaimsTable, path: str | Path) -> None:
     """One row per claim, COLUMNS in order; text cells are neutralised for spreadsheets, missing values are empty."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
