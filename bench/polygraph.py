@@ -441,6 +441,30 @@ def new_part(run, lm, embedder, nli) -> tuple[list[Row], list[str]]:
                   + ", ".join(f"{name} {cost.seconds:.2f} s" for name, cost in stats.costs.items())]
 
 
+def luq_row(run, nli) -> Row:
+    """LUQ with each whole answer as its one claim (LM-Polygraph 0.7.0's LUQ splits nothing), fed the same NLI logits:
+    premise = row i, hypothesis = column j, as LM-Polygraph's semantic matrices; its diagonal is left out by both."""
+    from lm_polygraph.estimators import LUQ
+
+    from uqviz.measures.luq import luq
+    from uqviz.statistics.claims import Claim, claim_support
+
+    answers = [sample.text for sample in run.samples]
+    whole = [Claim(k, 0, text, 0, len(text), None, None) for k, text in enumerate(answers)]
+    support, _ = timed(lambda: claim_support(whole, answers, nli), repeats=1)
+    ours, ours_seconds = timed(lambda: luq(whole, support, len(answers)))
+    count = len(answers)
+    pairs = [(i, j) for i in range(count) for j in range(count) if i != j]
+    logits = nli.pair_logits([answers[i] for i, _ in pairs], [answers[j] for _, j in pairs])  # cached: no new model call
+    entail, contra = np.zeros((count, count)), np.zeros((count, count))
+    for (i, j), row in zip(pairs, logits):
+        entail[i, j], contra[i, j] = row[NLI_LABELS.index(ENTAILMENT)], row[NLI_LABELS.index(CONTRADICTION)]
+    values, theirs_seconds = timed(lambda: LUQ()({"semantic_matrix_entail_logits": [entail], "semantic_matrix_contra_logits": [contra]}))
+    theirs = float(values[0])
+    return Row("luq", "LUQ()", ours.value, theirs, abs(ours.value - theirs), ours_seconds, theirs_seconds,
+               "each whole answer one claim (uqviz's claims are sentences, docs/methods.md §13.3); same NLI logits")
+
+
 def markdown(rows: list[Row]) -> str:
     lines = ["| measure | uqviz | LM-Polygraph | |difference| | uqviz s | LM-Polygraph s | ratio | note |",
              "|---|---|---|---|---|---|---|---|"]
@@ -474,6 +498,7 @@ def main() -> None:
 
     rows = sar_part(run, lm, embedder)
     new_rows, costs = new_part(run, lm, embedder, nli)
+    new_rows.append(luq_row(run, nli))
     print()
     print("README table (markdown):")
     print(markdown(rows + new_rows))

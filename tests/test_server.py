@@ -177,10 +177,10 @@ def test_token_ids_are_the_servers_own_or_confirmed_by_its_tokenizer_never_posit
     content = body["choices"][0]["logprobs"]["content"]
     for identifier, raw, item in zip((73, 2001, 2002), ([72, 105], [32, 240, 159], [152, 128]), content):
         item.update(id=identifier, bytes=raw)  # llama.cpp's server sends both
-    answer = parse_chat_choice(body["choices"][0], "http://x/v1", 2)
+    answer = parse_chat_choice(body["choices"][0], parse_server_spec("openai:http://x/v1#m"), 2)
     assert answer.token_ids == [73, 2001, 2002] and answer.token_bytes == [None, [32, 240, 159], [152, 128]]
     del content[1]["id"]
-    assert parse_chat_choice(body["choices"][0], "http://x/v1", 2).token_ids is None  # all or none
+    assert parse_chat_choice(body["choices"][0], parse_server_spec("openai:http://x/v1#m"), 2).token_ids is None  # all or none
 
     server.behaviour = "llama_tokenizer"
     run = sample(connect(parse_server_spec(spec_of(server))), "Hi", SamplingSettings(n=2, max_new_tokens=4, seed=3))

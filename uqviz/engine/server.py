@@ -8,10 +8,13 @@ is read from the environment variable the user names; it never enters a run, a l
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import math
 import os
 import random
+import re
+import socket
 import threading
 import time
 import urllib.error
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from uqviz.engine.sampling import SamplingError
@@ -31,12 +35,20 @@ from uqviz.models.loading import LanguageModel, load_language_model
 
 SERVER_PREFIX = "openai:"
 DEFAULT_TIMEOUT = 120.0
+MAX_TIMEOUT = 24 * 3600.0
 DEFAULT_RETRIES = 3
 DEFAULT_CONCURRENCY = 4
 TOP_LOGPROBS_TRIED = (20, 10, 5)
 PROBE_SETTINGS = SamplingSettings(n=1, temperature=0.0, max_new_tokens=1)  # one greedy token
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+MAX_RESPONSE_DEPTH = 64  # nested arrays and objects in one reply; OpenAI-compatible replies nest about 6 deep
+JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+JSON_BRACKETS = bytes.maketrans(b"{}", b"[]")
+NOT_JSON_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+# C0 and C1 controls (ESC starts terminal escapes), zero-width and bidirectional formatting characters
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+BEARER_LIKE = re.compile(r"(?i)\bbearer\s+\S+|\bsk-[A-Za-z0-9_-]{8,}")
 # llama.cpp's server tokenizes with the pieces (one request per answer); llama-cpp-python's needs one detokenize
 # request per distinct token id, at most this many per run, to check that the ids it gives are the sampled tokens
 MAX_DETOKENIZE_REQUESTS = 1000
@@ -71,13 +83,17 @@ class ServerSpec:
     retries: int = DEFAULT_RETRIES
     concurrency: int = DEFAULT_CONCURRENCY
 
+    def __post_init__(self) -> None:
+        if not 0 < self.timeout <= MAX_TIMEOUT:  # also refuses nan
+            raise ServerError(f"The timeout must be more than 0 and at most {MAX_TIMEOUT:g} s (one day), got {self.timeout:g}.")
+
     @property
     def source(self) -> str:
         return f"{SERVER_PREFIX}{self.base_url}#{self.model}"
 
 
 def parse_server_spec(spec: str, api_key_env: str | None = None, **options: Any) -> ServerSpec:
-    """`openai:URL#MODEL` → ServerSpec; the URL must be http(s) and the model named."""
+    """`openai:URL#MODEL` → ServerSpec; the URL must be http(s), the model named and the timeout within a day."""
     body = spec.strip()[len(SERVER_PREFIX):]
     url, _, model = body.partition("#")
     url = url.rstrip("/")
@@ -117,6 +133,16 @@ class ServerModel:
         return sample_from_server(self, prompt, settings, **options)
 
 
+def quoted(spec: ServerSpec, text: Any, limit: int = 200) -> str:
+    """Server-sent text fit for an error message: one line without control characters, the API key and anything
+    bearer-like masked as ***, at most `limit` characters."""
+    line = CONTROL_CHARACTERS.sub("", " ".join(str(text).split()))
+    key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+    if key:
+        line = line.replace(key, "***")
+    return BEARER_LIKE.sub("***", line)[:limit]
+
+
 def _headers(spec: ServerSpec) -> dict[str, str]:
     headers = {"Content-Type": "application/json"}
     if spec.api_key_env:
@@ -128,19 +154,76 @@ def _headers(spec: ServerSpec) -> dict[str, str]:
 
 
 class NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the Authorization header to wherever the server points: refuse it."""
+    """A redirect would carry the Authorization header to wherever the server points: refuse it (the 3xx reaches
+    `request` as an HTTPError)."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 (urllib's signature)
-        raise ServerError(f"The server at {req.full_url.rsplit('/', 1)[0]} redirected to {newurl}; name that URL instead.", code)
+    def redirect_request(self, req, fp, code, msg, headers, newurl) -> None:  # noqa: ANN001 (urllib's signature)
+        return None
 
 
-OPENER = urllib.request.build_opener(NoRedirects)
+class DeadlineReader(io.RawIOBase):
+    """A response's socket reads, each allowed only the time left before the request's deadline."""
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self.raw, self.sock, self.deadline = raw, sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        """One read of at most the time left; TimeoutError once the deadline has passed."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request's deadline has passed")
+        self.sock.settimeout(left)
+        return self.raw.readinto(buffer)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class DeadlineResponse(http.client.HTTPResponse):
+    """An HTTP response whose status line, headers and body are read before `deadline` (time.monotonic)."""
+
+    def __init__(self, sock: socket.socket, *args: Any, deadline: float, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(DeadlineReader(self.fp.detach(), sock, deadline))
+
+
+class Deadline:
+    """Turns a handler's per-read `timeout` into a deadline for the whole request: connecting gets the timeout, and
+    every read of the answer only what is left of it, so a server that trickles its answer cannot hold a request."""
+
+    def do_open(self, http_class: type[http.client.HTTPConnection], req: urllib.request.Request, **kwargs: Any) -> http.client.HTTPResponse:
+        """urllib's `do_open` with connections whose responses read against the request's deadline."""
+        deadline = time.monotonic() + req.timeout
+
+        def connection(*args: Any, **options: Any) -> http.client.HTTPConnection:
+            made = http_class(*args, **options)
+            made.response_class = partial(DeadlineResponse, deadline=deadline)
+            return made
+
+        return super().do_open(connection, req, **kwargs)
+
+
+class DeadlineHTTPHandler(Deadline, urllib.request.HTTPHandler):
+    """urllib's HTTP handler with a deadline per request."""
+
+
+class DeadlineHTTPSHandler(Deadline, urllib.request.HTTPSHandler):
+    """urllib's HTTPS handler with a deadline per request."""
+
+
+OPENER = urllib.request.build_opener(NoRedirects, DeadlineHTTPHandler, DeadlineHTTPSHandler)
 
 
 def request(spec: ServerSpec, path: str, payload: dict | None = None, retries: int | None = None, root: bool = False) -> dict:
-    """One JSON request with retries and exponential backoff on 429/5xx and dropped connections; every failure is a
-    ServerError of one sentence (the key never appears in it). `root` addresses the server's root instead of its
-    OpenAI API (the base URL without its trailing /v1), where llama.cpp keeps its tokenizer."""
+    """One JSON request with retries and exponential backoff on 429/5xx and dropped connections; each try must be
+    answered in full within `spec.timeout` seconds. Every failure is a ServerError of one sentence (the key never
+    appears in it). `root` addresses the server's root instead of its OpenAI API (the base URL without its trailing
+    /v1), where llama.cpp keeps its tokenizer."""
     base = spec.base_url.removesuffix("/v1") if root else spec.base_url
     url = f"{base}/{path}"
     data = None if payload is None else json.dumps(payload).encode("utf-8")
@@ -153,15 +236,18 @@ def request(spec: ServerSpec, path: str, payload: dict | None = None, retries: i
                 body = response.read(MAX_RESPONSE_BYTES + 1)
             if len(body) > MAX_RESPONSE_BYTES:
                 raise ServerError(f"The server at {spec.base_url} sent more than {MAX_RESPONSE_BYTES // 2**20} MiB for one request.")
+            if _nested_deeper_than(body, MAX_RESPONSE_DEPTH):
+                raise ServerError(f"The response from {url} nests its JSON more than {MAX_RESPONSE_DEPTH} levels deep.")
             try:
                 return json.loads(body)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise ServerError(f"The response from {url} was cut off or is not JSON ({len(body)} bytes).") from None
         except urllib.error.HTTPError as error:
-            if error.code in RETRY_STATUSES and retry:
-                _back_off(attempt, error.headers.get("Retry-After"))
-                continue
-            raise ServerError(_http_message(spec, url, error), error.code) from None
+            with error:  # its connection is closed, retried or not
+                if error.code in RETRY_STATUSES and retry:
+                    _back_off(attempt, error.headers.get("Retry-After"))
+                    continue
+                raise ServerError(_http_message(spec, url, error), error.code) from None
         except TimeoutError:
             if retry:
                 continue
@@ -171,13 +257,22 @@ def request(spec: ServerSpec, path: str, payload: dict | None = None, retries: i
                 continue
             if isinstance(error.reason, TimeoutError):
                 raise ServerError(f"The server at {spec.base_url} did not answer within {spec.timeout:g} s; raise the timeout or lower the load.") from None
-            raise ServerError(f"Cannot reach the server at {spec.base_url}: {error.reason}. Is it running, and is the URL right?") from None
+            raise ServerError(f"Cannot reach the server at {spec.base_url}: {quoted(spec, error.reason)}. Is it running, and is the URL right?") from None
         except (ConnectionError, OSError, http.client.HTTPException) as error:
             if retry:
                 _back_off(attempt, None)
                 continue
             raise ServerError(f"The connection to {spec.base_url} broke off or does not speak HTTP ({type(error).__name__}).") from None
     raise AssertionError("unreachable")
+
+
+def _nested_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether a JSON text nests arrays and objects more than `limit` deep, found without parsing it (which recurses):
+    with strings dropped and only brackets kept, each pass removes the innermost pairs."""
+    brackets = JSON_STRING.sub(b"", body).translate(JSON_BRACKETS, NOT_JSON_BRACKETS)
+    for _ in range(limit):
+        brackets = brackets.replace(b"[]", b"")
+    return b"[]" in brackets
 
 
 def _back_off(attempt: int, retry_after: str | None) -> None:
@@ -190,13 +285,16 @@ def _back_off(attempt: int, retry_after: str | None) -> None:
 
 
 def _http_message(spec: ServerSpec, url: str, error: urllib.error.HTTPError) -> str:
+    if 300 <= error.code < 400:
+        target = urllib.parse.urljoin(url, error.headers.get("Location", ""))
+        return f"The server at {spec.base_url} redirected to {quoted(spec, target)}; name that URL instead."
     try:
         detail = json.loads(error.read(4096) or b"{}")
         detail = detail.get("error", detail)
         detail = detail.get("message", "") if isinstance(detail, dict) else str(detail)
     except (json.JSONDecodeError, UnicodeDecodeError, OSError):
         detail = ""
-    detail = f" ({' '.join(str(detail).split())[:200]})" if detail else ""
+    detail = f" ({quoted(spec, detail)})" if detail else ""
     if error.code in (401, 403):
         where = f"set {spec.api_key_env} to a valid key" if spec.api_key_env else "name the environment variable holding the API key"
         return f"The server at {spec.base_url} refused the request (HTTP {error.code}){detail}; {where}."
@@ -213,7 +311,7 @@ def connect(spec: ServerSpec) -> ServerModel:
     entries = listed.get("data", []) if isinstance(listed, dict) else []
     served = [entry.get("id") for entry in entries if isinstance(entry, dict)]
     if served and spec.model not in served:
-        raise ServerError(f"The server at {spec.base_url} does not serve {spec.model!r}; it serves: {', '.join(map(str, served[:10]))}.")
+        raise ServerError(f"The server at {spec.base_url} does not serve {spec.model!r}; it serves: {quoted(spec, ', '.join(map(str, served[:10])))}.")
     try:
         return ServerModel(spec, _largest_top_logprobs(spec, chat=True))
     except ServerError as chat_refused:
@@ -248,15 +346,15 @@ def _answer(spec: ServerSpec, chat: bool, prompt: str, messages: list[dict], top
     """One answer with `top` alternatives per token: a chat request with `messages`, or a plain completion of `prompt`."""
     if chat:
         payload = _chat_payload(spec.model, messages, top, settings.max_new_tokens, settings.temperature, settings.top_p, settings.top_k, seed)
-        return parse_chat_choice(_first_choice(request(spec, "chat/completions", payload, retries), spec.base_url), spec.base_url, top)
+        return parse_chat_choice(_first_choice(request(spec, "chat/completions", payload, retries), spec), spec, top)
     payload = _completion_payload(spec.model, prompt, top, settings, seed)
-    return parse_completion_choice(_first_choice(request(spec, "completions", payload, retries), spec.base_url), spec.base_url, top)
+    return parse_completion_choice(_first_choice(request(spec, "completions", payload, retries), spec), spec, top)
 
 
-def _first_choice(response: Any, base_url: str) -> dict:
+def _first_choice(response: Any, spec: ServerSpec) -> dict:
     choices = response.get("choices") if isinstance(response, dict) else None
     if not choices or not isinstance(choices[0], dict):
-        raise ServerError(f"The server at {base_url} returned no answer.")
+        raise ServerError(f"The server at {spec.base_url} returned no answer.")
     return choices[0]
 
 
@@ -322,45 +420,45 @@ def _server_bytes(raw: Any) -> bytes | None:
     return bytes(raw)  # ValueError for values outside 0-255
 
 
-def parse_chat_choice(choice: dict, base_url: str, top: int = TOP_LOGPROBS_TRIED[0]) -> Sample:
+def parse_chat_choice(choice: dict, spec: ServerSpec, top: int = TOP_LOGPROBS_TRIED[0]) -> Sample:
     """A Sample from one chat-completions choice with `logprobs.content` (token, logprob, top_logprobs, and the
     token's bytes and id where the server sends them: OpenAI and vLLM send bytes, llama.cpp's server both)."""
     def entries() -> list:
         content = (choice.get("logprobs") or {}).get("content")
         if content is None:
-            raise ServerError(f"The server at {base_url} returned an answer without token log-probabilities (it ignores `logprobs`).")
+            raise ServerError(f"The server at {spec.base_url} returned an answer without token log-probabilities (it ignores `logprobs`).")
         return [
             (item["token"], item["logprob"], [(alt["token"], alt["logprob"]) for alt in item.get("top_logprobs") or []],
              item.get("bytes"), item.get("id"))
             for item in content
         ]
 
-    return _sample((choice.get("message") or {}).get("content") or "", entries, choice.get("finish_reason"), top, base_url)
+    return _sample((choice.get("message") or {}).get("content") or "", entries, choice.get("finish_reason"), top, spec)
 
 
-def parse_completion_choice(choice: dict, base_url: str, top: int = TOP_LOGPROBS_TRIED[0]) -> Sample:
+def parse_completion_choice(choice: dict, spec: ServerSpec, top: int = TOP_LOGPROBS_TRIED[0]) -> Sample:
     """A Sample from one legacy completions choice with `logprobs` {tokens, token_logprobs, top_logprobs} (no bytes, no ids)."""
     def entries() -> list:
         logprobs = choice.get("logprobs")
         if not logprobs or logprobs.get("tokens") is None:
-            raise ServerError(f"The server at {base_url} returned an answer without token log-probabilities (it ignores `logprobs`).")
+            raise ServerError(f"The server at {spec.base_url} returned an answer without token log-probabilities (it ignores `logprobs`).")
         tops = logprobs.get("top_logprobs") or [{}] * len(logprobs["tokens"])
         return [
             (token, value, list((alternatives or {}).items()), None, None)
             for token, value, alternatives in zip(logprobs["tokens"], logprobs["token_logprobs"], tops, strict=True)
         ]
 
-    return _sample(choice.get("text") or "", entries, choice.get("finish_reason"), top, base_url)
+    return _sample(choice.get("text") or "", entries, choice.get("finish_reason"), top, spec)
 
 
-def _sample(text: Any, entries: Callable[[], list], finish_reason: Any, top: int, base_url: str) -> Sample:
+def _sample(text: Any, entries: Callable[[], list], finish_reason: Any, top: int, spec: ServerSpec) -> Sample:
     try:
         parsed = entries()
         if finish_reason == "stop" and parsed and parsed[-1][0] == "":
             parsed = parsed[:-1]  # llama.cpp's own server lists the end-of-sequence token, which is not an answer token
         rows = _token_rows(parsed, top)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-        raise ServerError(f"The server at {base_url} sent malformed log-probabilities ({error}).") from None
+        raise ServerError(f"The server at {spec.base_url} sent malformed log-probabilities ({quoted(spec, error)}).") from None
     # ids only when the server sent them (or its tokenizer confirms them later): never positions posing as ids
     return Sample(text=str(text), finish_reason=str(finish_reason or "unknown"), **rows)
 
@@ -412,7 +510,7 @@ def sample_from_server(
     try:
         return run_from_dict(run.to_dict())  # the limits every run file obeys (answer length, text size)
     except RunFormatError as error:
-        raise ServerError(f"The server's answers do not fit a run: {error}.") from None
+        raise ServerError(f"The server's answers do not fit a run: {quoted(spec, error)}.") from None
 
 
 def with_server_ids(server: ServerModel, answer: Sample) -> Sample:
