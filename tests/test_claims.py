@@ -152,3 +152,29 @@ def test_claims_cli_and_api_agree_on_a_real_run(france_run, tmp_path):
     assert frame["ccp_uncertainty"].isna().all()
     refused = run_cli("claims", str(tmp_path / "missing.json"), "--out", str(out), check=False)
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_claims_evaluation_matches_labels_to_claims_and_ranks_false_ones(tmp_path):
+    """Two true and two false claims (and one unverifiable, left out): LUQ uncertainty [0.1, 0.3] for the true ones and
+    [0.2, 0.9] for the false ones ranks 3 of the 4 (false, true) pairs right: AUROC 0.75."""
+    import gzip
+
+    from uqviz.format.run import run_to_json
+    from uqviz.workflows.claims import ClaimRow, ClaimsTable, evaluate_claims
+
+    run = make_run(["Paris is big. Rome is old. Lyon is new.", "Oslo is cold. Bonn is far."])
+    with gzip.open(tmp_path / "labelled_claims_runs.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write(run_to_json(run) + "\n")
+    spans = [(0, 0, 13, "true"), (0, 14, 26, "false"), (0, 27, 39, "unverifiable"), (1, 0, 13, "true"), (1, 14, 26, "false")]
+    with open(tmp_path / "claims.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run", "prompt", "sample", "start", "end", "claim", "label", "reason"])
+        for sample, start, end, label in spans:
+            writer.writerow([0, "Q?", sample, start, end, run.samples[sample].text[start:end], label, "by hand"])
+    luq = {(0, 0): 0.1, (0, 14): 0.2, (0, 27): 0.5, (1, 0): 0.3, (1, 14): 0.9}
+    rows = [ClaimRow(sample, "x", start, end, 0, 1, 1 - value, 0, value, None, None, None, None, None)
+            for (sample, start), value in luq.items() for end in [next(e for s, b, e, _ in spans if (s, b) == (sample, start))]]
+    result = evaluate_claims(tmp_path / "claims.csv", lambda _: ClaimsTable(rows, {}, []))
+    assert (result.true_claims, result.false_claims, result.unverifiable, result.unmatched) == (2, 2, 1, 0)
+    assert result.auroc["luq_uncertainty"] == pytest.approx(0.75) and result.auroc["support"] == pytest.approx(0.75)
+    assert result.auroc["max_token_entropy"] is None  # no values: nothing to rank

@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--nli", default="default", metavar="PATH_OR_ID",
                         help="the NLI judge of support: 'default' (the packaged one), a local folder, or 'none'")
 
+    claims_eval = commands.add_parser("claims-eval", help="claim-level AUROC and PRR of every claim score on labelled claims")
+    claims_eval.add_argument("labels", nargs="?", default=None,
+                             help="a labelled claims CSV with its runs beside it (default: the packaged uqviz/data/labelled_claims.csv)")
+    claims_eval.add_argument("--ccp", action="store_true", help="also claim-level CCP (slow: 2 NLI pairs per token alternative)")
+
     judge_command = commands.add_parser("judge", help="judge whether answer pairs mean the same thing (CSV with question,a,b)")
     judge_command.add_argument("pairs", help="a CSV file with columns question, a, b")
     judge_command.add_argument("--out", required=True, help="judged CSV: the pairs plus same, both NLI labels and probabilities")
@@ -219,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             return _judge(args)
         if args.command == "claims":
             return _claims(args)
+        if args.command == "claims-eval":
+            return _claims_eval(args)
         return _score(args)
     except (RunFormatError, SamplingError, ModelLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -290,6 +297,23 @@ def _claims(args: argparse.Namespace) -> int:
         print(f"note: {column} is empty: {reason}", file=sys.stderr)
     write_claims_csv(table, args.out)
     print(f"wrote {len(table.rows)} claims of {len(run.samples)} answers to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _claims_eval(args: argparse.Namespace) -> int:
+    from uqviz.api import claims
+    from uqviz.workflows.claims import LABELLED_CLAIMS, evaluate_claims
+
+    labels = Path(args.labels) if args.labels else LABELLED_CLAIMS
+    if not labels.is_file():
+        raise RunFormatError(f"{labels}: no such file")
+    result = evaluate_claims(labels, lambda run: claims(run, with_ccp=args.ccp, language_model=None))
+    print(f"{result.true_claims} true and {result.false_claims} false claims scored "
+          f"({result.unverifiable} unverifiable left out, {result.unmatched} not found in the runs)")
+    print(f"{'claim score':28s} {'AUROC':>7s} {'PRR':>7s}")
+    for name in result.auroc:
+        auroc, prr = result.auroc[name], result.prr[name]
+        print(f"{name:28s} {'—' if auroc is None else f'{auroc:.3f}':>7s} {'—' if prr is None else f'{prr:.3f}':>7s}")
     return 0
 
 

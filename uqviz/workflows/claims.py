@@ -174,3 +174,66 @@ def write_claims_csv(table: ClaimsTable, path: str | Path) -> None:
         for row in table.rows:
             writer.writerow(["" if value is None else spreadsheet_text(value) if isinstance(value, str) else value
                              for value in asdict(row).values()])
+
+
+LABELLED_CLAIMS = Path(__file__).resolve().parent.parent / "data" / "labelled_claims.csv"
+LABELLED_RUNS = "labelled_claims_runs.jsonl.gz"  # beside the labels: the runs whose claims they label
+# each claim score as an uncertainty (higher = more likely false)
+AS_UNCERTAINTY = {
+    "support": lambda value: 1.0 - value,
+    "luq_uncertainty": lambda value: value,
+    "ccp_uncertainty": lambda value: value,
+    "max_token_entropy": lambda value: value,
+    "mean_logprob": lambda value: -value,
+    "min_logprob": lambda value: -value,
+    "relevance_weighted_entropy": lambda value: value,
+}
+
+
+@dataclass(frozen=True)
+class ClaimsEvaluation:
+    """Claim-level AUROC and PRR of every claim score for telling false claims from true ones."""
+
+    true_claims: int
+    false_claims: int
+    unverifiable: int
+    unmatched: int
+    auroc: dict[str, float | None]
+    prr: dict[str, float | None]
+
+
+def evaluate_claims(labels_path: str | Path, table_of: Any) -> ClaimsEvaluation:
+    """Score the labelled claims (true = right, false = wrong; unverifiable ones are left out) with the claims table
+    `table_of(run)` of each labelled run, matched on (run, sample, start, end) (docs/methods.md §13.5)."""
+    import gzip
+
+    from uqviz.format.run import run_from_json
+    from uqviz.workflows.evaluation import auroc, prediction_rejection_ratio
+
+    labels_path = Path(labels_path)
+    with open(labels_path, newline="", encoding="utf-8") as handle:
+        labelled = list(csv.DictReader(handle))
+    with gzip.open(labels_path.with_name(LABELLED_RUNS), "rt", encoding="utf-8") as handle:
+        runs = [run_from_json(line) for line in handle if line.strip()]
+    rows: dict[tuple[int, int, int, int], ClaimRow] = {}
+    for index in sorted({int(row["run"]) for row in labelled}):
+        for row in table_of(runs[index]).rows:
+            rows[index, row.sample, row.start, row.end] = row
+    correct, scores, unmatched = [], {name: [] for name in AS_UNCERTAINTY}, 0
+    for item in labelled:
+        if item["label"] not in ("true", "false"):
+            continue
+        found = rows.get((int(item["run"]), int(item["sample"]), int(item["start"]), int(item["end"])))
+        if found is None:
+            unmatched += 1
+            continue
+        correct.append(1.0 if item["label"] == "true" else 0.0)
+        for name, convert in AS_UNCERTAINTY.items():
+            value = getattr(found, name)
+            scores[name].append(None if value is None else convert(value))
+    count = {label: sum(item["label"] == label for item in labelled) for label in ("true", "false", "unverifiable")}
+    return ClaimsEvaluation(
+        count["true"], count["false"], count["unverifiable"], unmatched,
+        {name: auroc(correct, values) for name, values in scores.items()},
+        {name: prediction_rejection_ratio(correct, values) for name, values in scores.items()},
+    )
