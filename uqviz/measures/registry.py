@@ -17,6 +17,7 @@ from uqviz.measures import (
     semantic,
     semantic_density,
     token_entropy,
+    top_k,
     uqac,
     volume,
 )
@@ -32,6 +33,7 @@ FAMILIES = (
     volume,
     uqac,
     token_entropy,
+    top_k,
     eigenscore,
     kernel_entropy,
     semantic_density,
