@@ -6,10 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import language_model, projection_warm_up, sampling_settings, sidebar_settings, stop_if_session_ended
-from pages.session import current_run, current_scores, start_run
+from pages.session import calibration, current_run, current_scores, start_run
 from pages.views import VIEWS
 from uqviz.engine.sampling import SamplingError, clean_prompt, sample, validate
 from uqviz.format.run import Run
+from uqviz.measures.registry import REGISTRY
+from uqviz.workflows.calibration import best_calibrated
 from uqviz.models.loading import LanguageModel
 from uqviz.viz.tokens import error_line, legend_html, plain_markdown, probability_tokens_html
 
@@ -91,6 +93,7 @@ def show_run(run: Run) -> None:
     ):
         result = scores.measures[name].result
         column.metric(label, "—" if result.value is None else f"{result.value:.3f}", help=result.reason)
+    chance_of_error(run, scores)
     missing = [None] * len(run.samples)
     certainty = scores.measures["self_certainty"].result.per_sample
     table = pd.DataFrame(
@@ -111,6 +114,29 @@ def show_run(run: Run) -> None:
             st.html(probability_tokens_html(sample_))
         else:
             st.text(sample_.text)
+
+
+def chance_of_error(run: Run, scores) -> None:
+    """With a calibration profile loaded: the chance that the model's greedy answer to this prompt is wrong, from the
+    profile's best measure this run has, with its interval, the batch it came from and what differs from it."""
+    held = calibration(run, scores)
+    if held is None:
+        return
+    profile, calibrated, differs = held
+    best = best_calibrated(profile, calibrated)
+    if best is None:
+        st.info("The calibration profile covers none of the measures this run has.")
+        return
+    chance = calibrated[best]
+    source = "the ensemble of the profile's measures" if best == "ensemble" else REGISTRY[best].title
+    rows = (profile["valid_for"].get("data") or {}).get("rows")
+    st.container(key="calibrated_chance").metric(
+        "Chance the greedy answer is wrong", f"{chance.p_wrong:.2f}",
+        help="From a calibration profile: the share of wrong answers among a batch's questions with a similar score.")
+    st.caption(f"{chance.low:.2f}–{chance.high:.2f} (95 % bootstrap interval), from {plain_markdown(source)} through a profile "
+               f"fitted on {rows or 'an unknown number of'} graded questions of {plain_markdown(str(profile['valid_for'].get('model')))}.")
+    for difference in differs:
+        st.warning(f"The profile was fitted under other conditions, so this chance may not hold: {plain_markdown(difference)}.")
 
 
 # an emoji favicon is drawn in the browser; a :material: one would be fetched from fonts.gstatic.com

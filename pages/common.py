@@ -23,6 +23,7 @@ from uqviz.models.loading import (
 from uqviz.models.catalog import RECOMMENDED, SERVERS_VARIABLE, ModelChoice, download, model_choices
 from uqviz.models.nli import NliModel, load_nli_outcome, loaded_nli
 from uqviz.viz.tokens import plain_markdown
+from uqviz.workflows.calibration import ProfileError, profile_from_bytes
 from uqviz.workflows.store import RunStore, default_store_path
 
 
@@ -165,6 +166,36 @@ def sidebar_settings() -> None:
         st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="seed")
         st.toggle("Chat template", value=True, key="chat")
         st.text_area("System prompt (optional)", value="", key="system_prompt", height=68)
+        profile_picker()
+
+
+PROFILE_KEY = "calibration_profile"  # (name, profile, whether it came from the sidebar's upload)
+
+
+def profile_picker() -> None:
+    """A calibration profile from an upload (`uqviz calibrate` writes them): checked before it is kept; one sentence if not."""
+    st.header("Calibration")
+    upload = st.file_uploader("Calibration profile (.json)", type=["json"], key="profile_upload",
+                              help="A profile from `uqviz calibrate results.csv` turns scores into the chance that the answer is wrong.")
+    held = st.session_state.get(PROFILE_KEY)
+    if upload is not None and (held is None or held[0] != upload.name):
+        try:
+            st.session_state[PROFILE_KEY] = (upload.name, profile_from_bytes(upload.getvalue(), upload.name), True)
+        except ProfileError as error:
+            st.session_state.pop(PROFILE_KEY, None)
+            st.warning(f"The profile was not loaded: {plain_markdown(str(error))}")
+    elif upload is None and held is not None and held[2]:
+        st.session_state.pop(PROFILE_KEY)  # the upload was removed
+    held = st.session_state.get(PROFILE_KEY)
+    if held is not None:
+        rows = (held[1]["valid_for"].get("data") or {}).get("rows")
+        st.caption(f"Profile {plain_markdown(held[0])}: {len(held[1]['measures'])} measures"
+                   + (f", fitted on {rows} questions" if rows else ""))
+
+
+def loaded_profile() -> dict | None:
+    held = st.session_state.get(PROFILE_KEY)
+    return None if held is None else held[1]
 
 
 def sampling_settings() -> SamplingSettings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.session import compute_on_demand, current_scores, require_run, statistics
+from pages.session import calibration, compute_on_demand, current_scores, require_run, statistics
 from uqviz.format.run import Run
 from uqviz.measures.cocoa import CocoaDetail
 from uqviz.measures.logprob import DEFAULT_CHOW_QUANTILE
@@ -78,11 +78,14 @@ def on_demand_section(scores: Scores) -> Scores:
 
 def measures_table(scores: Scores) -> None:
     batch = st.session_state.get(BATCH_KEY)
-    frame = measures_frame(scores, batch.rows if batch else None)
+    held = calibration(require_run(), scores)
+    frame = measures_frame(scores, batch.rows if batch else None, *(held[:2] if held else (None, None)))
     st.dataframe(
         frame, key="overview_table", hide_index=True,
         column_config={
             "U": st.column_config.NumberColumn(format="%.4f"),
+            "P(wrong)": st.column_config.NumberColumn(format="%.2f", help="the chance the greedy answer is wrong, from the loaded calibration profile"),
+            "held-out AUROC": st.column_config.NumberColumn(format="%.3f", help="how well the measure ranked wrong answers on the profile's held-out folds"),
             "percentile in batch": st.column_config.NumberColumn(format="%.0f", help="percent of the last batch's questions with U at or below this run's"),
             "seconds": st.column_config.NumberColumn(format="%.3f"),
         },

@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from pages.common import cached_embedder, cached_language_model, cached_nli, run_store
+from pages.common import cached_embedder, cached_language_model, cached_nli, loaded_profile, run_store
 from uqviz.format.run import Run, RunFormatError
 from uqviz.models.loading import DEFAULT_MODEL, LanguageModel, ModelLoadError, is_packaged_source, spec_from_source
 from uqviz.models.nli import DEFAULT_NLI, NliModel
@@ -24,6 +24,7 @@ from uqviz.models.similarity import CrossEncoderModel, CrossEncoderSimilarity
 from uqviz.scoring.scores import Scores, score_run
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.viz.tokens import error_line, plain_markdown
+from uqviz.workflows.calibration import Calibrated, calibrate, differences, run_conditions
 from uqviz.workflows.importing import score_available
 from uqviz.workflows.store import MissingRunError, StoreError
 
@@ -147,6 +148,21 @@ def statistics(
             del held[stale]  # one derived set per combination of models: the settings the page shows now
         held[(*models, config)] = derived
     return derived
+
+
+def calibration(run: Run, scores: Scores) -> tuple[dict, dict[str, Calibrated], list[str]] | None:
+    """With a profile loaded: the profile, every covered measure's chance of being wrong for this run, and what differs
+    between the run's conditions and the profile's (model, sampling settings, meaning judge)."""
+    profile = loaded_profile()
+    if profile is None:
+        return None
+    calibrated = calibrate(profile, {name: scored.result.value for name, scored in scores.measures.items()})
+    try:
+        model = run_model_spec(run)
+    except ModelLoadError:
+        model = run.model.source
+    judge = scores.judge.description if scores.judge is not None else None
+    return profile, calibrated, differences(profile, run_conditions(model, run.settings, judge))
 
 
 def run_model_spec(run: Run) -> str:

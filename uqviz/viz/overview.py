@@ -17,6 +17,7 @@ from uqviz.measures.cocoa import CocoaDetail
 from uqviz.measures.logprob import chow_scores
 from uqviz.measures.registry import REGISTRY
 from uqviz.measures.self_certainty import BordaResult, answer_self_certainty, borda_vote
+from uqviz.workflows.calibration import Calibrated
 from uqviz.scoring.scores import Scores
 from uqviz.workflows.active_prompt import normalise_answer
 from uqviz.workflows.evaluation import percentile_of
@@ -53,8 +54,12 @@ def short_label(text: str, length: int = LABEL_LENGTH) -> str:
     return html.escape(line if len(line) <= length else line[: length - 1] + "…")
 
 
-def measures_frame(scores: Scores, batch_rows: Sequence[Mapping[str, Any]] | None = None) -> pd.DataFrame:
-    """One row per scored measure: U, what higher means, percentile in the last batch, formula, cost, needs, reason."""
+def measures_frame(
+    scores: Scores, batch_rows: Sequence[Mapping[str, Any]] | None = None, profile: Mapping[str, Any] | None = None,
+    calibrated: Mapping[str, Calibrated] | None = None,
+) -> pd.DataFrame:
+    """One row per scored measure: U, what higher means, with a profile the chance of being wrong and the measure's
+    held-out AUROC for that model, the percentile in the last batch, formula, cost, needs, reason."""
     records = []
     for name, scored in scores.measures.items():
         measure = REGISTRY[name]
@@ -66,6 +71,7 @@ def measures_frame(scores: Scores, batch_rows: Sequence[Mapping[str, Any]] | Non
                 "name": name,
                 "U": value,
                 "higher means": measure.higher_means,
+                **({} if profile is None else calibration_columns(name, profile, calibrated or {})),
                 "percentile in batch": percentile,
                 "formula": measure.formula,
                 "seconds": scored.seconds,
@@ -76,6 +82,17 @@ def measures_frame(scores: Scores, batch_rows: Sequence[Mapping[str, Any]] | Non
             }
         )
     return pd.DataFrame.from_records(records)
+
+
+def calibration_columns(name: str, profile: Mapping[str, Any], calibrated: Mapping[str, Calibrated]) -> dict[str, Any]:
+    """P(wrong) with its interval and the held-out AUROC of the profile's map for one measure (None where it has none)."""
+    fitted = profile["measures"].get(name)
+    value = calibrated.get(name)
+    return {
+        "P(wrong)": None if value is None else value.p_wrong,
+        "interval": None if value is None else f"{value.low:.2f}–{value.high:.2f}",
+        "held-out AUROC": None if fitted is None else fitted["held_out"][fitted["method"]]["auroc"],
+    }
 
 
 def voting_labels(answers: Sequence[str], cluster_ids: Sequence[int] | None = None) -> list[str | None]:

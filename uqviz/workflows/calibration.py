@@ -191,17 +191,24 @@ def data_identity(path: str | Path) -> dict[str, Any]:
 
 
 def read_profile(path: str | Path) -> dict[str, Any]:
-    """A profile read with bounds: size, JSON nesting, schema, finite numbers, map sizes; every problem one sentence."""
+    """A profile file read with bounds (see `profile_from_bytes`); a missing or oversized file is one sentence."""
     path = Path(path)
     if not path.is_file():
         raise ProfileError(f"{path}: no such file")
     if path.stat().st_size > MAX_PROFILE_BYTES:
         raise ProfileError(f"{path} is {path.stat().st_size:,} bytes, more than the {MAX_PROFILE_BYTES:,} a profile may have")
+    return profile_from_bytes(path.read_bytes(), str(path))
+
+
+def profile_from_bytes(data: bytes, where: str = "the profile") -> dict[str, Any]:
+    """A profile from JSON bytes (a file, an upload): size, nesting, schema, finite numbers and map sizes checked."""
+    if len(data) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"{where} is {len(data):,} bytes, more than the {MAX_PROFILE_BYTES:,} a profile may have")
     try:
-        profile = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+        profile = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as error:
-        raise ProfileError(f"{path} is not a profile ({(str(error).splitlines() or [type(error).__name__])[0][:120]})") from None
-    check_profile(profile, str(path))
+        raise ProfileError(f"{where} is not a profile ({(str(error).splitlines() or [type(error).__name__])[0][:120]})") from None
+    check_profile(profile, where)
     return profile
 
 
@@ -227,6 +234,7 @@ def check_profile(profile: Any, where: str = "profile") -> None:
                 _number_list([parameters["slope"], parameters["intercept"]])
             else:
                 raise ValueError(f"unknown method {method!r}")
+            _number_list([fitted["held_out"][method]["brier"]])
             edges, low, high = _number_list(bins["edges"]), _number_list(bins["low"]), _number_list(bins["high"])
             if len(low) != len(high) or len(low) != max(len(edges) - 1, 1):
                 raise ValueError("bins and intervals do not match")
@@ -238,7 +246,9 @@ def check_profile(profile: Any, where: str = "profile") -> None:
             count = len(ensemble["measures"])
             if not all(len(_number_list(ensemble[key])) == count for key in ("means", "scales", "weights")):
                 raise ValueError("weights, means and scales must have one entry per measure")
-            _number_list([ensemble["intercept"]])
+            _number_list([ensemble["intercept"], ensemble["held_out"]["brier"]])
+            if not all(isinstance(name, str) for name in ensemble["measures"]):
+                raise ValueError("measure names must be strings")
         except (KeyError, TypeError, ValueError) as error:
             raise ProfileError(f"{where}: the ensemble is malformed ({error})") from None
 
@@ -255,8 +265,50 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def best_calibrated(profile: Mapping[str, Any], calibrated: Mapping[str, Calibrated]) -> str | None:
+    """The calibrated measure (or the ensemble) with the lowest held-out Brier score among those the run has."""
+    brier = {name: fitted["held_out"][fitted["method"]]["brier"] for name, fitted in profile["measures"].items() if name in calibrated}
+    ensemble = profile.get("ensemble")
+    if ensemble and "ensemble" in calibrated:
+        brier["ensemble"] = ensemble["held_out"]["brier"]
+    return min(brier, key=brier.get) if brier else None
+
+
 def differences(profile: Mapping[str, Any], valid_for: Mapping[str, Any]) -> list[str]:
     """What differs between the profile's conditions and a run's (model, sampling settings, judge), in words."""
     expected = profile.get("valid_for", {})
     return [f"{key}: the profile was fitted with {expected.get(key)!r}, this run has {value!r}"
             for key, value in valid_for.items() if key in expected and expected.get(key) not in (None, value)]
+
+
+SETTINGS_COMPARED = ("n", "temperature", "top_p", "top_k", "max_new_tokens")
+
+
+def profile_from_results(results: str | Path, report: str | Path | None = None, bootstraps: int = BOOTSTRAPS) -> dict[str, Any]:
+    """A profile from a `uqviz batch` results CSV, valid for the conditions its report.json names (model, sampling
+    settings, meaning judge, grader); without a report they are recorded as unknown."""
+    from uqviz import __version__
+    from uqviz.measures.registry import REGISTRY
+    from uqviz.workflows.batch import read_results
+
+    rows = read_results(results)
+    details = {}
+    if report is not None:
+        details = json.loads(Path(report).read_text(encoding="utf-8"))
+        if not isinstance(details, dict):
+            raise ProfileError(f"{report}: expected the report.json that `uqviz batch --report` writes")
+    settings = details.get("settings") or {}
+    sampling = settings.get("sampling") or {}
+    judges = settings.get("judges") or sorted({row["judge"] for row in rows if row.get("judge")})
+    valid_for = {
+        "model": details.get("model"), **{key: sampling.get(key) for key in SETTINGS_COMPARED},
+        "judge": judges[0] if len(judges) == 1 else None, "grader": settings.get("correctness"),
+        "data": {**data_identity(results), "rows": len(rows)}, "uqviz": __version__,
+    }
+    present = [name for name in REGISTRY if any(_finite(row.get(name)) for row in rows)]
+    return fit_profile(rows, present, valid_for, bootstraps)
+
+
+def run_conditions(model: str | None, settings: Any, judge: str | None) -> dict[str, Any]:
+    """A run's conditions in the profile's terms: its model spec, sampling settings and meaning judge."""
+    return {"model": model, **{key: getattr(settings, key) for key in SETTINGS_COMPARED}, "judge": judge}
