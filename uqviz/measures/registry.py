@@ -5,6 +5,7 @@ from __future__ import annotations
 from uqviz.measures import (
     ccp,
     cocoa,
+    consistency,
     eigenscore,
     graph,
     kernel_entropy,
@@ -38,6 +39,7 @@ FAMILIES = (
     kernel_entropy,
     semantic_density,
     cocoa,
+    consistency,
     self_report,
     ccp,
     luq,
