@@ -6,12 +6,15 @@ Models are loaded once per process and spec. Measure names are the registry's (`
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import itertools
+import numbers
+from collections.abc import Callable, Iterable, Sequence, Sized
 
 import plotly.graph_objects as go
 
+from uqviz.engine.sampling import SamplingError, clean_prompt, validate
 from uqviz.engine.sampling import sample as sample_run
-from uqviz.format.run import Run, SamplingSettings
+from uqviz.format.run import MAX_ANSWER_TOKENS, MAX_SAMPLES, Run, SamplingSettings, check_limit
 from uqviz.models.loading import (
     DEFAULT_EMBEDDER,
     DEFAULT_MODEL,
@@ -29,7 +32,7 @@ from uqviz.viz.chain import chain_figure as draw_chain
 from uqviz.viz.history import scores_table_figure
 from uqviz.viz.volume import gram_figure, text_labels
 from uqviz.workflows.claims import ClaimsTable, claims_table
-from uqviz.workflows.importing import PastedSample, run_from_samples, score_available
+from uqviz.workflows.importing import PastedSample, PastedSamplesError, _is_logprob, run_from_samples, score_available
 
 RUN_MODEL = "run"
 
@@ -70,9 +73,17 @@ def sample(
     chat: bool = True,
     system_prompt: str | None = None,
 ) -> Run:
-    """N answers to `prompt` with every token's raw log-probability, entropy and top-5 alternatives (`uqviz.run/1`)."""
+    """N answers to `prompt` with every token's raw log-probability, entropy and top-5 alternatives (`uqviz.run/1`); a bad
+    prompt or setting is a SamplingError in one sentence before any model loads."""
+    if not isinstance(prompt, str):
+        raise SamplingError(f"The prompt must be a string, not {type(prompt).__name__}.")
+    for name, value in (("n", n), ("top_k", top_k), ("max_new_tokens", max_new_tokens), ("seed", seed)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise SamplingError(f"{name} must be an integer, got {value!r}.")
+    settings = SamplingSettings(n=int(n), temperature=temperature, top_p=top_p, top_k=int(top_k), max_new_tokens=int(max_new_tokens),
+                                seed=int(seed))
+    validate(clean_prompt(prompt), settings)
     lm = model if isinstance(model, LanguageModel) else load_model(model, device)
-    settings = SamplingSettings(n=n, temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, seed=seed)
     return sample_run(lm, prompt, settings, chat=chat, system_prompt=system_prompt)
 
 
@@ -131,23 +142,65 @@ def score(run: Run, measures: Sequence[str] | None = None, **models: object) -> 
 
 def score_texts(
     question: str,
-    answers: Sequence[str],
-    logprobs: Sequence[Sequence[float]] | None = None,
-    tokens: Sequence[Sequence[str]] | None = None,
+    answers: Iterable[str],
+    logprobs: Iterable[Iterable[float]] | None = None,
+    tokens: Iterable[Iterable[str]] | None = None,
     *,
     embedder: str = DEFAULT_EMBEDDER,
     nli: str | None = DEFAULT_NLI,
 ) -> Scores:
     """Scores of answers produced elsewhere: the black-box measures always; with per-token `logprobs` (natural log)
-    and their `tokens`, the white-box ones too. Measures that need more say what in their reason."""
+    and their `tokens`, the white-box ones too. Measures that need more say what in their reason. The inputs are held to
+    what a pasted sample may be (PastedSamplesError, a ValueError, in one sentence); an iterator is read at most one
+    item past a limit."""
     if (logprobs is None) != (tokens is None):
-        raise ValueError("give per-token logprobs together with the tokens they belong to, or neither")
-    pasted = [
-        PastedSample(answer, None if tokens is None else list(tokens[i]), None if logprobs is None else [float(v) for v in logprobs[i]])
-        for i, answer in enumerate(answers)
-    ]
+        raise PastedSamplesError("give per-token logprobs together with the tokens they belong to, or neither")
+    if not isinstance(question, str):
+        raise PastedSamplesError(f"The question must be a string, not {type(question).__name__}.")
+    texts = _listed(answers, "The list of answers", MAX_SAMPLES, "samples")
+    if not texts:
+        raise PastedSamplesError("No answers: give at least one answer to score.")
+    if tokens is None or logprobs is None:
+        pasted = [_pasted_sample(index, text, None, None) for index, text in enumerate(texts, start=1)]
+    else:
+        token_rows = _listed(tokens, "The list of token rows", MAX_SAMPLES, "rows")
+        logprob_rows = _listed(logprobs, "The list of log-prob rows", MAX_SAMPLES, "rows")
+        if not len(texts) == len(token_rows) == len(logprob_rows):
+            raise PastedSamplesError(f"{len(texts)} answers but {len(token_rows)} token rows and {len(logprob_rows)} log-prob rows; "
+                                     "give one row of each per answer.")
+        pasted = [_pasted_sample(index, *sample) for index, sample in enumerate(zip(texts, token_rows, logprob_rows), start=1)]
     run = run_from_samples(question, pasted)
     return score_available(run, statistics(run, embedder=embedder, nli=nli, language_model=None))
+
+
+def _listed(values: object, where: str, limit: int, unit: str) -> list:
+    """`values` as a list of at most `limit` items, an iterator read one item past it at most (so an endless one is
+    refused, not read forever); a string is refused, not taken as a list of its characters."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise PastedSamplesError(f"{where} must be a list, not {type(values).__name__}.")
+    items = list(itertools.islice(values, limit + 1))
+    check_limit(where, len(values) if isinstance(values, Sized) else len(items), limit, unit, PastedSamplesError)
+    return items
+
+
+def _pasted_sample(index: int, text: object, tokens: object, logprobs: object) -> PastedSample:
+    """Answer `index` (from 1) with its tokens and log-probs, checked as a pasted JSON sample is (its length is checked
+    with the others' by run_from_samples)."""
+    where = f"Answer {index}"
+    if not isinstance(text, str):
+        raise PastedSamplesError(f"{where}: the answer must be a string, not {type(text).__name__}.")
+    if tokens is None or logprobs is None:
+        return PastedSample(text)
+    token_list = _listed(tokens, f'{where}: "tokens"', MAX_ANSWER_TOKENS, "entries")
+    values = [float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else value
+              for value in _listed(logprobs, f'{where}: "logprobs"', MAX_ANSWER_TOKENS, "entries")]
+    if not all(isinstance(token, str) for token in token_list):
+        raise PastedSamplesError(f'{where}: "tokens" must be a list of strings, one per log-prob.')
+    if not all(_is_logprob(value) for value in values):
+        raise PastedSamplesError(f'{where}: "logprobs" must be a list of finite numbers ≤ 0 (natural log).')
+    if len(token_list) != len(values):
+        raise PastedSamplesError(f"{where}: {len(token_list)} tokens but {len(values)} log-probs.")
+    return PastedSample(text, token_list, values)
 
 
 def claims(run: Run, with_ccp: bool = False, **models: object) -> ClaimsTable:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import ipaddress
 import json
 import os
+import stat
 import subprocess
 import sys
 import tomllib
@@ -22,6 +24,7 @@ from uqviz.models.nli import NliModel
 from uqviz.models.similarity import PRECISIONS
 from uqviz.statistics.base import MissingModelError, ScoreConfig
 
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -210,10 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             judge(args)
         except ValueError as error:
             parser.error(str(error))
+    outputs = [path for path in (getattr(args, "out", None), getattr(args, "report", None)) if path]
     try:
-        for path in (getattr(args, "out", None), getattr(args, "report", None)):
-            if path:
-                check_writable(path)
+        for path in outputs:
+            check_writable(path)
         if args.command == "sample":
             return _sample(args)
         if args.command == "report":
@@ -230,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RunFormatError, SamplingError, ModelLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as error:  # after the checks: a disk that fills up, a file removed or a pipe closed meanwhile
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}; {' and '.join(outputs) or 'the output'} may be incomplete", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def open_model(args: argparse.Namespace, trust_remote_code: bool = False):
@@ -256,11 +263,10 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from uqviz.api import RUN_MODEL, statistics
-    from uqviz.format.run import read_run
     from uqviz.models.loading import is_packaged_source
     from uqviz.scoring.scores import score_run, write_scores
 
-    run = read_run(args.run)
+    run = read_run_with_samples(args.run)
     config, nli = judge(args)
     config = replace(config, uqac_sample=args.uqac_sample, relevance_precision=args.relevance_precision)
     run_statistics = statistics(
@@ -278,6 +284,16 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_run_with_samples(path: str) -> Run:
+    """The run file at `path`, refused in one sentence when it holds no samples: there is nothing to score or show."""
+    from uqviz.format.run import read_run
+
+    run = read_run(path)
+    if not run.samples:
+        raise RunFormatError(f"{path}: the run has no samples; sample at least one answer (uqviz sample --n 1 or more)")
+    return run
+
+
 def run_model_not_asked_for(run: Run) -> None:
     """The measures that need the run's own model say how to load it, instead of loading what a file names."""
     raise MissingModelError(f"the run's model ({run.model.source}) is loaded only with --run-model")
@@ -285,10 +301,9 @@ def run_model_not_asked_for(run: Run) -> None:
 
 def _claims(args: argparse.Namespace) -> int:
     from uqviz.api import claims
-    from uqviz.format.run import read_run
     from uqviz.workflows.claims import write_claims_csv
 
-    run = read_run(args.run)
+    run = read_run_with_samples(args.run)
     nli = None if args.nli.strip().lower() == "none" else args.nli
     table = claims(run, with_ccp=args.ccp, embedder=args.embedder, nli=nli)
     for note in table.notes:
@@ -319,11 +334,10 @@ def _claims_eval(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from uqviz.api import statistics
-    from uqviz.format.run import read_run
     from uqviz.viz.report import write_report
     from uqviz.workflows.importing import score_available
 
-    run = read_run(args.run)
+    run = read_run_with_samples(args.run)
     config, nli = judge(args)
     run_statistics = statistics(run, embedder=args.embedder, nli=nli, language_model=None, config=config)
     scores = score_available(run, run_statistics)
@@ -390,7 +404,7 @@ def _judge(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     config, nli = judge(args)
     judged, note = judge_pairs(pairs, config.cluster_rule, nli_loader(nli), functools.partial(load_embedder_model, args.embedder),
-                               config.cluster_threshold)
+                               config.cluster_threshold, progress=print_judge_progress)
     print_note(note)
     write_judged(args.out, judged)
     same = sum(pair.same for pair in judged)
@@ -399,15 +413,29 @@ def _judge(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_judge_progress(done: int, total: int) -> None:
+    """How far a long `judge` run is, on stderr (judge_pairs calls it between chunks of pairs only)."""
+    print(f"judged {done:,} of {total:,} pairs ({done / total:.0%})", file=sys.stderr)
+
+
 def check_writable(path: str) -> None:
-    """Refuse an output path whose folder is missing or that names a folder, before any work starts."""
+    """Refuse an output path that cannot be written, before any work starts: a missing folder, a folder, a device or other
+    special file, or a path that does not open for appending; an existing file is left as it is (batch resumes from it)."""
     target = Path(path)
     if target.is_dir():
         raise RunFormatError(f"{path} is a folder; expected a file path to write")
     if not target.parent.is_dir():
         raise RunFormatError(f"the folder of {path} does not exist")
-    if not os.access(target if target.exists() else target.parent, os.W_OK):
-        raise RunFormatError(f"{path} cannot be written (no permission)")
+    existed = os.path.lexists(target)
+    if target.exists() and not stat.S_ISREG(target.stat().st_mode):  # opening a pipe would wait for a reader
+        raise RunFormatError(f"{path} is a device or other special file; expected a regular file path to write")
+    try:
+        with target.open("a"):
+            pass
+    except OSError as error:
+        raise RunFormatError(f"{path} cannot be written ({error.strerror or error})") from None
+    if not existed:  # a run that fails later leaves no empty file behind
+        target.unlink()
 
 
 def app_script() -> Path:
@@ -432,13 +460,36 @@ def streamlit_config_options(script: Path) -> list[str]:
     ]
 
 
+def exposed_address(options: list[str]) -> str | None:
+    """The address streamlit's options bind the app to when it reaches beyond this machine (the last `--server.address` wins)."""
+    address = None
+    for index, option in enumerate(options):
+        if option == "--server.address" and index + 1 < len(options):
+            address = options[index + 1]
+        elif option.startswith("--server.address="):
+            address = option.partition("=")[2]
+    return None if address is None or is_loopback(address) else address
+
+
+def is_loopback(address: str) -> bool:
+    """Whether `address` (localhost, 127.0.0.1, ::1 or [::1], and the rest of the loopback range) stays on this machine."""
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return address.lower() == "localhost"
+
+
 def _app(streamlit_options: list[str]) -> int:
     script = app_script()
     if not script.is_file():
         print(f"error: the app is not installed beside this package (no {script})", file=sys.stderr)
         return EXIT_BAD_INPUT
-    options = streamlit_options[1:] if streamlit_options[:1] == ["--"] else streamlit_options
+    options = [*streamlit_config_options(script), *(streamlit_options[1:] if streamlit_options[:1] == ["--"] else streamlit_options)]
+    address = exposed_address(options)
+    if address is not None:
+        print(f"warning: server.address {address!r} serves the app beyond this machine: anyone who can reach it can run its "
+              "models and read its run store", file=sys.stderr)
     try:
-        return subprocess.call([sys.executable, "-m", "streamlit", "run", str(script), *streamlit_config_options(script), *options])
+        return subprocess.call([sys.executable, "-m", "streamlit", "run", str(script), *options])
     except KeyboardInterrupt:  # Ctrl-C is how a user stops the app
         return 130
