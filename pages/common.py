@@ -23,7 +23,7 @@ from uqviz.models.loading import (
 from uqviz.models.catalog import RECOMMENDED, SERVERS_VARIABLE, ModelChoice, download, model_choices
 from uqviz.models.nli import NliModel, load_nli_outcome, loaded_nli
 from uqviz.viz.tokens import plain_markdown
-from uqviz.workflows.calibration import ProfileError, profile_from_bytes
+from uqviz.workflows.calibration import DEFAULT_PROFILE, ProfileError, profile_from_bytes
 from uqviz.workflows.store import RunStore, default_store_path
 
 
@@ -186,6 +186,11 @@ def profile_picker() -> None:
             st.warning(f"The profile was not loaded: {plain_markdown(str(error))}")
     elif upload is None and held is not None and held[2]:
         st.session_state.pop(PROFILE_KEY)  # the upload was removed
+    if PROFILE_KEY not in st.session_state and DEFAULT_PROFILE.is_file():
+        try:
+            st.session_state[PROFILE_KEY] = ("the shipped profile", profile_from_bytes(DEFAULT_PROFILE.read_bytes(), "the shipped profile"), False)
+        except ProfileError as error:
+            st.warning(f"The shipped profile was not loaded: {plain_markdown(str(error))}")
     held = st.session_state.get(PROFILE_KEY)
     if held is not None:
         rows = (held[1]["valid_for"].get("data") or {}).get("rows")

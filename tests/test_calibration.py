@@ -113,3 +113,59 @@ def test_huge_nan_and_deep_files_are_refused_before_or_while_parsing(tmp_path):
     deep.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ProfileError, match="not a profile"):
         read_profile(deep)
+
+
+def test_the_scores_document_gains_calibrated_values_and_the_differences(profile):
+    from uqviz.workflows.calibration import calibrated_document
+
+    document = calibrated_document(profile, {"good": 0.5, "flat": 1.0}, {"model": "other", "n": 10})
+    assert set(document["calibrated"]) >= {"good", "ensemble"} and "noise" not in document["calibrated"]
+    entry = document["calibrated"]["good"]
+    assert entry["low"] <= entry["p_wrong"] <= entry["high"]
+    assert document["profile_differences"] == ["model: the profile was fitted with 'default', this run has 'other'"]
+    json.dumps(document, allow_nan=False)
+
+
+@pytest.mark.slow
+def test_calibrate_and_score_with_a_profile_from_the_command_line(tmp_path, france_run):
+    import csv
+
+    from tests.conftest import run_cli
+    from uqviz.format.run import write_run
+    from uqviz.measures.registry import REGISTRY
+    from uqviz.workflows.batch import result_columns
+
+    results = tmp_path / "results.csv"
+    with open(results, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, result_columns(list(REGISTRY)))
+        writer.writeheader()
+        for row in rows(60):
+            writer.writerow({"question": row["question"], "gold": "x", "greedy_answer": "y", "match_score": row["correct"],
+                             "correct": int(row["correct"]), "ln_predictive_entropy": 3 * row["good"],
+                             "predictive_entropy": row["noise"], "samples": "[]", "judge": "strict", "reasons": "{}", "seconds": 1.0})
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"model": "default", "settings": {"sampling": {"n": 10, "temperature": 1.0, "top_p": 1.0,
+                                                                                "top_k": 0, "max_new_tokens": 16}}}))
+    profile_path = tmp_path / "profile.json"
+    made = run_cli("calibrate", str(results), "--report", str(report), "--out", str(profile_path))
+    assert "wrote a profile of 2 measures from 60 rows" in made.stderr
+    profile = read_profile(profile_path)
+    assert profile["valid_for"]["model"] == "default" and profile["valid_for"]["data"]["rows"] == 60
+    from dataclasses import replace
+
+    run_path = tmp_path / "run.json"  # a model the run names but score does not load: the test needs no model pass
+    write_run(replace(france_run, model=replace(france_run.model, source="hub:someone/elsewhere")), run_path)
+    scored = run_cli("score", str(run_path), "--nli", "none", "--profile", str(profile_path))
+    document = json.loads(scored.stdout)
+    value = document["measures"]["ln_predictive_entropy"]["value"]
+    assert document["calibrated"]["ln_predictive_entropy"]["p_wrong"] == pytest.approx(
+        calibrate(profile, {"ln_predictive_entropy": value, "predictive_entropy": document["measures"]["predictive_entropy"]["value"]})["ln_predictive_entropy"].p_wrong)
+    assert document["profile_differences"] == ["model: the profile was fitted with 'default', this run has 'someone/elsewhere'",
+                                               "n: the profile was fitted with 10, this run has 4",
+                                               "judge: the profile was fitted with 'strict', this run has "
+                                               "'embedding cosine ≥ 0.65, representative assignment'"]
+    assert "warning: the profile does not fit this run" in scored.stderr
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text('{"schema": "uqviz.profile/1", "valid_for": {}, "measures": {"x": {"method": "pickle"}}}')
+    refused = run_cli("score", str(run_path), "--profile", str(hostile), check=False)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1 and "malformed" in refused.stderr

@@ -23,6 +23,7 @@ from uqviz.models.loading import DEFAULT_MODEL, ModelLoadError
 from uqviz.models.nli import NliModel
 from uqviz.models.similarity import PRECISIONS
 from uqviz.statistics.base import MissingModelError, ScoreConfig
+from uqviz.workflows.calibration import ProfileError
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -57,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="load the model the run file names (UQAC, EigenScore, P(True)); a run file chooses that path or "
                             "hub id, so it loads only when asked, never with remote code (the packaged default model "
                             "loads without asking)")
+    score.add_argument("--profile", default=None, metavar="PROFILE",
+                       help="a calibration profile (uqviz calibrate): adds each covered measure's chance of being wrong")
     score.add_argument("--uqac-sample", type=int, default=None, metavar="K",
                        help="0-based index of the sample UQAC analyses with the run's model (default: the first)")
     score.add_argument("--relevance-precision", choices=PRECISIONS, default="auto",
@@ -91,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_embedder_argument(claims)
     claims.add_argument("--nli", default="default", metavar="PATH_OR_ID",
                         help="the NLI judge of support: 'default' (the packaged one), a local folder, or 'none'")
+
+    calibrate = commands.add_parser("calibrate", help="fit a calibration profile (U -> chance of being wrong) from batch results")
+    calibrate.add_argument("results", help="the results CSV that `uqviz batch` writes")
+    calibrate.add_argument("--report", default=None, help="its report.json: the model and settings the profile is valid for")
+    calibrate.add_argument("--out", required=True, help="profile.json path")
 
     claims_eval = commands.add_parser("claims-eval", help="claim-level AUROC and PRR of every claim score on labelled claims")
     claims_eval.add_argument("labels", nargs="?", default=None,
@@ -229,8 +237,10 @@ def main(argv: list[str] | None = None) -> int:
             return _claims(args)
         if args.command == "claims-eval":
             return _claims_eval(args)
+        if args.command == "calibrate":
+            return _calibrate(args)
         return _score(args)
-    except (RunFormatError, SamplingError, ModelLoadError) as error:
+    except (RunFormatError, SamplingError, ModelLoadError, ProfileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:  # after the checks: a disk that fills up, a file removed or a pipe closed meanwhile
@@ -264,9 +274,11 @@ def _sample(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from uqviz.api import RUN_MODEL, statistics
     from uqviz.models.loading import is_packaged_source
-    from uqviz.scoring.scores import score_run, write_scores
+    from uqviz.scoring.scores import score_run
+    from uqviz.workflows.calibration import calibrated_document, read_profile, run_conditions
 
     run = read_run_with_samples(args.run)
+    profile = read_profile(args.profile) if args.profile else None
     config, nli = judge(args)
     config = replace(config, uqac_sample=args.uqac_sample, relevance_precision=args.relevance_precision)
     run_statistics = statistics(
@@ -275,12 +287,42 @@ def _score(args: argparse.Namespace) -> int:
     )
     scores = score_run(run, run_statistics, on_demand=on_demand(args))
     print_note(scores.judge and scores.judge.note)
+    document = scores.to_dict()
+    if profile is not None:
+        document |= calibrated_document(profile, {name: entry["value"] for name, entry in document["measures"].items()},
+                                        run_conditions(profile_model(run), run.settings, scores.judge and scores.judge.description))
+        for difference in document["profile_differences"]:
+            print(f"warning: the profile does not fit this run: {difference}", file=sys.stderr)
     if args.out:
-        write_scores(scores, args.out)
+        Path(args.out).write_text(json.dumps(document, indent=1, allow_nan=False), encoding="utf-8")
         print(f"wrote {len(scores.measures)} measures to {args.out}", file=sys.stderr)
     else:
-        json.dump(scores.to_dict(), sys.stdout, indent=1, allow_nan=False)
+        json.dump(document, sys.stdout, indent=1, allow_nan=False)
         print()
+    return 0
+
+
+def profile_model(run: Run) -> str:
+    """The run's model as a batch names it (its load spec), for comparison with a profile's."""
+    from uqviz.models.loading import spec_from_source
+
+    try:
+        return spec_from_source(run.model.source)
+    except ModelLoadError:
+        return run.model.source
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from uqviz.workflows.calibration import profile_from_results
+
+    if not Path(args.results).is_file():
+        raise ProfileError(f"{args.results}: no such file")
+    profile = profile_from_results(args.results, args.report)
+    Path(args.out).write_text(json.dumps(profile, indent=1, allow_nan=False), encoding="utf-8")
+    for name, reason in profile["unfit"].items():
+        print(f"note: {name} not calibrated: {reason}", file=sys.stderr)
+    print(f"wrote a profile of {len(profile['measures'])} measures from {profile['valid_for']['data']['rows']} rows to {args.out}",
+          file=sys.stderr)
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 PROFILE_SCHEMA = "uqviz.profile/1"
+DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "data" / "default_profile.json"  # `make calibration` writes it
 MAX_PROFILE_BYTES = 2 * 1024 * 1024
 MAX_MAP_POINTS = 5_000
 MIN_ROWS = 20
@@ -312,3 +313,13 @@ def profile_from_results(results: str | Path, report: str | Path | None = None, 
 def run_conditions(model: str | None, settings: Any, judge: str | None) -> dict[str, Any]:
     """A run's conditions in the profile's terms: its model spec, sampling settings and meaning judge."""
     return {"model": model, **{key: getattr(settings, key) for key in SETTINGS_COMPARED}, "judge": judge}
+
+
+def calibrated_document(profile: Mapping[str, Any], values: Mapping[str, float | None], conditions: Mapping[str, Any]) -> dict[str, Any]:
+    """What `score --profile` adds to scores.json: `calibrated` {measure: {p_wrong, low, high}} and the conditions that
+    differ from the profile's (`profile_differences`)."""
+    return {
+        "calibrated": {name: {"p_wrong": value.p_wrong, "low": value.low, "high": value.high}
+                       for name, value in calibrate(profile, values).items()},
+        "profile_differences": differences(profile, conditions),
+    }
