@@ -110,7 +110,8 @@ def _panels(titles: Sequence[str]) -> go.Figure:
     rows = max(1, -(-len(titles) // PANEL_COLUMNS))
     figure = make_subplots(
         rows=rows, cols=PANEL_COLUMNS, subplot_titles=[html.escape(title) for title in titles] or None,
-        vertical_spacing=min(0.3 / rows + 0.05, 0.25), horizontal_spacing=0.08,
+        # plotly allows at most 1 / (rows − 1) between rows; keep under it however many measures there are
+        vertical_spacing=min(0.3 / rows + 0.05, 0.25, 0.9 / max(rows - 1, 1)), horizontal_spacing=0.08,
     )
     figure.update_layout(height=80 + PANEL_HEIGHT * rows, margin={"l": 40, "r": 10, "t": 70, "b": 30})
     return figure
