@@ -146,7 +146,8 @@ def test_on_demand_without_the_runs_model_computes_ccp_and_keeps_what_p_true_nee
     scores = at.session_state["scores"][1]
     assert scores["claim_conditioned_probability"].result.value is not None
     assert scores["p_true"].result.value is None and scores["p_true"].result.reason == p_true
-    assert [status.label for status in at.status] == ["Computed 1 costly measure"]
+    assert scores["luq"].result.value is not None and scores["max_claim_uncertainty"].result.value is not None  # NLI only
+    assert [status.label for status in at.status] == ["Computed 3 costly measures"]
 
 
 def test_cocoa_scatter_draws_each_answers_detail_for_the_chosen_variant():
