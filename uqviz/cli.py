@@ -274,7 +274,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     from uqviz.api import RUN_MODEL, statistics
     from uqviz.models.loading import is_packaged_source
-    from uqviz.scoring.scores import score_run
+    from uqviz.scoring.scores import score_run, write_scores
     from uqviz.workflows.calibration import calibrated_document, read_profile, run_conditions
 
     run = read_run_with_samples(args.run)
@@ -287,17 +287,17 @@ def _score(args: argparse.Namespace) -> int:
     )
     scores = score_run(run, run_statistics, on_demand=on_demand(args))
     print_note(scores.judge and scores.judge.note)
-    document = scores.to_dict()
+    extra = {}
     if profile is not None:
-        document |= calibrated_document(profile, {name: entry["value"] for name, entry in document["measures"].items()},
-                                        run_conditions(profile_model(run), run.settings, scores.judge and scores.judge.description))
-        for difference in document["profile_differences"]:
+        extra = calibrated_document(profile, {name: scored.result.value for name, scored in scores.measures.items()},
+                                    run_conditions(profile_model(run), run.settings, scores.judge and scores.judge.description))
+        for difference in extra["profile_differences"]:
             print(f"warning: the profile does not fit this run: {difference}", file=sys.stderr)
     if args.out:
-        Path(args.out).write_text(json.dumps(document, indent=1, allow_nan=False), encoding="utf-8")
+        write_scores(scores, args.out, extra)
         print(f"wrote {len(scores.measures)} measures to {args.out}", file=sys.stderr)
     else:
-        json.dump(document, sys.stdout, indent=1, allow_nan=False)
+        json.dump({**scores.to_dict(), **extra}, sys.stdout, indent=1, allow_nan=False)
         print()
     return 0
 

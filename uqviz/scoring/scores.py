@@ -124,8 +124,9 @@ def score_run(
     )
 
 
-def write_scores(scores: Scores, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(scores.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
+def write_scores(scores: Scores, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+    """scores.json, with `extra` top-level fields (a calibration profile's `calibrated` and `profile_differences`)."""
+    Path(path).write_text(json.dumps({**scores.to_dict(), **(extra or {})}, indent=1, allow_nan=False), encoding="utf-8")
 
 
 def _finite_or_none(value: float | None) -> float | None:
