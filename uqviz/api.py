@@ -32,7 +32,7 @@ from uqviz.viz.chain import chain_figure as draw_chain
 from uqviz.viz.history import scores_table_figure
 from uqviz.viz.volume import gram_figure, text_labels
 from uqviz.workflows.claims import ClaimsTable, claims_table
-from uqviz.workflows.importing import PastedSample, PastedSamplesError, _is_logprob, run_from_samples, score_available
+from uqviz.workflows.importing import PastedSample, PastedSamplesError, checked_tokens, run_from_samples, score_available
 
 RUN_MODEL = "run"
 
@@ -194,13 +194,7 @@ def _pasted_sample(index: int, text: object, tokens: object, logprobs: object) -
     token_list = _listed(tokens, f'{where}: "tokens"', MAX_ANSWER_TOKENS, "entries")
     values = [float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else value
               for value in _listed(logprobs, f'{where}: "logprobs"', MAX_ANSWER_TOKENS, "entries")]
-    if not all(isinstance(token, str) for token in token_list):
-        raise PastedSamplesError(f'{where}: "tokens" must be a list of strings, one per log-prob.')
-    if not all(_is_logprob(value) for value in values):
-        raise PastedSamplesError(f'{where}: "logprobs" must be a list of finite numbers ≤ 0 (natural log).')
-    if len(token_list) != len(values):
-        raise PastedSamplesError(f"{where}: {len(token_list)} tokens but {len(values)} log-probs.")
-    return PastedSample(text, token_list, values)
+    return PastedSample(text, *checked_tokens(where, token_list, values))
 
 
 def claims(run: Run, with_ccp: bool = False, **models: object) -> ClaimsTable:

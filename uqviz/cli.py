@@ -150,10 +150,15 @@ def judge(args: argparse.Namespace) -> tuple[ScoreConfig, str | None]:
     """The clustering rule and the NLI model (None: embeddings only) the options ask for; an NLI rule without one is refused."""
     from uqviz.statistics.clustering import RULES
 
-    nli = None if args.nli.strip().lower() == "none" else args.nli
+    nli = nli_spec(args.nli)
     if nli is None and args.rule in RULES and RULES[args.rule].needs_nli:
         raise ValueError(f"--rule {args.rule} judges with an NLI model, and --nli none names none; drop one of the two")
     return ScoreConfig(cluster_rule=args.rule), nli
+
+
+def nli_spec(value: str) -> str | None:
+    """The NLI judge an --nli option names; None for 'none' (embeddings only)."""
+    return None if value.strip().lower() == "none" else value
 
 
 def print_note(note: str | None) -> None:
@@ -346,8 +351,7 @@ def _claims(args: argparse.Namespace) -> int:
     from uqviz.workflows.claims import write_claims_csv
 
     run = read_run_with_samples(args.run)
-    nli = None if args.nli.strip().lower() == "none" else args.nli
-    table = claims(run, with_ccp=args.ccp, embedder=args.embedder, nli=nli)
+    table = claims(run, with_ccp=args.ccp, embedder=args.embedder, nli=nli_spec(args.nli))
     for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
     for column, reason in sorted(table.reasons.items()):
@@ -364,7 +368,7 @@ def _claims_eval(args: argparse.Namespace) -> int:
     labels = Path(args.labels) if args.labels else LABELLED_CLAIMS
     if not labels.is_file():
         raise RunFormatError(f"{labels}: no such file")
-    result = evaluate_claims(labels, lambda run: claims(run, with_ccp=args.ccp, language_model=None))
+    result = evaluate_claims(labels, lambda run: claims(run, with_ccp=args.ccp))
     print(f"{result.true_claims} true and {result.false_claims} false claims scored "
           f"({result.unverifiable} unverifiable left out, {result.unmatched} not found in the runs)")
     print(f"{'claim score':28s} {'AUROC':>7s} {'PRR':>7s}")

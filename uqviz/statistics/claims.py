@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uqviz.format.run import Sample
-from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NliModel, argmax_labels, label_probabilities
+from uqviz.models.nli import CONTRADICTION, NliModel, argmax_labels, label_probabilities
 from uqviz.statistics.base import MissingInputError, RunStatistics, Statistic
 
 MAX_CLAIMS_PER_ANSWER = 64
@@ -132,11 +132,6 @@ def _claim_support(stats: RunStatistics) -> ClaimSupport:
 
 CLAIM_SUPPORT = Statistic("claim_support", _claim_support)
 """NLI probabilities of every claim given every other answer."""
-
-
-def entailed(support: ClaimSupport) -> np.ndarray:
-    """claims × samples: True where the sample's answer entails the claim."""
-    return support.labels == ENTAILMENT
 
 
 def contradicted(support: ClaimSupport) -> np.ndarray:

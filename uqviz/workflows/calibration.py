@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from uqviz.format.run import check_limit
+
 PROFILE_SCHEMA = "uqviz.profile/1"
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "data" / "default_profile.json"  # `make calibration` writes it
 MAX_PROFILE_BYTES = 2 * 1024 * 1024
@@ -196,15 +198,13 @@ def read_profile(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ProfileError(f"{path}: no such file")
-    if path.stat().st_size > MAX_PROFILE_BYTES:
-        raise ProfileError(f"{path} is {path.stat().st_size:,} bytes, more than the {MAX_PROFILE_BYTES:,} a profile may have")
+    check_limit(str(path), path.stat().st_size, MAX_PROFILE_BYTES, "bytes", ProfileError)  # before reading it
     return profile_from_bytes(path.read_bytes(), str(path))
 
 
 def profile_from_bytes(data: bytes, where: str = "the profile") -> dict[str, Any]:
     """A profile from JSON bytes (a file, an upload): size, nesting, schema, finite numbers and map sizes checked."""
-    if len(data) > MAX_PROFILE_BYTES:
-        raise ProfileError(f"{where} is {len(data):,} bytes, more than the {MAX_PROFILE_BYTES:,} a profile may have")
+    check_limit(where, len(data), MAX_PROFILE_BYTES, "bytes", ProfileError)
     try:
         profile = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as error:

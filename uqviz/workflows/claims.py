@@ -16,6 +16,7 @@ from uqviz.format.spreadsheet import spreadsheet_text
 from uqviz.measures.ccp import token_ccp
 from uqviz.measures.luq import claim_scores
 from uqviz.models.loading import ModelLoadError
+from uqviz.models.nli import argmax_labels, label_probabilities
 from uqviz.statistics.alternatives import TOKEN_ALTERNATIVES
 from uqviz.statistics.base import MissingInputError, RunStatistics
 from uqviz.statistics.claims import CLAIM_SUPPORT, CLAIMS, Claim
@@ -25,8 +26,6 @@ COLUMNS = (
     "sample", "claim", "start", "end", "first_token", "last_token", "support", "contradicting", "luq_uncertainty",
     "ccp_uncertainty", "max_token_entropy", "mean_logprob", "min_logprob", "relevance_weighted_entropy",
 )
-SCORE_COLUMNS = ("support", "luq_uncertainty", "ccp_uncertainty", "max_token_entropy", "mean_logprob", "min_logprob",
-                 "relevance_weighted_entropy")
 
 
 @dataclass(frozen=True)
@@ -151,8 +150,6 @@ class Evidence:
 def claim_evidence(stats: RunStatistics, claim: Claim) -> list[Evidence]:
     """For every other answer with a sentence, the one whose entailment or contradiction of the claim is the largest
     (one batched, cached NLI call over the other answers' sentences; docs/methods.md §13.2)."""
-    from uqviz.models.nli import argmax_labels, label_probabilities
-
     sentences = [other for claims in CLAIMS(stats).claims for other in claims if other.sample != claim.sample]
     if not sentences:
         return []

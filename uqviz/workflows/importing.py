@@ -100,19 +100,25 @@ def _parse_line(line: str, number: int) -> PastedSample:
     _check_sizes(f"Line {number}", item["text"], tokens, logprobs)
     if "logprobs" not in item and "tokens" not in item:
         return PastedSample(item["text"])
-    if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
-        raise PastedSamplesError(f"Line {number}: \"tokens\" must be a list of strings, one per log-prob.")
-    if not isinstance(logprobs, list) or not all(_is_logprob(value) for value in logprobs):
-        raise PastedSamplesError(f"Line {number}: \"logprobs\" must be a list of finite numbers ≤ 0 (natural log).")
-    if len(tokens) != len(logprobs):
-        raise PastedSamplesError(f"Line {number}: {len(tokens)} tokens but {len(logprobs)} log-probs.")
+    tokens, logprobs = checked_tokens(f"Line {number}", tokens, logprobs)
     raw_bytes = item.get("bytes")
     if raw_bytes is not None and (not isinstance(raw_bytes, list) or len(raw_bytes) != len(tokens)
                                   or not all(_is_byte_list(entry) for entry in raw_bytes)):
         raise PastedSamplesError(f"Line {number}: \"bytes\" must be a list with one entry per token: null or that token's UTF-8 bytes (0-255).")
     exact = None if raw_bytes is None else [None if entry is None else bytes(entry) for entry in raw_bytes]
-    return PastedSample(item["text"], list(tokens), [float(value) for value in logprobs],
-                        None if exact is None else recorded_token_bytes(tokens, exact))
+    return PastedSample(item["text"], tokens, logprobs, None if exact is None else recorded_token_bytes(tokens, exact))
+
+
+def checked_tokens(where: str, tokens: object, logprobs: object) -> tuple[list[str], list[float]]:
+    """A pasted answer's tokens and log-probs (lists of strings and of finite numbers ≤ 0, as long as each other), or a
+    PastedSamplesError naming `where` (a paste's line, an API answer)."""
+    if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens):
+        raise PastedSamplesError(f"{where}: \"tokens\" must be a list of strings, one per log-prob.")
+    if not isinstance(logprobs, list) or not all(_is_logprob(value) for value in logprobs):
+        raise PastedSamplesError(f"{where}: \"logprobs\" must be a list of finite numbers ≤ 0 (natural log).")
+    if len(tokens) != len(logprobs):
+        raise PastedSamplesError(f"{where}: {len(tokens)} tokens but {len(logprobs)} log-probs.")
+    return list(tokens), [float(value) for value in logprobs]
 
 
 def _is_byte_list(value: object) -> bool:
