@@ -14,10 +14,13 @@ from uqviz.workflows.nli_training import REAL_ANSWERS, REAL_PAIRS, read_real_pai
 from uqviz.workflows.real_answers import (
     HAND_LABELS,
     AnsweredQuestion,
+    fold,
     GoldQuestion,
     given_answer,
     labelling_pairs,
     read_answers,
+    swapped_answer,
+    swapped_pairs,
     training_questions,
     weak_pairs,
 )
@@ -65,6 +68,23 @@ def test_weak_pairs_label_the_same_recognised_answer_entailment_different_ones_c
     # 4 // 4 = 1 neutral pair; of the other 3, half (1) the same answer and the rest different ones
     assert sorted(label for *_, label in weak_pairs([AnsweredQuestion(FRANCE, answers)], per_question=4, seed=0)) == (
         ["contradiction"] * 4 + ["entailment"] * 2 + ["neutral"] * 2)
+
+
+def test_a_swapped_answer_changes_only_the_answer_it_gives_and_pairs_as_a_contradiction_both_ways():
+    rng = random.Random(0)
+    swapped = swapped_answer(FRANCE, "Globally, the capital of France is Paris, a city of light.", rng)
+    swapped_in = swapped.split("is ", 1)[1].split(",", 1)[0]
+    assert swapped.startswith("Globally, the capital of France is ") and swapped.endswith(", a city of light.")
+    assert given_answer(FRANCE, swapped) == fold(swapped_in) != "paris"
+    assert swapped_answer(FRANCE, "France has many cities.", rng) is None
+    product = GoldQuestion("What is 6 times 10?", ("60",), numeric=True)
+    number = swapped_answer(product, "6 times 10 is 60, of course.", rng)
+    assert number.startswith("6 times 10 is ") and number.endswith(", of course.") and given_answer(product, number) not in (None, "60")
+    pairs = swapped_pairs([AnsweredQuestion(FRANCE, ("Paris.", "Paris.", "Maybe Paris.", "Lyon is it.", "It is Sydney."))], 5, 0)
+    # "Paris." once (duplicates drop), the hedge and the unknown Lyon left out: two answers, both orders
+    assert len(pairs) == 4 and {label for *_, label in pairs} == {"contradiction"}
+    assert {(a, b) for _, a, b, _ in pairs} == {(b, a) for _, a, b, _ in pairs}
+    assert len(swapped_pairs([AnsweredQuestion(FRANCE, ("Paris.", "It is Sydney."))], 1, 0)) == 2
 
 
 def test_labelling_pairs_put_two_right_answers_together_first_and_never_pair_an_answer_with_itself():

@@ -30,7 +30,7 @@ from uqviz.models.similarity import BFLOAT16, FLOAT32, computing_in, has_fast_bf
 from uqviz.statistics.clustering import STRICT_RULE
 from uqviz.workflows.judging import judge_pairs
 from uqviz.workflows.qa_pairs import generate_pairs, rough_pairs
-from uqviz.workflows.real_answers import ROUGH_STYLES, read_answers, weak_pairs
+from uqviz.workflows.real_answers import ROUGH_STYLES, read_answers, swapped_pairs, weak_pairs
 
 if TYPE_CHECKING:
     import torch
@@ -81,9 +81,11 @@ def rough_examples(count: int, seed: int) -> list[Example]:
     return judge_examples((pair.question, pair.premise, pair.hypothesis, pair.label) for pair in rough_pairs(count, seed))
 
 
-def real_examples(answers: Path, per_question: int, seed: int) -> list[Example]:
-    """The weak labels of pairs of the model's own sampled answers (real_answers.weak_pairs)."""
-    return judge_examples(weak_pairs(read_answers(answers), per_question, seed))
+def real_examples(answers: Path, per_question: int, seed: int, swapped_per_question: int = 0) -> list[Example]:
+    """The weak labels of pairs of the model's own sampled answers (real_answers.weak_pairs), and answers set against
+    themselves with another answer swapped in (real_answers.swapped_pairs)."""
+    answered = read_answers(answers)
+    return judge_examples(weak_pairs(answered, per_question, seed) + swapped_pairs(answered, swapped_per_question, seed))
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, group: int = 64) -> list[list[int]]:
@@ -439,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-answers", type=Path, default=None,
                         help="sampled answers (real_answers.py) whose weak same/different labels are added")
     parser.add_argument("--real-pairs-per-question", type=int, default=12)
+    parser.add_argument("--swapped-per-question", type=int, default=0,
+                        help="answers per question set against themselves with another answer swapped in (contradiction)")
     parser.add_argument("--real-repeats", type=int, default=1, help="how many times each weakly labelled real pair is seen per epoch")
     parser.add_argument("--base", type=Path, default=None, help="a trained judge to go on training on the data")
     parser.add_argument("--teacher", type=Path, default=None, help="a trained judge to distil into a student")
@@ -464,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         snli = read_snli(args.data / SNLI_TRAIN)
         if args.snli is not None:  # a sample spread over the whole file, not its first pairs
             snli = random.Random(args.seed).sample(snli, min(args.snli, len(snli)))
-        real = real_examples(args.real_answers, args.real_pairs_per_question, args.seed) * args.real_repeats if args.real_answers else []
+        real = real_examples(args.real_answers, args.real_pairs_per_question, args.seed, args.swapped_per_question) * args.real_repeats if args.real_answers else []
         examples = snli + qa_examples(args.qa_pairs, args.seed) + rough_examples(args.rough_pairs, args.seed) + real
         started = time.perf_counter()
         distillation = Distillation(args.teacher, args.layers, text_layers=args.text_layers) if args.teacher else None
@@ -476,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         precision = train(examples, args.out, args.epochs, args.seed, learning_rate=args.learning_rate, distillation=distillation, base=args.base)
         seconds = time.perf_counter() - started
         metrics = {"training_examples": len(examples), "snli_pairs": len(snli), "qa_pairs": args.qa_pairs, "rough_pairs": args.rough_pairs,
-                   "real_answer_pairs": len(real) // args.real_repeats, "real_repeats": args.real_repeats, "real_answers": args.real_answers.name if args.real_answers else None, "epochs": args.epochs,
+                   "real_answer_pairs": len(real) // args.real_repeats, "swapped_per_question": args.swapped_per_question, "real_repeats": args.real_repeats, "real_answers": args.real_answers.name if args.real_answers else None, "epochs": args.epochs,
                    "learning_rate": args.learning_rate, "seed": args.seed, "training_precision": precision,
                    "training_seconds": round(seconds), **evaluate(args.out, args.data), **record}
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")

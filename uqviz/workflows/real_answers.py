@@ -244,6 +244,47 @@ def weak_pairs(answered: Sequence[AnsweredQuestion], per_question: int, seed: in
     return pairs
 
 
+def swapped_answer(question: GoldQuestion, answer: str, rng: random.Random) -> str | None:
+    """The answer with the name (or number) it gives replaced by another of the question's kind, everything around it
+    kept: the counterfactual that differs from the answer in what it answers and nothing else; None when the answer
+    gives no recognised answer or the name cannot be found in its own spelling."""
+    given = given_answer(question, answer)
+    if given is None:
+        return None
+    if question.numeric:
+        for match in NUMBER_PATTERN.finditer(answer):
+            if str(_number(match.group())) == given:
+                other = _number(given) + rng.choice([-1, 1]) * rng.randint(1, 9 if len(given) < 4 else 40)
+                return answer[: match.start()] + str(other) + answer[match.end() :]
+        return None
+    spellings = [name for name, canonical in question.names.items() if canonical == given]
+    others = sorted({canonical for canonical in question.names.values() if canonical != given})
+    found = [match for name in spellings if (match := re.search(rf"\b{re.escape(name)}\b", answer, re.I))]
+    if not found or not others:
+        return None
+    match = min(found, key=lambda m: m.start())
+    other = rng.choice(others)
+    return answer[: match.start()] + (other.title() if match.group()[:1].isupper() else other) + answer[match.end() :]
+
+
+def swapped_pairs(answered: Sequence[AnsweredQuestion], per_question: int, seed: int) -> list[tuple[str, str, str, str]]:
+    """(question, answer, the answer with another answer swapped in, contradiction), both orders, for up to
+    `per_question` of each question's answers that give a recognised answer (docs/methods.md §0.2)."""
+    rng = random.Random(seed)
+    pairs = []
+    for item in answered:
+        texts = [text for text in dict.fromkeys(item.answers) if text.strip() and not HEDGE_WORDS.search(text)]
+        rng.shuffle(texts)
+        made = 0
+        for text in texts:
+            if made == per_question:
+                break
+            if (swapped := swapped_answer(item.question, text, rng)) is not None and swapped != text:
+                pairs += [(item.question.question, text, swapped, CONTRADICTION), (item.question.question, swapped, text, CONTRADICTION)]
+                made += 1
+    return pairs
+
+
 def labelling_pairs(answered: Sequence[AnsweredQuestion], per_question: int, seed: int) -> list[dict[str, str]]:
     """Pairs of distinct answers to label by hand, per question: one that gives the gold answer with one that gives the
     same where possible, and the rest drawn at random, so that both labels occur."""
