@@ -15,7 +15,8 @@ from uqviz.scoring.scores import on_demand_reason
 from uqviz.statistics.base import RunStatistics
 
 BLACK_BOX = {"lexical_similarity", "discrete_semantic_entropy", "num_semantic_sets", "degree", "eccentricity",
-             "eig_val_laplacian", "semantic_volume"}
+             "eig_val_laplacian", "semantic_volume", "monte_carlo_meaning_probability", "directional_entailment_graph",
+             "bert_score_consistency"}
 WITH_LOGPROBS = "\n".join(
     json.dumps(line) for line in (
         {"text": "Paris", "tokens": ["Paris"], "logprobs": [-0.1]},

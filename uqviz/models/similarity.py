@@ -83,6 +83,7 @@ class BiEncoderSimilarity:
         self.device = str(embedder.model.device)
         self.calls = 0
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._token_vectors: dict[str, np.ndarray] = {}
 
     def embed(self, texts: Sequence[str], precision: str = FLOAT32) -> np.ndarray:
         """Unit-norm float32 embeddings (len(texts) × d) computed at `precision`; unseen texts go through the model in
@@ -100,6 +101,25 @@ class BiEncoderSimilarity:
         if not texts:
             return np.zeros((0, dimension), dtype=np.float32)
         return np.stack([self._vectors[precision, text] for text in texts])
+
+    def token_embeddings(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per text, the unit-norm float32 contextual vectors (n × d) of its word pieces from the encoder's last layer,
+        [CLS], [SEP] and padding left out as BERTScore does (docs/methods.md §12.9); unseen texts go through the model in
+        batched calls, and each text is kept."""
+        missing = list(dict.fromkeys(text for text in texts if text not in self._token_vectors))
+        if missing:
+            tokenizer = self.embedder.model.tokenizer
+            special = [token for token in (tokenizer.cls_token_id, tokenizer.sep_token_id) if token is not None]
+            with self.embedder.lock:
+                outputs = self.embedder.model.encode(missing, batch_size=self.batch_size, output_value=None, show_progress_bar=False)
+            self.calls += -(-len(missing) // self.batch_size)
+            for text, output in zip(missing, outputs):
+                ids = output["input_ids"].cpu().numpy()
+                keep = (output["attention_mask"].cpu().numpy() == 1) & ~np.isin(ids, special)
+                vectors = output["token_embeddings"].float().cpu().numpy()[keep]
+                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+                self._token_vectors[text] = (vectors / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32)
+        return [self._token_vectors[text] for text in texts]
 
     def pair_scores(self, left: Sequence[str], right: Sequence[str], precision: str = FLOAT32) -> np.ndarray:
         cosine = np.sum(self.embed(left, precision) * self.embed(right, precision), axis=1)

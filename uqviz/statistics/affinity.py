@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from uqviz.models.nli import CONTRADICTION, ENTAILMENT, NLI_LABELS, label_probabilities, unique_texts
-from uqviz.statistics.base import MissingInputError, RunStatistics, Statistic
+from uqviz.models.similarity import BiEncoderSimilarity
+from uqviz.statistics.base import MissingInputError, MissingModelError, RunStatistics, Statistic
 from uqviz.statistics.clustering import ANSWER_NLI_LOGITS, MEANING_JUDGE, RULES
 
 LIN_NLI_TEMPERATURE = 3.0
@@ -69,3 +70,14 @@ def _answer_nli_probabilities(stats: RunStatistics) -> np.ndarray:
 
 ANSWER_NLI_PROBABILITIES = Statistic("nli_probabilities", _answer_nli_probabilities)
 """K × K × 3 softmax NLI probabilities p(label | q a_i → q a_j) in NLI_LABELS order, over the samples (KLE, semantic density)."""
+
+
+def _answer_token_embeddings(stats: RunStatistics) -> list[np.ndarray]:
+    backend = stats.similarity
+    if not isinstance(backend, BiEncoderSimilarity):
+        raise MissingModelError(f"the similarity backend {backend.name!r} has no token embeddings")
+    return backend.token_embeddings(stats.answers)
+
+
+ANSWER_TOKEN_EMBEDDINGS = Statistic("answer_token_embeddings", _answer_token_embeddings)
+"""Per answer, the unit contextual vectors of its word pieces from the embedder's last layer (BERTScore's tokens)."""
