@@ -15,6 +15,8 @@ printed on its own. Then LM-Polygraph's estimator is fed the SAME inputs, taken 
 states, token log-probs and entropies, NLI probabilities, affinity, top-k alternatives with their NLI labels, P(True)
 log-probs, verbalized replies), so any difference is the estimator's formula, not its inputs. Where LM-Polygraph scores
 one answer (its "greedy" one), it is given each of uqviz's K answers as a batch of K inputs and compared per answer.
+RAUQ and the Attention Score read the answer UQAC analyses; LM-Polygraph's estimators get its attention from one
+independent eager forward (output_attentions), shaped as its calculators hold it.
 Times are medians over repeated calls: uqviz's measure on cached statistics vs LM-Polygraph's estimator on the
 prepared stats; ratio = LM-Polygraph / uqviz.
 """
@@ -49,6 +51,7 @@ from uqviz.statistics.affinity import ANSWER_AFFINITY, ANSWER_NLI_PROBABILITIES 
 from uqviz.statistics.alternatives import TOKEN_ALTERNATIVES  # noqa: E402
 from uqviz.statistics.base import RunStatistics, ScoreConfig  # noqa: E402
 from uqviz.statistics.probing import ANSWER_HIDDEN_STATES, ONE_STAGE, P_TRUE, TWO_STAGE, VERBALIZED_REPLIES  # noqa: E402
+from uqviz.statistics.uqac import attention_of  # noqa: E402
 
 SAR_MEASURES = ("token_sar", "sent_sar", "sar", "semantic_entropy_lm_polygraph")
 NEW_MEASURES = (
@@ -465,6 +468,55 @@ def luq_row(run, nli) -> Row:
                "each whole answer one claim (uqviz's claims are sentences, docs/methods.md §13.3); same NLI logits")
 
 
+def full_attentions(stats: RunStatistics) -> np.ndarray:
+    """(layers × heads × T × T) of uqviz's analysed answer from one eager forward with output_attentions, the tensor
+    LM-Polygraph's calculators hold; an independent reading of the attention that uqviz's pass reduces in hooks."""
+    import torch
+
+    from uqviz.engine.attention import eager_attention
+
+    token_ids = attention_of(stats).token_ids
+    lm = stats.language_model
+    with lm.lock, eager_attention(lm.model), torch.inference_mode():
+        out = lm.model(torch.tensor([token_ids], device=lm.model.device), output_attentions=True, use_cache=False)
+    return np.stack([layer[0].float().cpu().numpy() for layer in out.attentions])
+
+
+def rauq_row(stats: RunStatistics, weights: np.ndarray) -> Row:
+    """RAUQ of uqviz's analysed answer vs LM-Polygraph's RAUQ fed `attention_all` as GreedyProbsCalculator builds it
+    from generate(): row j holds step j's attention over the generated keys 0…j−1, i.e. query P + j − 1."""
+    from lm_polygraph.estimators import RAUQ
+
+    result, ours_seconds = timed(lambda: REGISTRY["rauq"].compute(stats))
+    attention = attention_of(stats)
+    layers, heads = weights.shape[:2]
+    start, count = attention.prompt_length, attention.answer_length
+    attention_all = np.zeros((layers * heads, count, count))
+    for j in range(1, count):
+        attention_all[:, j, :j] = weights[:, :, start + j - 1, start : start + j].reshape(layers * heads, j)
+    estimator = RAUQ(n_layers=layers, n_heads=heads, instruct=stats.run.chat)
+    polygraph_stats = {"attention_all": [attention_all], "greedy_log_likelihoods": [attention.logprobs]}
+    values, theirs_seconds = timed(lambda: estimator(polygraph_stats))
+    theirs = float(values[0])
+    return Row("rauq", str(estimator), result.value, theirs, abs(result.value - theirs), ours_seconds, theirs_seconds,
+               f"sample {stats.config.uqac_sample or 0} (UQAC's answer); α = {estimator.alpha} (instruct={stats.run.chat}); "
+               "same teacher-forced log-probs; attention_all from an eager output_attentions forward, no EOS step")
+
+
+def attention_score_row(stats: RunStatistics, weights: np.ndarray) -> Row:
+    """LLM-Check's Attention Score of uqviz's analysed answer vs LM-Polygraph's AttentionScore on the full attention."""
+    from lm_polygraph.estimators import AttentionScore
+
+    result, ours_seconds = timed(lambda: REGISTRY["attention_score"].compute(stats))
+    attention = attention_of(stats)
+    estimator = AttentionScore(layer=weights.shape[0] // 2)
+    polygraph_stats = {"forwardpass_attention_weights": [weights], "greedy_tokens": [attention.token_ids[attention.prompt_length :]]}
+    values, theirs_seconds = timed(lambda: estimator(polygraph_stats))
+    theirs = float(values[0])
+    return Row("attention_score", str(estimator), result.value, theirs, abs(result.value - theirs), ours_seconds, theirs_seconds,
+               "prompt + answer, no EOS position (LM-Polygraph's greedy tokens end with EOS when one was generated)")
+
+
 def markdown(rows: list[Row]) -> str:
     lines = ["| measure | uqviz | LM-Polygraph | |difference| | uqviz s | LM-Polygraph s | ratio | note |",
              "|---|---|---|---|---|---|---|---|"]
@@ -499,6 +551,9 @@ def main() -> None:
     rows = sar_part(run, lm, embedder)
     new_rows, costs = new_part(run, lm, embedder, nli)
     new_rows.append(luq_row(run, nli))
+    attention_stats = RunStatistics(run, ScoreConfig(), language_model=lm)
+    weights = full_attentions(attention_stats)
+    new_rows += [rauq_row(attention_stats, weights), attention_score_row(attention_stats, weights)]
     print()
     print("README table (markdown):")
     print(markdown(rows + new_rows))

@@ -87,6 +87,27 @@ def test_layer_by_layer_reduction_equals_brute_force(layers, heads, kv_heads, mo
     assert result.tokens == [f" w{token}" for token in prompt + answer]
 
 
+@pytest.mark.parametrize("layers, heads, kv_heads", [(2, 4, 4), (3, 6, 2)])
+def test_self_attention_is_the_raw_diagonal_of_every_layer_and_head(layers, heads, kv_heads):
+    """The pass keeps A[t, t] of every layer and head before §5.2's preprocessing (which zeroes it), for RAUQ and
+    the Attention Score (docs/methods.md §12.10); the reductions UQAC reads are those of a pass without it."""
+    lm = tiny_model(layers, heads, kv_heads, seed=5)
+    prompt, answer = [4, 9, 13, 2], [20, 31, 7, 7, 50]
+    result = attention_pass(lm, prompt, answer, (1, 16))
+    lm.model.set_attn_implementation("eager")
+    with torch.no_grad():
+        out = lm.model(torch.tensor([prompt + answer]), output_attentions=True, use_cache=False)
+    lm.model.set_attn_implementation("sdpa")
+    expected = np.stack([np.diagonal(layer[0].numpy(), axis1=-2, axis2=-1) for layer in out.attentions])
+    assert result.self_attention.shape == (layers, heads, 9) and result.self_attention.dtype == np.float32
+    np.testing.assert_allclose(result.self_attention, expected, atol=1e-6)
+    assert result.self_attention[:, :, 0] == pytest.approx(1.0)  # the first position can only attend to itself
+    assert not np.allclose(result.self_attention[0], result.self_attention[-1])
+    expected_reduced, *_ = brute_force(lm, prompt + answer, len(prompt), (1, 16))
+    for count in (1, 16):
+        np.testing.assert_allclose(result.reduced[count], expected_reduced[count], atol=1e-5)
+
+
 def test_attention_matrix_puts_answer_rows_at_their_positions():
     lm = tiny_model(2, 4, 2)
     result = attention_pass(lm, [5, 6, 7], [8, 9, 10, 11])

@@ -5,10 +5,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from tests.test_measures_rauq import PREVIOUS, PROBABILITIES
 from tests.test_measures_uqac import toy_pass
 from uqviz.measures.uqac import UqacDetail, build_chain, expansions_from_logprobs
 from uqviz.statistics.base import ScoreConfig
-from uqviz.viz.chain import chain_figure, chain_text_html, expansion_rows, selected_position, token_detail_html
+from uqviz.measures.rauq import rauq
+from uqviz.viz.chain import (
+    chain_figure,
+    chain_text_html,
+    expansion_rows,
+    previous_token_figure,
+    rauq_confidence_figure,
+    selected_position,
+    token_detail_html,
+)
 
 EVIL = "<img src=x onerror=alert(1)>"
 
@@ -70,3 +80,36 @@ def test_expansion_rows_name_each_swap():
     assert [row["expansion"] for row in rows] == ["original", "'Alice' → '<30>' @ 3", "' 3' → '<31>' @ 5"]
     assert [row["P(answer)·P(chain)"] for row in rows] == pytest.approx([0.684, 0.027, 0.016])
     assert rows[0]["p(swap)"] is None and rows[1]["p(swap)"] == pytest.approx(0.15)
+
+
+def worked_rauq(tokens=("The", " capital", " is", " Paris")):
+    """docs/methods.md §12.10's worked example, with layer 1's head 1 dropped so that layer 1 gives U."""
+    previous = PREVIOUS.copy()
+    previous[1, 1, 0] = 0.05
+    return rauq(PROBABILITIES, previous, 0.5, list(tokens))
+
+
+def test_previous_token_heat_map_marks_rauqs_heads_and_the_layer_giving_u():
+    detail = worked_rauq()
+    figure = previous_token_figure(detail)
+    heat, heads, chosen = figure.data
+    assert heat.type == "heatmap"
+    np.testing.assert_allclose(np.asarray(heat.z), [[0.8 / 1.5, 0.5], [0.2, 1.55 / 3]])
+    assert list(heat.x) == [0, 1] and list(heat.y) == [0, 1]
+    assert heads.name == "RAUQ's head" and list(heads.x) == [0, 1] and list(heads.y) == [0, 1]
+    np.testing.assert_allclose(heads.customdata, detail.layer_uncertainty)
+    assert list(chosen.x) == [1] and list(chosen.y) == [1]  # layer 1's head 1: its U_l = 1.701193 is the largest
+    assert "1.701" in chosen.hovertemplate
+    assert figure.layout.yaxis.autorange == "reversed"
+
+
+def test_rauq_confidence_shows_the_chosen_layers_c_and_p_under_escaped_tokens():
+    detail = worked_rauq(("<s>", EVIL, " is", " Paris"))
+    figure = rauq_confidence_figure(detail)
+    bars, probabilities = figure.data
+    np.testing.assert_allclose(bars.y, [0.9, 0.2725, 0.495375, 0.49815])
+    assert bars.name == "c_i (layer 1, head 1)"
+    np.testing.assert_allclose(probabilities.y, PROBABILITIES)
+    assert list(figure.layout.xaxis.tickvals) == [0, 1, 2, 3]
+    rendered = figure.to_json()
+    assert "<img" not in rendered and "<s>" not in rendered and "&lt;img" in rendered and "&lt;s&gt;" in rendered

@@ -1,13 +1,16 @@
 """AppTest of the attention-chain page: it renders the chain for a real run, and its sliders never re-run the
 attention pass (model forward calls are counted with a hook on the page's own model)."""
 
+import base64
 import json
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app import open_page as open_app_page, session_statistics, shown
 from tests.conftest import naming_hostile_model
+from uqviz.measures.rauq import rauq_of_pass
 from uqviz.statistics.uqac import ATTENTION_PASS, EXPANSION_LOGPROBS, GREEDY, GREEDY_ANSWER, head_counts
 
 pytestmark = pytest.mark.slow
@@ -18,10 +21,18 @@ def open_page(run) -> AppTest:
     return open_app_page(PAGE, run=run)
 
 
-def graph(at: AppTest) -> dict:
-    charts = at.get("plotly_chart")
+def graph(at: AppTest, key: str = "uqac_graph") -> dict:
+    charts = [chart for chart in at.get("plotly_chart") if chart.proto.id.endswith(f"-{key}")]
     assert len(charts) == 1
     return json.loads(charts[0].proto.spec)
+
+
+def array(values) -> np.ndarray:
+    """A figure array as JSON holds it: a plain list, or plotly's base64 typed array."""
+    if isinstance(values, dict):
+        data = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        return data.reshape([int(size) for size in str(values["shape"]).split(",")]) if "shape" in values else data
+    return np.asarray(values)
 
 
 def count_forwards(at: AppTest) -> list:
@@ -54,6 +65,29 @@ def test_page_draws_chain_numbers_text_and_expansions(france_run):
     table = at.dataframe[0].value
     assert table["expansion"].iloc[0] == "original" and len(table) == len(expansions)
     assert any("Attention pass:" in caption.value for caption in at.caption)
+
+
+def test_page_shows_rauqs_heads_and_confidence_from_the_same_pass(france_run):
+    at = open_page(france_run)
+    statistics = session_statistics(at, language_model=True)
+    assert len(statistics.computed(ATTENTION_PASS)) == 1  # RAUQ reads UQAC's one pass
+    attention = statistics.cached(ATTENTION_PASS, 0, head_counts(statistics.config))
+    expected = rauq_of_pass(attention, france_run.chat)
+    heads = graph(at, "rauq_heads")["data"]
+    assert heads[0]["type"] == "heatmap"
+    np.testing.assert_allclose(array(heads[0]["z"]), expected.mean_previous, rtol=1e-6)
+    marked = next(trace for trace in heads if trace.get("name") == "RAUQ's head")
+    assert marked["x"] == expected.heads and marked["y"] == expected.layers
+    bars = graph(at, "rauq_confidence")["data"][0]
+    assert len(array(bars["y"])) == len(france_run.samples[0].token_ids)
+    np.testing.assert_allclose(array(bars["y"]), expected.confidences[expected.selected], rtol=1e-6)
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert float(metrics["RAUQ U"]) == pytest.approx(expected.value, rel=1e-3) and float(metrics["Attention Score U"]) > 0
+    at.toggle(key="uqac_live").set_value(False).run()
+    calls = count_forwards(at)
+    at.slider(key="uqac_tau").set_value(0.9).run()
+    assert not at.exception and calls == []
+    assert graph(at, "rauq_heads")["data"] == heads  # RAUQ does not depend on the chain's settings
 
 
 def test_sliders_re_derive_the_chain_without_a_model_call(france_run):

@@ -1,4 +1,5 @@
-"""The teacher-forced pass UQAC reads: eager attention reduced layer by layer, hidden states, exact log-probs (docs/methods.md §5.1–5.2)."""
+"""The teacher-forced pass UQAC reads: eager attention reduced layer by layer, each head's A[t, t], hidden states and
+exact log-probs (docs/methods.md §5.1–5.2, §12.10)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,10 @@ class AttentionPass:
     top_tokens: list[list[str]]
     top_logprobs: np.ndarray
     seconds: float
+    self_attention: np.ndarray | None = None
+    """(layers × heads × T) float32 raw attention of every position to itself, A[t, t], before any preprocessing: row
+    prompt_length + i − 1 is what the step producing answer token i pays to token i − 1 (RAUQ, Attention Score;
+    docs/methods.md §12.10). None in a pass built by hand without it."""
 
     @property
     def length(self) -> int:
@@ -282,6 +287,7 @@ def attention_pass(
         if weights is None:
             raise AttentionPassError(f"{type(module).__name__} returned no attention weights even in eager mode.")
         captured["heads"] = captured.get("heads", 0) + weights.shape[1]
+        captured.setdefault("diagonals", []).append(torch.diagonal(weights[0], dim1=-2, dim2=-1).to(torch.float32).cpu())
         rows = weights[0, :, prompt_length:, :].to(torch.float32, copy=True)
         rows = preprocess_rows(rows, prompt_length)
         kept.add(rows, row_entropy(rows))
@@ -327,6 +333,7 @@ def attention_pass(
         top_tokens=top_tokens,
         top_logprobs=(top.values - normaliser[:, None]).cpu().numpy().astype(np.float64),
         seconds=time.perf_counter() - started,
+        self_attention=torch.stack(captured["diagonals"]).numpy(),
     )
 
 

@@ -1,4 +1,4 @@
-"""Figures of the attention-chain view (UQAC): the layered chain graph, the answer with chain tokens marked, the expansions."""
+"""Figures of the attention-chain view: the UQAC chain graph, the answer with chain tokens marked, the expansions, and RAUQ's heads."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
+from uqviz.measures.rauq import RauqDetail
 from uqviz.measures.uqac import UqacChain, UqacDetail
 from uqviz.viz.tokens import PROBABILITY_SCALE, token_span
 
@@ -213,3 +214,53 @@ def expansion_rows(detail: UqacDetail) -> list[dict[str, Any]]:
             "P(answer)·P(chain)": expansion.joint,
         })
     return rows
+
+
+def previous_token_figure(detail: RauqDetail) -> go.Figure:
+    """Layer × head heat map of the answer's mean attention to the previous token; RAUQ's head per layer marked (§12.10)."""
+    layers, heads = detail.mean_previous.shape
+    figure = go.Figure(go.Heatmap(
+        z=detail.mean_previous, x=list(range(heads)), y=list(range(layers)), colorscale="Blues", zmin=0.0,
+        colorbar={"title": {"text": "mean a(i, i−1)", "side": "right"}}, name="mean attention to the previous token",
+        hovertemplate="layer %{y} · head %{x}<br>mean attention to the previous token %{z:.3f}<extra></extra>",
+    ))
+    figure.add_trace(go.Scatter(
+        x=detail.heads, y=detail.layers, mode="markers", name="RAUQ's head", customdata=detail.layer_uncertainty,
+        marker={"symbol": "square-open", "size": 13, "color": SIMILAR_COLOUR, "line": {"width": 2}},
+        hovertemplate="layer %{y}: RAUQ's head %{x}, U_l = %{customdata:.3f}<extra></extra>",
+    ))
+    chosen = detail.selected
+    figure.add_trace(go.Scatter(
+        x=[detail.heads[chosen]], y=[detail.layers[chosen]], mode="markers", name="layer giving U (largest U_l)",
+        marker={"symbol": "star", "size": 15, "color": ANSWER_COLOUR, "line": {"width": 1, "color": "white"}},
+        hovertemplate="layer %{y}, head %{x}: U = " + f"{detail.value:.3f}<extra></extra>",
+    ))
+    figure.update_layout(
+        height=220 + 14 * layers, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": {"text": "head"}, "dtick": 1}, yaxis={"title": {"text": "layer"}, "autorange": "reversed"},
+        legend={"orientation": "h", "y": -0.15},
+    )
+    return figure
+
+
+def rauq_confidence_figure(detail: RauqDetail) -> go.Figure:
+    """RAUQ's per-token confidence c_i in the layer that gives U, next to p(y_i), along the answer's escaped tokens."""
+    chosen = detail.selected
+    positions = list(range(len(detail.tokens)))
+    hover = [html.escape(repr(token)) for token in detail.tokens]
+    figure = go.Figure()
+    figure.add_trace(go.Bar(
+        x=positions, y=detail.confidences[chosen], name=f"c_i (layer {detail.layers[chosen]}, head {detail.heads[chosen]})",
+        marker={"color": SIMILAR_COLOUR}, customdata=hover, hovertemplate="%{customdata}<br>c_i = %{y:.3f}<extra></extra>",
+    ))
+    figure.add_trace(go.Scatter(
+        x=positions, y=detail.probabilities, mode="markers", name="p(y_i)", customdata=hover,
+        marker={"color": ANSWER_COLOUR, "size": 8}, hovertemplate="%{customdata}<br>p = %{y:.3f}<extra></extra>",
+    ))
+    figure.update_layout(
+        height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, bargap=0.15,
+        xaxis={"tickvals": positions, "ticktext": [label(token) for token in detail.tokens], "tickangle": -45},
+        yaxis={"title": {"text": "confidence"}, "range": [0.0, 1.05]},
+        legend={"orientation": "h", "y": 1.15},
+    )
+    return figure
