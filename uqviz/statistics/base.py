@@ -116,6 +116,7 @@ class RunStatistics:
         self._nli = nli
         self._language_model = language_model
         self._values: dict[tuple[str, tuple], Any] = {}
+        self._calls_before_loading = 0  # calls a lazily loaded, shared model made for other runs: booked to none
 
     def with_config(self, config: ScoreConfig) -> RunStatistics:
         """The same run under other settings (re-derives from cached embeddings, never re-embeds)."""
@@ -201,7 +202,7 @@ class RunStatistics:
         if self._nli is None:
             raise MissingModelError("no NLI model is configured")
         if callable(self._nli):
-            self._nli = self._nli()
+            self._nli = self._loaded(self._nli())
         return self._nli
 
     @property
@@ -214,8 +215,13 @@ class RunStatistics:
         if self._language_model is None:
             raise MissingModelError("no language model is available for this run")
         if callable(self._language_model):
-            self._language_model = self._language_model()
+            self._language_model = self._loaded(self._language_model())
         return self._language_model
+
+    def _loaded(self, model: Any) -> Any:
+        """A model just loaded (or taken from a cache shared with other runs), its earlier calls set aside."""
+        self._calls_before_loading += getattr(model, "calls", 0)
+        return model
 
     @property
     def has_language_model(self) -> bool:
@@ -245,7 +251,8 @@ class RunStatistics:
     def _model_calls(self) -> int:
         """Calls made so far by the loaded similarity, NLI and language models (each counts its own batched calls)."""
         models = (self._similarity, self._nli, self._language_model)
-        return sum(getattr(model, "calls", 0) for model in models if model is not None and not callable(model))
+        loaded = sum(getattr(model, "calls", 0) for model in models if model is not None and not callable(model))
+        return loaded - self._calls_before_loading
 
 
 ANSWER_EMBEDDINGS = Statistic("answer_embeddings", lambda stats: stats.embed(stats.answers))
