@@ -197,6 +197,8 @@ def render() -> None:
             run_and_store(selected, settings)
     batch = st.session_state.get(BATCH_KEY)
     if batch is not None:
+        st.page_link("pages/calibration.py", label="Turn these scores into chances of being wrong on the Calibration page",
+                     icon=":material/tune:")
         show_measures(batch)
         show_active_prompt(batch)
         show_rows(batch)

@@ -24,6 +24,7 @@ VIEWS = (
     View("pages/claims.py", "Claims", ":material/format_list_bulleted:"),
     View("pages/self_report.py", "Ask the model (P(True))", ":material/record_voice_over:"),
     View("pages/batch.py", "Batch evaluation", ":material/fact_check:"),
+    View("pages/calibration.py", "Calibration", ":material/tune:"),
     View("pages/history.py", "History", ":material/history:"),
     View("pages/what_if.py", "What if", ":material/compare_arrows:"),
 )

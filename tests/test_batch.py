@@ -337,3 +337,18 @@ def test_batch_key_names_the_sampling_not_the_grading():
     assert batch.batch_key(QUESTIONS, settings, "model", "nli:default") != key
     assert batch.batch_key(QUESTIONS[:2], settings, "model") != key
     assert batch.batch_key(QUESTIONS, replace(settings, sampling=replace(settings.sampling, n=3)), "model") != key
+
+
+@pytest.mark.parametrize("field, value", [("correct", "inf"), ("samples", "[" * 10_000 + "]" * 10_000)])
+def test_a_results_row_with_an_infinite_grade_or_endless_nesting_is_refused_in_one_sentence(tmp_path, scored, field, value):
+    out = tmp_path / "results.csv"
+    run_batch(QUESTIONS[:1], None, out)
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[0][field] = value
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(BatchInputError, match="not a uqviz results row"):
+        read_results(out)

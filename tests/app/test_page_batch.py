@@ -103,3 +103,17 @@ def test_a_batch_stops_when_its_browser_session_has_gone(batch_page, monkeypatch
     at.button(key="batch_run").click().run()
     assert not at.exception
     assert "batch" not in at.session_state and len(scored) == 1  # the browser left during question 1: question 2 never ran
+
+
+def test_a_finished_batch_links_to_the_calibration_page(batch_page, tmp_path):
+    from uqviz.workflows.batch import BatchResult, BatchSettings, build_report, read_results, result_columns
+
+    results = tmp_path / "results.csv"
+    header = ",".join(result_columns(list(REGISTRY)))
+    row = {"question": "Q?", "correct": "1", "predictive_entropy": "0.5", "samples": "[]", "reasons": "{}", "seconds": "1.0"}
+    results.write_text(header + "\n" + ",".join(row.get(column, "") for column in header.split(",")) + "\n", encoding="utf-8")
+    rows = read_results(results)
+    assert not batch_page().get("page_link")  # no batch yet: nothing to calibrate
+    at = batch_page(batch=BatchResult(rows, build_report(rows, BatchSettings()), results))
+    [link] = at.get("page_link")
+    assert link.proto.page == "calibration" and "Calibration page" in link.proto.label

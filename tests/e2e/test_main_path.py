@@ -21,6 +21,7 @@ EXPECTED = {
     "Semantic volume": ".st-key-volume_gram_internal .main-svg",
     "Attention chain (UQAC)": ".st-key-uqac_graph .main-svg",
     "Batch evaluation": "[data-testid='stDataFrame']",
+    "Calibration": "[data-testid='stFileUploader']",
     "History": "[data-testid='stDataFrame']",
     "What if": "[data-testid='stForm'], [data-testid='stButton']",
     "Token alternatives (CCP)": ".st-key-ccp_tokens .main-svg",
@@ -37,6 +38,7 @@ ALSO_DRAWN = {
     "Semantic clusters": (".st-key-kle_kernel .main-svg", ".st-key-semantic_density_chart .main-svg"),
     "Semantic volume": (".st-key-eigenscore_spectrum .main-svg",),
     "All scores": (".st-key-cocoa_chart .main-svg",),
+    "Attention chain (UQAC)": (".st-key-rauq_heads .main-svg", ".st-key-rauq_confidence .main-svg"),
 }
 
 

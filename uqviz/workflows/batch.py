@@ -288,7 +288,7 @@ def _typed_row(raw: dict[str, str], where: str) -> dict[str, Any]:
         row["judge"] = read_spreadsheet_text(raw.get("judge") or "") or None
         row["reasons"] = json.loads(raw["reasons"]) if raw.get("reasons") else {}
         row["seconds"] = float(raw["seconds"])
-    except (ValueError, KeyError) as error:
+    except (ValueError, KeyError, OverflowError, RecursionError) as error:
         raise BatchInputError(f"{where}: not a uqviz results row ({error})") from None
     return row
 
