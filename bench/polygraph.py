@@ -23,6 +23,7 @@ prepared stats; ratio = LM-Polygraph / uqviz.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -50,7 +51,9 @@ from uqviz.scoring.scores import score_run  # noqa: E402
 from uqviz.statistics.affinity import ANSWER_AFFINITY, ANSWER_NLI_PROBABILITIES  # noqa: E402
 from uqviz.statistics.alternatives import TOKEN_ALTERNATIVES  # noqa: E402
 from uqviz.statistics.base import RunStatistics, ScoreConfig  # noqa: E402
-from uqviz.statistics.probing import ANSWER_HIDDEN_STATES, ONE_STAGE, P_TRUE, TWO_STAGE, VERBALIZED_REPLIES  # noqa: E402
+from uqviz.statistics.probing import (  # noqa: E402
+    ANSWER_HIDDEN_STATES, ONE_STAGE, P_TRUE, TWO_STAGE, UNCONDITIONAL_LOGPROBS, VERBALIZED_REPLIES,
+)
 from uqviz.statistics.uqac import attention_of  # noqa: E402
 
 SAR_MEASURES = ("token_sar", "sent_sar", "sar", "semantic_entropy_lm_polygraph")
@@ -482,6 +485,90 @@ def full_attentions(stats: RunStatistics) -> np.ndarray:
     return np.stack([layer[0].float().cpu().numpy() for layer in out.attentions])
 
 
+class UnconditionalModelStub:
+    """What GreedyLMProbsCalculator asks of a WhiteboxModel: a base (not instruct) model's `tokenize`, left-padded with
+    the tokenizer's special tokens as LM-Polygraph 0.7.0 loads it, over the run's own model."""
+
+    model_type = "CausalLM"
+
+    def __init__(self, lm) -> None:
+        self.model = lm.model
+        self.tokenizer = lm.tokenizer
+
+    def device(self):
+        return self.model.device
+
+    def tokenize(self, texts: list[str]):
+        side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "left"
+        try:
+            return self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=True)
+        finally:
+            self.tokenizer.padding_side = side
+
+
+def pmi_rows(run, lm) -> list[Row]:
+    """MeanPointwiseMutualInformation and MeanConditionalPointwiseMutualInformation (τ = 0.0656, λ = 3.599) fed uqviz's
+    stats per answer: greedy_log_likelihoods = the sampled token log-probs, greedy_lm_log_likelihoods = uqviz's pass without
+    the prompt (entry 0 is read by neither side), entropy = the sampled entropies. A third row feeds PMI LM-Polygraph's own
+    GreedyLMProbsCalculator on the same token ids, which reads log p(y_{t+1} = y_t | y_≤t): expected to differ."""
+    import torch
+    from lm_polygraph.estimators import MeanConditionalPointwiseMutualInformation, MeanPointwiseMutualInformation
+    from lm_polygraph.stat_calculators.greedy_lm_probs import GreedyLMProbsCalculator
+
+    from uqviz.measures.pmi import CPMI_LAMBDA, CPMI_TAU
+
+    stats = RunStatistics(run, language_model=lm)
+    scores = score_run(run, stats, ["pmi", "conditional_pmi"])
+    unconditional = UNCONDITIONAL_LOGPROBS(stats)
+    pass_seconds = stats.costs["unconditional_logprobs"].seconds
+    same = {
+        "greedy_log_likelihoods": stats.logprobs,
+        "greedy_lm_log_likelihoods": [row.tolist() for row in unconditional.logprobs],
+        "entropy": stats.token_entropies,
+    }
+    empty = any(not len(sample) for sample in run.samples)
+    common = (f"per answer; uqviz's pass: {unconditional.passes} distinct answers, prefix {unconditional.prefix}, "
+              f"{pass_seconds:.2f} s" + ("; LM-Polygraph gives nan for an empty answer, uqviz 0" if empty else ""))
+
+    def compared(name: str, estimator, inputs: dict, note: str, ours_seconds: float | None = None, theirs_seconds: float | None = None) -> Row:
+        result = scores.measures[name].result
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # nan means of empty answers, reported in the note
+            values, estimator_seconds = timed(lambda: estimator(inputs))
+        values = np.asarray(values, dtype=np.float64)
+        kept = [k for k in range(len(values)) if len(run.samples[k])]
+        per_answer = max_abs([result.per_sample[k] for k in kept], values[kept])
+        theirs = float(np.nanmean(values))
+        ours_seconds = ours_seconds or timed(lambda: REGISTRY[name].compute(stats))[1]  # on the cached pass
+        return Row(name, str(estimator), result.value, theirs, per_answer, ours_seconds,
+                   theirs_seconds or estimator_seconds, f"{note}; max per-answer |diff| {per_answer:.1e} over non-empty answers")
+
+    rows = [
+        compared("pmi", MeanPointwiseMutualInformation(), same, common),
+        compared("conditional_pmi", MeanConditionalPointwiseMutualInformation(tau=CPMI_TAU, lambd=CPMI_LAMBDA), same, common),
+    ]
+
+    tokens = [list(sample.token_ids or []) for sample in run.samples]
+    with warnings.catch_warnings(), lm.lock:
+        warnings.simplefilter("ignore")
+        theirs_pass, theirs_seconds = timed(lambda: GreedyLMProbsCalculator()({"greedy_tokens": tokens}, [], UnconditionalModelStub(lm)), repeats=1)
+    theirs_ll = theirs_pass["greedy_lm_log_likelihoods"]
+    late = 0.0  # how far its entries are from log p(y_{t+1} = y_t | y_≤t): the row after the one that predicts y_t
+    with torch.inference_mode():
+        for ids, row_theirs in zip(tokens, theirs_ll):
+            if ids:
+                logprobs = torch.log_softmax(lm.model(input_ids=torch.tensor([unconditional.prefix + ids])).logits[0].float(), -1)
+                offset = len(unconditional.prefix)
+                late = max(late, max_abs([logprobs[offset + t, ids[t]].item() for t in range(len(ids))], row_theirs))
+    off = max((max_abs(ours[1:], theirs[1:]) for ours, theirs in zip(unconditional.logprobs, theirs_ll) if len(ours) >= 2), default=0.0)
+    row = compared("pmi", MeanPointwiseMutualInformation(), {**same, "greedy_lm_log_likelihoods": theirs_ll},
+                   "LM-Polygraph's own GreedyLMProbsCalculator (decode → re-tokenize, left padding) on the same token ids; "
+                   f"expected to differ: its greedy_lm_log_likelihoods are {off:.2e} from uqviz's log p(y_t | y_<t) at most, "
+                   f"{late:.1e} from log p(y_(t+1) = y_t | y_≤t)", pass_seconds, theirs_seconds)
+    return rows + [dataclasses.replace(row, name="pmi (their unconditional pass)")]
+
+
 def rauq_row(stats: RunStatistics, weights: np.ndarray) -> Row:
     """RAUQ of uqviz's analysed answer vs LM-Polygraph's RAUQ fed `attention_all` as GreedyProbsCalculator builds it
     from generate(): row j holds step j's attention over the generated keys 0…j−1, i.e. query P + j − 1."""
@@ -551,6 +638,7 @@ def main() -> None:
     rows = sar_part(run, lm, embedder)
     new_rows, costs = new_part(run, lm, embedder, nli)
     new_rows.append(luq_row(run, nli))
+    new_rows += pmi_rows(run, lm)
     attention_stats = RunStatistics(run, ScoreConfig(), language_model=lm)
     weights = full_attentions(attention_stats)
     new_rows += [rauq_row(attention_stats, weights), attention_score_row(attention_stats, weights)]

@@ -12,7 +12,10 @@ from uqviz.measures.sar import sar, sent_sar, token_sar
 from uqviz.viz.sar import (
     COLOUR_SCALES,
     CONTRIBUTION,
+    CSL_WEIGHTS,
+    MARS_WEIGHTS,
     RELEVANCE,
+    SAR_WEIGHTS,
     SURPRISAL,
     mover_rows,
     per_sample_rows,
@@ -22,6 +25,7 @@ from uqviz.viz.sar import (
     shift_figure,
     similarity_heatmap,
     token_colour_values,
+    token_weights_figure,
     top_movers,
 )
 
@@ -122,3 +126,39 @@ def test_per_sample_rows_hold_e_s_and_e():
     assert [row["E (SAR)"] for row in rows] == pytest.approx(both.per_sample)
     assert [row["TokenSAR"] for row in rows] == pytest.approx(result.per_sample)
     assert rows[0]["log p"] == pytest.approx(-2.6)
+
+
+def weights_example():
+    run, _ = example()
+    return run.samples[0], {SAR_WEIGHTS: [0.1, 0.8, 0.4], CSL_WEIGHTS: [0.35, 0.425, 0.225], MARS_WEIGHTS: [0.205128, 0.474359, 0.320513]}
+
+
+def test_token_weights_figure_has_one_bar_per_weighting_each_summing_to_one():
+    sample, weights = weights_example()
+    figure = token_weights_figure(sample, weights)
+    assert [trace.name for trace in figure.data] == [SAR_WEIGHTS, CSL_WEIGHTS, MARS_WEIGHTS]
+    assert figure.data[0].y == pytest.approx([1 / 13, 8 / 13, 4 / 13])  # raw relevance R is normalised to R̃
+    assert [sum(trace.y) for trace in figure.data] == pytest.approx([1.0, 1.0, 1.0])
+    assert list(figure.layout.xaxis.ticktext) == ["&#x27;Paris&#x27;", "&#x27; is&#x27;", "&#x27; nice&#x27;"]
+    assert figure.layout.shapes[0].y0 == pytest.approx(1 / 3)  # the uniform 1/n line
+    assert "CSL attention weight: 0.425 (uniform 1/n = 0.333)" in figure.data[1].hovertext[1]
+
+
+def test_token_weights_figure_leaves_out_a_missing_weighting_and_falls_back_to_uniform():
+    sample, weights = weights_example()
+    figure = token_weights_figure(sample, {**weights, CSL_WEIGHTS: None, SAR_WEIGHTS: [0.0, 0.0, 0.0]})
+    assert [trace.name for trace in figure.data] == [SAR_WEIGHTS, MARS_WEIGHTS]
+    assert figure.data[0].y == pytest.approx([1 / 3] * 3)
+    with pytest.raises(ValueError, match="2 weights for 3 tokens"):
+        token_weights_figure(sample, {CSL_WEIGHTS: [0.5, 0.5]})
+
+
+def test_token_weights_figure_escapes_tokens_and_shows_an_empty_answer():
+    sample, _ = weights_example()
+    hostile = replace(sample, tokens=[HOSTILE, " is", " nice"])
+    text = json.dumps(token_weights_figure(hostile, {MARS_WEIGHTS: [0.2, 0.5, 0.3]}).to_plotly_json())
+    assert "<img" not in text and "&lt;img" in text
+    empty = replace(sample, tokens=[], logprobs=[], token_ids=[])
+    figure = token_weights_figure(empty, {SAR_WEIGHTS: [], CSL_WEIGHTS: None})
+    assert [len(trace.y) for trace in figure.data] == [0]
+    assert "empty answer" in figure.layout.annotations[0].text

@@ -178,7 +178,7 @@ def add_on_demand_argument(parser: argparse.ArgumentParser) -> None:
     # checked in main, not as argparse choices: the names come from the registry, which every command would then import
     parser.add_argument("--on-demand", action="append", default=[], metavar="MEASURE",
                         help="also compute a costly measure computed only on demand (claim-conditioned probability, LUQ, "
-                             "P(True), verbalized confidence) by its registry name, or all; repeatable")
+                             "P(True), verbalized confidence, BERTScore, PMI, CSL) by its registry name, or all; repeatable")
 
 
 def on_demand(args: argparse.Namespace) -> tuple[str, ...]:

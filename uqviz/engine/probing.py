@@ -1,5 +1,6 @@
 """Extra passes over a run's answers: middle-layer hidden states (EigenScore), the log-prob of one next token after a
-prompt (P(True)) and short greedy replies (verbalized confidence) (docs/methods.md §2.4, §12.6, §12.7)."""
+prompt (P(True)), short greedy replies (verbalized confidence) and every token's log-prob without the prompt (PMI)
+(docs/methods.md §2.4, §12.6, §12.7, §12.11)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from uqviz.models.loading import LanguageModel
 
 MAX_PROBE_TOKENS = 4096
 PROBE_BATCH = 16
+LOGIT_BUDGET = 2**27  # logits (positions × vocabulary) one batched full pass may hold: 512 MiB in float32
 
 
 class ProbeError(ValueError):
@@ -127,6 +129,40 @@ def next_token_logprobs(lm: LanguageModel, sequences: Sequence[Sequence[int]], t
             logits = logits_at(model, ids, [len(sequence) - 1])[0].float()
             values.append(float((logits[:, token_id] - log_normaliser(logits))[0]))
     return np.asarray(values, dtype=np.float64)
+
+
+def logit_batches(lengths: Sequence[int], vocabulary: int) -> list[range]:
+    """Consecutive index ranges of at most PROBE_BATCH sequences whose padded logits fit LOGIT_BUDGET (one sequence at least)."""
+    batches, start = [], 0
+    while start < len(lengths):
+        stop = start + 1
+        while stop < min(start + PROBE_BATCH, len(lengths)) and (stop + 1 - start) * max(lengths[start : stop + 1]) * vocabulary <= LOGIT_BUDGET:
+            stop += 1
+        batches.append(range(start, stop))
+        start = stop
+    return batches
+
+
+def token_logprobs(lm: LanguageModel, sequences: Sequence[Sequence[int]], first: int = 1) -> list[np.ndarray]:
+    """log p(s_t | s_<t) of every token t ≥ `first` of each sequence, from batched right-padded teacher-forced passes
+    through the whole model, so every family's own logit scaling applies (van der Poel et al. 2022; docs/methods.md §12.11)."""
+    import torch
+
+    if first < 1:
+        raise ValueError("the first token of a sequence has no context to be scored in")
+    _checked(lm, sequences)
+    model = lm.model
+    values: list[np.ndarray] = []
+    with lm.lock, torch.inference_mode():
+        for batch in logit_batches([len(sequence) for sequence in sequences], model.get_input_embeddings().num_embeddings):
+            chunk = [sequences[index] for index in batch]
+            ids, mask, _ = right_padded(chunk, pad_id(lm), model.device)
+            lm.calls += 1
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()
+            # row t − 1 of the logits predicts token t
+            chosen = logits[:, :-1].gather(-1, ids[:, 1:, None]).squeeze(-1) - log_normaliser(logits)[:, :-1]
+            values += [chosen[row, first - 1 : len(sequence) - 1].cpu().numpy().astype(np.float64) for row, sequence in enumerate(chunk)]
+    return values
 
 
 def conversation_ids(lm: LanguageModel, turns: Sequence[tuple[str, str]], chat: bool, system_prompt: str | None = None) -> list[int]:

@@ -12,7 +12,9 @@ from uqviz.measures import (
     lexical,
     logprob,
     luq,
+    pmi,
     rauq,
+    reweighted,
     sar,
     self_certainty,
     self_report,
@@ -45,6 +47,8 @@ FAMILIES = (
     self_report,
     ccp,
     luq,
+    pmi,
+    reweighted,
 )
 
 REGISTRY: dict[str, Measure] = {measure.name: measure for family in FAMILIES for measure in family.MEASURES}

@@ -1,5 +1,5 @@
-"""The run's language model asked again about its answers: middle-layer hidden states (EigenScore), P(True) and
-verbalized confidence replies (docs/methods.md §2.4, §12.6, §12.7)."""
+"""The run's language model asked again about its answers: middle-layer hidden states (EigenScore), P(True),
+verbalized confidence replies and the answers' log-probs without the prompt (docs/methods.md §2.4, §12.6, §12.7, §12.11)."""
 
 from __future__ import annotations
 
@@ -138,3 +138,37 @@ def _verbalized(stats: RunStatistics, stage: str, template: str, max_new_tokens:
 
 VERBALIZED_REPLIES = Statistic("verbalized_replies", _verbalized)
 """Greedy replies to the verbalized-confidence prompt: one for the one-stage question, one per answer for two-stage."""
+
+
+@dataclass(frozen=True)
+class UnconditionalLogprobs:
+    """Per answer, log p(y_t | y_<t) of each token read without the prompt (NaN on the first, which gets no unconditional
+    term), the special tokens put before the answer, and how many distinct answers were run (docs/methods.md §12.11)."""
+
+    logprobs: list[np.ndarray]
+    prefix: list[int]
+    passes: int
+
+
+def answer_prefix(stats: RunStatistics) -> list[int]:
+    """What the tokenizer puts before any text: [BOS] where it adds one (Llama, Gemma, Mistral), else nothing (Qwen, SmolLM2)."""
+    tokenizer = stats.language_model.tokenizer
+    bos = tokenizer.bos_token_id
+    return [bos] if bos is not None and tokenizer("")["input_ids"][:1] == [bos] else []
+
+
+def _unconditional(stats: RunStatistics) -> UnconditionalLogprobs:
+    answer_sequences(stats)  # the same replay conditions as the other probes
+    prefix = answer_prefix(stats)
+    answers = [tuple(sample.token_ids or ()) for sample in stats.run.samples]
+    distinct = list(dict.fromkeys(answer for answer in answers if len(answer) >= 2))  # one token has nothing to condition on
+    with probe_reasons():
+        values = probing.token_logprobs(stats.language_model, [prefix + list(answer) for answer in distinct], len(prefix) + 1)
+    read = dict(zip(distinct, values))
+    logprobs = [np.concatenate(([np.nan], read.get(answer, np.empty(0))))[: len(answer)] for answer in answers]
+    return UnconditionalLogprobs(logprobs, prefix, len(distinct))
+
+
+UNCONDITIONAL_LOGPROBS = Statistic("unconditional_logprobs", _unconditional)
+"""One batched teacher-forced pass per distinct answer of its tokens alone (after the tokenizer's BOS, no prompt, no chat
+template): log p(y_t | y_<t) for t ≥ 2, LM-Polygraph's greedy_lm_log_likelihoods, correctly aligned (docs/methods.md §12.11)."""

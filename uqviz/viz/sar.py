@@ -1,4 +1,5 @@
-"""SAR views: tokens coloured by relevance, surprisal or contribution; the LN-PE → TokenSAR shift; the g_jk heatmap (docs/methods.md §4)."""
+"""SAR views: tokens coloured by relevance, surprisal or contribution; the LN-PE → TokenSAR shift; the g_jk heatmap;
+SAR's, CSL's and MARS's token weights side by side (docs/methods.md §4, §12.12)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from uqviz.format.run import Run, Sample
-from uqviz.measures.sar import SentenceShiftDetail, TokenSarDetail
+from uqviz.measures.sar import SentenceShiftDetail, TokenSarDetail, relevance_weights
 from uqviz.viz.tokens import coloured_tokens_html, legend_html, token_title
 
 RELEVANCE = "relevance"
@@ -27,6 +28,10 @@ LN_PE_COLOUR = "#8c8c8c"
 TOKEN_SAR_COLOUR = "#6a3d9a"
 MOVERS_SHOWN = 3
 HEATMAP_TEXT_LIMIT = 20
+SAR_WEIGHTS = "SAR relevance R̃"
+CSL_WEIGHTS = "CSL attention weight"
+MARS_WEIGHTS = "MARS weight"
+WEIGHT_COLOURS = {SAR_WEIGHTS: "#4292c6", CSL_WEIGHTS: "#e6550d", MARS_WEIGHTS: "#807dba"}
 
 
 def token_colour_values(run: Run, detail: TokenSarDetail, mode: str) -> list[list[float]]:
@@ -197,3 +202,38 @@ def per_sample_rows(run: Run, token_detail: TokenSarDetail, sentence: SentenceSh
         }
         for k, sample in enumerate(run.samples)
     ]
+
+
+def token_weights_figure(sample: Sample, weights: Mapping[str, Sequence[float] | None]) -> go.Figure:
+    """Per token of one answer, a bar for each weighting given (each normalised to sum 1; None is left out) against the
+    uniform 1/n; token texts are escaped in the axis and the hover (docs/methods.md §12.12)."""
+    count = len(sample)
+    shown = {label: relevance_weights(values) for label, values in weights.items() if values is not None}
+    for label, values in shown.items():
+        if values.size != count:
+            raise ValueError(f"{label}: {values.size} weights for {count} tokens")
+    labels = [html.escape(repr(token)) for token in sample.tokens]
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=list(range(count)), y=values.tolist(), name=label, marker={"color": WEIGHT_COLOURS.get(label)},
+                hovertext=[f"<b>{text}</b> (token {i + 1})<br>{html.escape(label)}: {w:.3f} (uniform 1/n = {1 / count:.3f})"
+                           for i, (text, w) in enumerate(zip(labels, values))],
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+            for label, values in shown.items()
+        ]
+    )
+    if count:
+        figure.add_hline(y=1 / count, line={"dash": "dot", "color": LN_PE_COLOUR}, annotation_text="uniform 1/n")
+    else:
+        figure.add_annotation(text="empty answer: no tokens to weigh", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    figure.update_layout(
+        barmode="group",
+        xaxis={"tickmode": "array", "tickvals": list(range(count)), "ticktext": labels, "title": "answer token"},
+        yaxis={"title": "weight (sums to 1 over the answer)", "rangemode": "tozero"},
+        height=340,
+        margin={"l": 50, "r": 20, "t": 30, "b": 60},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+    )
+    return figure
