@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import language_model, projection_warm_up, sampling_settings, sidebar_settings, stop_if_session_ended
+from pages.common import language_model, map_worker, sampling_settings, show_table, sidebar_settings, stop_if_session_ended
 from pages.session import calibration, current_run, current_scores, start_run
 from pages.views import VIEWS
 from uqviz.engine.sampling import SamplingError, clean_prompt, sample, validate
@@ -105,7 +105,7 @@ def show_run(run: Run) -> None:
             "self-certainty": missing if certainty is None else [-value for value in certainty],
         }
     )
-    st.dataframe(table, key="samples_table")
+    show_table(table, key="samples_table")
     st.subheader("Tokens by probability")
     st.html(legend_html("p = 0 (unlikely)", "p = 1 (certain)"))
     for index, sample_ in enumerate(run.samples):
@@ -141,7 +141,7 @@ def chance_of_error(run: Run, scores) -> None:
 
 # an emoji favicon is drawn in the browser; a :material: one would be fetched from fonts.gstatic.com
 st.set_page_config(page_title="uqviz", page_icon="📊", layout="wide")
-projection_warm_up()
+map_worker()  # UMAP compiles in a process of its own from the start
 sidebar_settings()
 navigation = st.navigation(
     [

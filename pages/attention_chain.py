@@ -8,6 +8,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
+from pages.common import show_table
 from pages.session import ask_to_load_run_model, require_run, statistics
 from uqviz.engine.attention import HEAD_CHOICES, AttentionPass, AttentionPassError
 from uqviz.engine.sampling import SamplingError
@@ -172,7 +173,7 @@ def show_chain(chain: UqacChain) -> None:
 def show_expansions(detail: UqacDetail) -> None:
     st.subheader("Expansions")
     probability = st.column_config.NumberColumn(format="%.3e")
-    st.dataframe(
+    show_table(
         pd.DataFrame(expansion_rows(detail)), key="uqac_expansions", hide_index=True,
         column_config={"p(swap)": st.column_config.NumberColumn(format="%.3f"), "P(answer)": probability,
                        "P(chain)": probability, "P(answer)·P(chain)": probability},

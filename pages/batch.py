@@ -8,7 +8,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_embedder, language_model, sampling_settings, stop_if_session_ended
+from pages.common import cached_embedder, language_model, sampling_settings, show_table, stop_if_session_ended
 from pages.session import packaged_nli
 from uqviz.engine.sampling import MAX_SAMPLES, SamplingError
 from uqviz.models.loading import cache_root
@@ -125,7 +125,7 @@ def show_measures(result: BatchResult) -> None:
     st.subheader("Measures ranked by AUROC")
     st.caption("AUROC = roc_auc_score(answer is wrong, U): 0.5 is chance. PRR is lm-polygraph's normalised "
                "prediction-rejection ratio: 0 is random rejection, 1 the oracle. AURC: lower is better.")
-    st.dataframe(ranked_measures_frame(ranked), key="batch_ranked_table", hide_index=True)
+    show_table(ranked_measures_frame(ranked), key="batch_ranked_table", hide_index=True)
     st.plotly_chart(ranked_measures_figure(ranked), key="batch_ranked_chart", width="stretch")
     with_curves = [name for name, evaluation in ranked if evaluation["roc"] is not None]
     if not with_curves:
@@ -151,7 +151,7 @@ def show_active_prompt(result: BatchResult) -> None:
     top = third.number_input("Top n", 1, len(result.rows), min(10, len(result.rows)), key="active_prompt_top")
     pool = [question_uncertainty(row["question"], row["samples"], EXTRACTORS[extractor]) for row in result.rows]
     ranked = rank_questions(pool, metric, int(top))
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "question": [item.question for item in ranked],
@@ -168,7 +168,7 @@ def show_active_prompt(result: BatchResult) -> None:
 def show_rows(result: BatchResult) -> None:
     st.subheader("Results")
     frame = pd.DataFrame.from_records(result.rows).drop(columns=["samples", "reasons"])
-    st.dataframe(frame, key="batch_results_table", hide_index=True)
+    show_table(frame, key="batch_results_table", hide_index=True)
     left, right = st.columns(2)
     if result.results_path.is_file():
         left.download_button("Download results.csv", result.results_path.read_bytes(), "results.csv", "text/csv",
@@ -189,7 +189,7 @@ def render() -> None:
         selected = questions[: int(limit)] if limit else questions
         labelled = sum(bool(question.answers) for question in selected)
         st.caption(f"{len(selected)} questions, {labelled} with gold answers.")
-        st.dataframe(
+        show_table(
             pd.DataFrame({"question": [q.text for q in selected], "gold answers": [" | ".join(q.answers) for q in selected]}),
             key="batch_questions", hide_index=True,
         )

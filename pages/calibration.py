@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import streamlit as st
 
 from pages.batch import BATCH_KEY
-from pages.common import PROFILE_KEY
+from pages.common import PROFILE_KEY, show_table
 from uqviz.format.run import check_limit
 from uqviz.measures.registry import REGISTRY
 from uqviz.viz.calibration import (
@@ -214,7 +214,7 @@ def render() -> None:
         return
     show_measure(rows, profile)
     st.subheader("All measures by held-out quality")
-    st.dataframe(ranking_frame(profile), key="calibration_ranking", hide_index=True)
+    show_table(ranking_frame(profile), key="calibration_ranking", hide_index=True)
     offer_profile(profile, results.name)
 
 

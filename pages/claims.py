@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from pages.common import show_table
 from pages.session import require_run, statistics
 from uqviz.format.run import Run
 from uqviz.models.loading import ModelLoadError
@@ -76,7 +77,7 @@ def claim_detail(run: Run, run_statistics: RunStatistics, claim: Claim, table: C
     st.caption(f"This is a **{kind}** claim.")
     evidence = claim_evidence(run_statistics, claim)
     if evidence:
-        st.dataframe(pd.DataFrame([{"answer": f"S{item.sample + 1}", "its closest sentence": item.sentence, "label": item.label,
+        show_table(pd.DataFrame([{"answer": f"S{item.sample + 1}", "its closest sentence": item.sentence, "label": item.label,
                                     "P(entailment)": item.entailment, "P(contradiction)": item.contradiction} for item in evidence]),
                      key="claims_evidence", hide_index=True)
     if claim.first_token is None:
@@ -124,7 +125,7 @@ def render() -> None:
                "red: it contradicts it; an open square is the claim's own answer. Click a square to inspect its claim.")
     row = chosen_claim(claims, event.selection if event else None)
     claim_detail(run, run_statistics, claims[row], table, row, kinds[row])
-    st.dataframe(table.to_frame(), key="claims_all", hide_index=True)
+    show_table(table.to_frame(), key="claims_all", hide_index=True)
 
 
 if __name__ == "__main__":

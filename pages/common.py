@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-import threading
+from typing import Any
 
+import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from uqviz.engine.projection import warm_up_map
+from uqviz.engine.projection import MapWorker
 from uqviz.engine.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
-from uqviz.engine.server import ServerError, ServerModel, load_model
+from uqviz.engine.server import ServerError, ServerModel, is_server_spec, key_allowed, load_model
 from uqviz.format.run import SamplingSettings
+from uqviz.format.spreadsheet import spreadsheet_text
 from uqviz.models.loading import (
     DEFAULT_MODEL,
     Embedder,
@@ -20,7 +21,7 @@ from uqviz.models.loading import (
     ModelLoadError,
     load_embedder,
 )
-from uqviz.models.catalog import RECOMMENDED, SERVERS_VARIABLE, ModelChoice, download, model_choices
+from uqviz.models.catalog import RECOMMENDED, SERVERS_VARIABLE, ModelChoice, configured_servers, download, model_choices
 from uqviz.models.nli import NliModel, load_nli_outcome, loaded_nli
 from uqviz.viz.tokens import plain_markdown
 from uqviz.workflows.calibration import DEFAULT_PROFILE, ProfileError, profile_from_bytes
@@ -28,9 +29,12 @@ from uqviz.workflows.store import RunStore, default_store_path
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
-def cached_language_model(spec: str, device: str, trust_remote_code: bool, api_key_env: str = "") -> LanguageModel | ServerModel:
-    """A local model, or a checked connection to an OpenAI-compatible server (`openai:URL#MODEL`)."""
-    return load_model(spec, device=device, trust_remote_code=trust_remote_code, api_key_env=api_key_env.strip() or None)
+def cached_language_model(spec: str, device: str, trust_remote_code: bool, api_key_env: str = "",
+                          key_servers: tuple[str, ...] = ()) -> LanguageModel | ServerModel:
+    """A local model, or a checked connection to an OpenAI-compatible server (`openai:URL#MODEL`) that is sent the key
+    in `api_key_env` only when it is one of `key_servers`."""
+    return load_model(spec, device=device, trust_remote_code=trust_remote_code, api_key_env=api_key_env.strip() or None,
+                      key_servers=key_servers)
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
@@ -48,20 +52,25 @@ def cached_nli(path: str) -> NliModel:
     return loaded_nli(cached_nli_outcome(path))
 
 
-def warm_up_at_low_priority() -> None:
-    """UMAP's compilation at the lowest CPU priority (Linux threads have their own), so sampling keeps the cores."""
-    if sys.platform == "linux":  # elsewhere a native thread id is not a process id
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    warm_up_map()
+def neutralised(cell: Any) -> Any:
+    """A text cell as the CSVs uqviz writes hold it (`spreadsheet_text`); anything else as it is."""
+    return spreadsheet_text(cell) if isinstance(cell, str) else cell
+
+
+def show_table(data: pd.DataFrame | dict, **options: Any) -> DeltaGenerator:
+    """st.dataframe with every text cell, column name and index label neutralised as the CSVs uqviz writes: the table's
+    own "Download as CSV" then exports no cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first)."""
+    frame = pd.DataFrame(data).map(neutralised)
+    frame.columns = frame.columns.map(neutralised)
+    frame.index = frame.index.map(neutralised)
+    return st.dataframe(frame, **options)
 
 
 @st.cache_resource(show_spinner=False)
-def projection_warm_up() -> threading.Thread:
-    """Compile UMAP once per server in the background when the app opens, so the first meaning map does not wait."""
-    thread = threading.Thread(target=warm_up_at_low_priority, name="uqviz-umap-warm-up", daemon=True)
-    thread.start()
-    return thread
+def map_worker() -> MapWorker:
+    """The process, one per server, that compiles UMAP when the app opens and draws the meaning maps: numba's compiler
+    never holds the GIL of the server process, so the first sample never waits for it."""
+    return MapWorker()
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -87,6 +96,25 @@ def api_key_variable() -> str:
     return name
 
 
+def key_servers() -> tuple[str, ...]:
+    """The servers the app sends an API key to: those the operator listed in $UQVIZ_SERVERS, never a URL typed in a page."""
+    return tuple(configured_servers())
+
+
+def key_withheld(spec: str) -> bool:
+    """Whether the sidebar names an API key variable that `spec` will not be sent: a server not in $UQVIZ_SERVERS."""
+    if not st.session_state.get("api_key_env", "").strip() or not is_server_spec(spec):
+        return False
+    try:
+        return not key_allowed(spec, key_servers())
+    except ServerError:  # a malformed spec: loading it says so
+        return False
+
+
+KEY_WITHHELD = (f"No API key is sent to this server: keys go only to the servers the operator listed in ${SERVERS_VARIABLE} "
+                "(pick one above), never to a URL typed here.")
+
+
 def language_model() -> LanguageModel | ServerModel | None:
     """The model the sidebar names, loaded once per process; a load error is shown as one sentence."""
     try:
@@ -95,6 +123,7 @@ def language_model() -> LanguageModel | ServerModel | None:
             st.session_state.get("device", "auto"),
             bool(st.session_state.get("trust_remote_code", False)),
             api_key_variable(),
+            key_servers(),
         )
     except (ModelLoadError, ServerError) as error:
         st.error(plain_markdown(str(error)))
@@ -153,7 +182,10 @@ def sidebar_settings() -> None:
                  "OpenAI-compatible server as openai:http://127.0.0.1:8080/v1#MODEL (llama.cpp, vLLM)",
         )
         st.text_input("API key variable (servers)", value="", key="api_key_env",
-                      help="The name of the environment variable that holds the server's API key; the key is never stored.")
+                      help="The name of the environment variable that holds the server's API key; the key is never stored. "
+                           f"It is sent only to the servers listed in ${SERVERS_VARIABLE}, never to a URL typed above.")
+        if key_withheld(st.session_state.get("model_spec", "")):
+            st.caption(KEY_WITHHELD)
         st.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="device")
         st.checkbox("Trust remote code", value=False, key="trust_remote_code",
                     help="Runs code shipped with the model; only for models you trust.")
@@ -172,13 +204,19 @@ def sidebar_settings() -> None:
 PROFILE_KEY = "calibration_profile"  # (name, profile, whether it came from the sidebar's upload)
 
 
+PROFILE_UPLOAD_SEEN = "profile_upload_seen"
+
+
 def profile_picker() -> None:
     """A calibration profile from an upload (`uqviz calibrate` writes them): checked before it is kept; one sentence if not."""
     st.header("Calibration")
     upload = st.file_uploader("Calibration profile (.json)", type=["json"], key="profile_upload",
                               help="A profile from `uqviz calibrate results.csv` turns scores into the chance that the answer is wrong.")
     held = st.session_state.get(PROFILE_KEY)
-    if upload is not None and (held is None or held[0] != upload.name):
+    if upload is None:
+        st.session_state.pop(PROFILE_UPLOAD_SEEN, None)
+    if upload is not None and upload.file_id != st.session_state.get(PROFILE_UPLOAD_SEEN):
+        st.session_state[PROFILE_UPLOAD_SEEN] = upload.file_id  # a new upload; a profile set since (Calibration page) stays
         try:
             st.session_state[PROFILE_KEY] = (upload.name, profile_from_bytes(upload.getvalue(), upload.name), True)
         except ProfileError as error:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import session
-from pages.common import cached_run_store, run_store
+from pages.common import cached_run_store, run_store, show_table
 from uqviz.format.run import Run, RunFormatError, run_from_json, run_to_json
 from uqviz.viz.history import comparison_figure, comparison_frame, measure_title
 from uqviz.viz.report import report_html, scores_csv
@@ -125,7 +125,7 @@ def compare(store: RunStore, runs: list[StoredRun]) -> None:
                 store.update_scores(run_id, score_available(run, session.statistics_for(run)))
     deltas = store.compare(a_id, b_id)
     label_a, label_b = f"A: #{a_id}", f"B: #{b_id}"
-    st.dataframe(comparison_frame(deltas, label_a, label_b), key="history_comparison_table", hide_index=True)
+    show_table(comparison_frame(deltas, label_a, label_b), key="history_comparison_table", hide_index=True)
     if any(delta.delta is not None for delta in deltas):
         st.plotly_chart(comparison_figure(deltas, by_id[a_id].name, by_id[b_id].name), key="history_comparison_chart", width="stretch")
 
@@ -180,7 +180,7 @@ def paste_samples() -> None:
         }
         for entry in measure_availability(run)
     ]
-    st.dataframe(pd.DataFrame(rows), key="history_pasted_table", hide_index=True)
+    show_table(pd.DataFrame(rows), key="history_pasted_table", hide_index=True)
 
 
 def open_store() -> tuple[RunStore, list[StoredRun]]:
@@ -213,7 +213,7 @@ def render() -> None:
     else:
         st.caption(f"Every sampled run is saved automatically to {store.path} (set {STORE_ENV} to use another file).")
     if stored_runs:
-        st.dataframe(history_table(stored_runs), key="history_table", hide_index=True)
+        show_table(history_table(stored_runs), key="history_table", hide_index=True)
         try:
             manage(store, stored_runs)
             compare(store, stored_runs)

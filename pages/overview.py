@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.common import show_table
 from pages.session import calibration, compute_on_demand, current_scores, require_run, statistics
 from uqviz.format.run import Run
 from uqviz.measures.cocoa import CocoaDetail
@@ -31,7 +32,7 @@ from uqviz.viz.tokens import error_line, plain_markdown
 BATCH_KEY = "batch"
 TEXT_GROUPING = "same normalised text"
 CLUSTER_GROUPING = "same meaning cluster"
-ON_DEMAND_LABEL = "Compute the costly measures (CCP, LUQ, P(True), verbalized confidence)"
+ON_DEMAND_LABEL = f"Compute the {len(ON_DEMAND)} costly measures"
 
 
 def pending_on_demand(scores: Scores) -> list[str]:
@@ -80,7 +81,7 @@ def measures_table(scores: Scores) -> None:
     batch = st.session_state.get(BATCH_KEY)
     held = calibration(require_run(), scores)
     frame = measures_frame(scores, batch.rows if batch else None, *(held[:2] if held else (None, None)))
-    st.dataframe(
+    show_table(
         frame, key="overview_table", hide_index=True,
         column_config={
             "U": st.column_config.NumberColumn(format="%.4f"),
@@ -152,7 +153,7 @@ def borda_section(run: Run, statistics: RunStatistics) -> None:
     right.markdown(f"**Highest self-certainty alone** (sample {best_single + 1})")
     right.text(answers[best_single])
     st.plotly_chart(borda_figure(result, group_representatives(answers, labels)), key="borda_chart", width="stretch")
-    st.dataframe(borda_frame(answers, certainties, labels, result), key="borda_table", hide_index=True)
+    show_table(borda_frame(answers, certainties, labels, result), key="borda_table", hide_index=True)
 
 
 def chow_section(run: Run) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
+from pages.common import show_table
 from pages.session import ask_to_load_run_model, compute_on_demand, require_run, run_model_spec, statistics
 from uqviz.format.run import Run
 from uqviz.measures.base import MeasureResult
@@ -184,7 +185,7 @@ def verbalized_section(run: Run, stats: RunStatistics, config: ScoreConfig, run_
         if result.value is None:
             st.caption(plain_markdown(result.reason or ""))
         rows = verbalized_rows(result.detail, answers if stage == TWO_STAGE else None)
-        st.dataframe(pd.DataFrame(rows), key=f"{VERBALIZED[stage]}_table", hide_index=True,
+        show_table(pd.DataFrame(rows), key=f"{VERBALIZED[stage]}_table", hide_index=True,
                      column_config={"confidence": st.column_config.NumberColumn(format="%.3f")})
         if stage == ONE_STAGE:
             with st.expander("The 1-stage question as asked"):

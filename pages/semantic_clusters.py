@@ -9,8 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import session
-from pages.common import cached_nli
-from uqviz.engine.projection import map_2d
+from pages.common import cached_nli, map_worker, show_table
 from uqviz.format.run import Run
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.kernel_entropy import kernel_language_entropy, nli_graph
@@ -43,7 +42,7 @@ KLE_TIMES = (0.05, 2.0, 0.05)  # slider range and step of the heat kernel's time
 
 @st.cache_data(max_entries=16, show_spinner="Projecting the answers to 2-D…")
 def answer_map(vectors: np.ndarray) -> tuple[np.ndarray, str]:
-    projection = map_2d(vectors, random_state=0)
+    projection = map_worker().map_2d(vectors, random_state=0)
     return projection.coordinates, projection.method
 
 
@@ -104,7 +103,7 @@ def sample_inspector(run: Run, clustering: Clustering, index: int | None) -> Non
         st.caption("No other answer shares this meaning.")
         return
     st.caption(f"{len(mates)} cluster mate(s)")
-    st.dataframe(pd.DataFrame({"sample": [m + 1 for m in mates], "answer": [run.samples[m].text for m in mates]}), hide_index=True)
+    show_table(pd.DataFrame({"sample": [m + 1 for m in mates], "answer": [run.samples[m].text for m in mates]}), hide_index=True)
 
 
 @st.fragment
@@ -250,7 +249,7 @@ def render() -> None:
     probability = None if weighted.detail is None else np.exp(weighted.detail.class_log_probability)
     frequency = results["discrete_semantic_entropy"].detail.class_frequency
     with st.container(key="cluster_table"):
-        st.dataframe(pd.DataFrame(cluster_rows(clustering.ids, [s.text for s in run.samples], frequency, probability)),
+        show_table(pd.DataFrame(cluster_rows(clustering.ids, [s.text for s in run.samples], frequency, probability)),
                      hide_index=True)
     st.caption(
         "Frequency |c|/K feeds the discrete semantic entropy; probability mass p(c) renormalises the answers' "
@@ -284,7 +283,7 @@ def render() -> None:
         }
     )
     with st.container(key="graph_per_sample"):
-        st.dataframe(per_sample, hide_index=True)
+        show_table(per_sample, hide_index=True)
     kernel_section(stats, run, results)
     costs = " · ".join(f"{name}: {cost.seconds:.2f} s, {cost.model_calls} model calls" for name, cost in stats.costs.items())
     st.caption(f"Cost: {costs}" + (f" · NLI model: {nli.calls} batched passes so far" if nli else ""))

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from pages import session
-from pages.common import language_model
+from pages.common import language_model, show_table
 from uqviz.engine.perturbation import (
     DEFAULT_PERTURBATIONS,
     MAX_PERTURBATIONS,
@@ -233,7 +233,7 @@ def render() -> None:
         if run.perturbations:
             st.caption(cost_caption(statistics, "perturbation_embeddings", external_seconds))
             with st.expander(f"The {len(external_texts)} perturbations"):
-                st.dataframe({"label": text_labels("P", len(external_texts)), "perturbation": external_texts},
+                show_table({"label": text_labels("P", len(external_texts)), "perturbation": external_texts},
                              hide_index=True, key="volume_perturbations_table")
     st.subheader("Volume as more texts are included")
     curves = {name: result.detail.curve for name, result in (("answers", internal), ("perturbations", external)) if result.detail}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from pages.common import show_table
 from pages.session import compute_on_demand, current_scores, require_run, statistics
 from uqviz.format.run import Run
 from uqviz.measures.ccp import TokenCcp, answer_ccp, saturation_note
@@ -97,7 +98,7 @@ def answer_view(tokens: list[TokenCcp], u: float) -> None:
     if not rows:
         st.info("No token of this answer had another likely token.")
         return
-    st.dataframe(
+    show_table(
         pd.DataFrame(rows, columns=list(ALTERNATIVE_COLUMNS)), key="ccp_alternatives", hide_index=True,
         column_config={
             "token p": st.column_config.NumberColumn(format="%.3f"),
@@ -166,7 +167,7 @@ def per_answer_section(run: Run, value: float, per_sample: list[float]) -> None:
     """The run's CCP beside every answer's U and length, with a note where long answers saturate it."""
     st.metric("CCP of the run (mean U over answers)", f"{value:.4f}")
     lengths = [len(sample) for sample in run.samples]
-    st.dataframe(
+    show_table(
         pd.DataFrame({"answer": [f"S{k + 1}" for k in range(len(run.samples))], "text": [s.text for s in run.samples],
                       "tokens": lengths, "U = 1 − Π CCP_i": per_sample}),
         key="ccp_per_answer", hide_index=True,

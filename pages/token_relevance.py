@@ -6,6 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import session
+from pages.common import show_table
+from pages.token_weights import render_token_weights
 from uqviz.format.run import Run
 from uqviz.measures.base import MeasureResult
 from uqviz.measures.registry import REGISTRY
@@ -102,15 +104,11 @@ def shift_panel(run: Run, result: MeasureResult) -> None:
                 "Each token moves it by (R̃ − 1/n)·(−log p):")
     st.html(sar_tokens_html(run, result.detail, CONTRIBUTION)[chosen])
     if len(sample):
-        st.dataframe(pd.DataFrame(mover_rows(sample, result.detail, chosen)), key="sar_movers", hide_index=True)
+        show_table(pd.DataFrame(mover_rows(sample, result.detail, chosen)), key="sar_movers", hide_index=True)
 
 
-def render() -> None:
-    run = session.require_run()
-    st.title("Token relevance (SAR)")
-    st.caption("Which tokens carry the meaning of each answer, and how weighting by that relevance moves the uncertainty.")
-    with st.expander("How SAR works", expanded=False):
-        st.markdown(EXPLANATION)
+def settings() -> tuple[str, ScoreConfig, str]:
+    """The colouring, SAR's temperature and precision, and an optional cross-encoder, as the user set them."""
     columns = st.columns([2, 1, 1, 2])
     mode = columns[0].segmented_control(
         "Colour tokens by", list(COLOUR_MODES), format_func=COLOUR_MODES.get, default=CONTRIBUTION, key="sar_colour",
@@ -129,7 +127,16 @@ def render() -> None:
         help="A local sentence-transformers cross-encoder, e.g. stsb-roberta-large, for SAR exactly as in the paper. "
              "Empty: max(0, cosine) of MiniLM embeddings.",
     ).strip()
-    config = ScoreConfig(sar_temperature=float(temperature), relevance_precision=precision)
+    return mode, ScoreConfig(sar_temperature=float(temperature), relevance_precision=precision), cross_encoder_path
+
+
+def render() -> None:
+    run = session.require_run()
+    st.title("Token relevance (SAR)")
+    st.caption("Which tokens carry the meaning of each answer, and how weighting by that relevance moves the uncertainty.")
+    with st.expander("How SAR works", expanded=False):
+        st.markdown(EXPLANATION)
+    mode, config, cross_encoder_path = settings()
     statistics = sar_statistics(config, cross_encoder_path)
     with st.spinner("Scoring the relevance of every token…", show_time=True):
         try:
@@ -159,10 +166,11 @@ def render() -> None:
         st.plotly_chart(similarity_heatmap(results["sent_sar"].detail.similarity, [s.text for s in run.samples]),
                         key="sar_similarity", width="stretch", config={"displayModeBar": False})
     st.subheader("Per sample")
-    st.dataframe(
+    show_table(
         pd.DataFrame(per_sample_rows(run, token_result.detail, results["sent_sar"].detail, results["sar"].detail)),
         key="sar_table", hide_index=True,
     )
+    render_token_weights(run, statistics)
 
 
 if __name__ == "__main__":

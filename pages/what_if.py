@@ -5,7 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import api_key_variable, language_model, sampling_settings, stop_if_session_ended
+from pages.common import (
+    KEY_WITHHELD, api_key_variable, key_servers, key_withheld, language_model, sampling_settings, show_table,
+    stop_if_session_ended,
+)
 from pages.session import current_run, save_to_history, statistics_for
 from uqviz.engine.server import ServerModel, load_model
 from uqviz.models.loading import LanguageModel, ModelLoadError
@@ -29,9 +32,12 @@ MODES = ("Temperature", "Framing", "Two models")
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
-def second_language_model(spec: str, device: str, trust_remote_code: bool, api_key_env: str = "") -> LanguageModel | ServerModel:
-    """A second local model or server (`openai:URL#MODEL`, its key in the sidebar's API key variable)."""
-    return load_model(spec, device=device, trust_remote_code=trust_remote_code, api_key_env=api_key_env.strip() or None)
+def second_language_model(spec: str, device: str, trust_remote_code: bool, api_key_env: str = "",
+                          key_servers: tuple[str, ...] = ()) -> LanguageModel | ServerModel:
+    """A second local model or server (`openai:URL#MODEL`, its key in the sidebar's API key variable, sent only to
+    `key_servers`)."""
+    return load_model(spec, device=device, trust_remote_code=trust_remote_code, api_key_env=api_key_env.strip() or None,
+                      key_servers=key_servers)
 
 
 def framings() -> list[Framing]:
@@ -59,7 +65,7 @@ def sample_comparison(mode: str, prompt: str, lm: LanguageModel, progress: RunPr
         return results, [result.label for result in results], "framing"
     second = second_language_model(
         state["whatif_second_model"].strip(), state.get("device", "auto"), bool(state.get("trust_remote_code", False)),
-        api_key_variable(),
+        api_key_variable(), key_servers(),
     )
     results = model_comparison([lm, second], prompt, settings, **common)
     return results, [result.label for result in results], "model"
@@ -98,11 +104,11 @@ def show_results(results: list[WhatIfRun], labels: list, x_title: str) -> None:
     series = measure_series(results)
     st.plotly_chart(measures_figure(labels, series, x_title), key="whatif_chart", width="stretch")
     table = pd.DataFrame({measure_title(name): values for name, values in series.items()}, index=[str(label) for label in labels]).T
-    st.dataframe(table, key="whatif_table")
+    show_table(table, key="whatif_table")
     for result in results:
         with st.expander(f"{result.label}: {len(result.run.samples)} answers"):
             st.caption(f"Prompt as sent: {plain_markdown(result.run.prompt)}")
-            st.dataframe(pd.DataFrame({"answer": [sample.text for sample in result.run.samples]}), hide_index=True)
+            show_table(pd.DataFrame({"answer": [sample.text for sample in result.run.samples]}), hide_index=True)
 
 
 def render() -> None:
@@ -126,6 +132,8 @@ def render() -> None:
         else:
             st.text_input("Second model", key="whatif_second_model",
                           help="a model directory, a .gguf file or a hub id; the first model is the sidebar's")
+            if key_withheld(st.session_state.get("whatif_second_model", "")):
+                st.caption(KEY_WITHHELD)
         submitted = st.form_submit_button("Compare", type="primary")
     if submitted:
         lm = language_model()

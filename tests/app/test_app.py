@@ -81,20 +81,17 @@ def test_bad_input_gets_a_message(prompt, state, message):
     assert "run" not in at.session_state
 
 
-def test_opening_the_app_compiles_umap_once_in_the_background(monkeypatch):
-    import threading
-
+def test_opening_the_app_starts_one_umap_worker_process(monkeypatch):
+    """UMAP compiles in a process of its own, started once per server process, not once per session or rerun."""
     from pages import common
 
-    warm_ups, ran = [], threading.Event()
-    common.projection_warm_up.clear()
-    monkeypatch.setattr(common, "warm_up_map", lambda: (warm_ups.append(1), ran.set()))
+    started = []
+    common.map_worker.clear()
+    monkeypatch.setattr(common, "MapWorker", lambda: started.append(object()) or started[-1])
     fresh_app()
     fresh_app()
-    assert ran.wait(timeout=60)  # started by opening the app
-    common.projection_warm_up().join(timeout=60)
-    assert warm_ups == [1]  # once per server process, not once per session or rerun
-    common.projection_warm_up.clear()
+    assert len(started) == 1 and common.map_worker() is started[0]
+    common.map_worker.clear()
 
 
 def test_bad_model_path_gets_one_sentence(tmp_path):
@@ -126,10 +123,12 @@ def test_control_characters_are_removed_and_sampling_goes_on():
 
 def test_a_server_samples_through_the_sidebar_and_only_api_key_variables_are_read(server, tmp_path, monkeypatch):
     """The sidebar's Model field takes openai:URL#MODEL; progress comes from the page's own thread; the key variable
-    must look like one, so the page cannot be used to send another secret to a server it names."""
+    must look like one, so the page cannot be used to send another secret to a server it names; the key goes only to
+    a server listed in $UQVIZ_SERVERS (tests/test_hardening_app.py checks that a typed URL gets none)."""
     from tests.test_server import spec_of
 
     monkeypatch.setenv("UQVIZ_STORE", str(tmp_path / "runs.sqlite3"))
+    monkeypatch.setenv("UQVIZ_SERVERS", spec_of(server))
     monkeypatch.setenv("HF_TOKEN", "hf-secret")
     at = submit(fresh_app(n=3, max_new_tokens=6, model_spec=spec_of(server), api_key_env="HF_TOKEN"), "Capital of France?")
     assert not at.exception and "run" not in at.session_state

@@ -118,7 +118,7 @@ def test_the_costly_measures_are_computed_on_demand_into_the_table(france_run, l
     for name in ON_DEMAND:
         assert rows.loc[name, "note"] == on_demand_reason(name) and rows.loc[name, "U"] != rows.loc[name, "U"]
     button = at.button(key="overview_on_demand")
-    assert button.label == "Compute the costly measures (CCP, LUQ, P(True), verbalized confidence)" and not button.disabled
+    assert button.label == f"Compute the {len(ON_DEMAND)} costly measures" and not button.disabled
 
     button.click().run()
     assert not at.exception
@@ -139,15 +139,18 @@ def test_the_costly_measures_are_computed_on_demand_into_the_table(france_run, l
 
 def test_on_demand_without_the_runs_model_computes_ccp_and_keeps_what_p_true_needs():
     at = overview(run=borda_run())  # opened, not sampled in this session: no language model
-    p_true = at.session_state["scores"][1]["p_true"].result.reason
+    before = at.session_state["scores"][1]
+    p_true = before["p_true"].result.reason
     assert p_true != on_demand_reason("p_true")
+    pending = [name for name in ON_DEMAND if before[name].result.reason == on_demand_reason(name)]
+    assert {"claim_conditioned_probability", "luq", "max_claim_uncertainty"} <= set(pending) and "p_true" not in pending
     at.button(key="overview_on_demand").click().run()
     assert not at.exception and not at.error
     scores = at.session_state["scores"][1]
     assert scores["claim_conditioned_probability"].result.value is not None
     assert scores["p_true"].result.value is None and scores["p_true"].result.reason == p_true
     assert scores["luq"].result.value is not None and scores["max_claim_uncertainty"].result.value is not None  # NLI only
-    assert [status.label for status in at.status] == ["Computed 3 costly measures"]
+    assert [status.label for status in at.status] == [f"Computed {len(pending)} costly measures"]
 
 
 def test_cocoa_scatter_draws_each_answers_detail_for_the_chosen_variant():

@@ -12,7 +12,7 @@ from tests.conftest import make_run
 from tests.test_measures_sar import build_cross_encoder
 from uqviz.measures.registry import REGISTRY
 from uqviz.statistics.base import RunStatistics, ScoreConfig
-from uqviz.viz.sar import COLOUR_SCALES, SURPRISAL
+from uqviz.viz.sar import COLOUR_SCALES, MARS_WEIGHTS, SAR_WEIGHTS, SURPRISAL
 
 pytestmark = pytest.mark.slow
 PAGE = "pages/token_relevance.py"
@@ -43,10 +43,14 @@ def test_page_shows_coloured_tokens_shift_heatmap_table_backend_and_cost(france_
     assert [block.count('class="uqviz-token"') for block in token_blocks] == [len(s) for s in france_run.samples]
     assert all("relevance R = " in block and "top alternatives" in block for block in token_blocks)
 
-    shift, heatmap = figures(at)
+    shift, heatmap, weights = figures(at)
     assert [trace["type"] for trace in shift["data"]] == ["scatter"] * 3
     assert [row[0] for row in shift["data"][2]["customdata"]] == list(range(count))
     assert heatmap["data"][0]["type"] == "heatmap" and len(heatmap["data"][0]["z"]) == count
+    # which tokens matter, twice: SAR's relevance and MARS's weights of the first answer (CSL waits for its toggle)
+    assert [trace["name"] for trace in weights["data"]] == [SAR_WEIGHTS, MARS_WEIGHTS]
+    for trace in weights["data"]:
+        assert len(trace["y"]) == len(france_run.samples[0]) and sum(trace["y"]) == pytest.approx(1.0)
 
     expected = {name: REGISTRY[name].compute(RunStatistics(france_run, ScoreConfig(), embedder=embedder))
                 for name in ("token_sar", "sent_sar", "sar")}

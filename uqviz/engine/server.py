@@ -7,6 +7,7 @@ is read from the environment variable the user names; it never enters a run, a l
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -20,7 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -573,9 +574,23 @@ def _piece(server: ServerModel, token: int) -> bytes | None:
     return server.pieces[token]
 
 
+def key_allowed(spec: str, key_servers: Iterable[str] | None) -> bool:
+    """Whether an API key may go to the server of `spec`: to any when `key_servers` is None (the CLI's explicit flags),
+    otherwise only when its URL is exactly the URL of one of those server specs (the operator's $UQVIZ_SERVERS)."""
+    if key_servers is None:
+        return True
+    urls = set()
+    for listed in key_servers:
+        with contextlib.suppress(ServerError):  # a malformed listed spec lets no key through
+            urls.add(parse_server_spec(listed).base_url)
+    return parse_server_spec(spec).base_url in urls
+
+
 def load_model(spec: str, device: str | None = None, trust_remote_code: bool = False, api_key_env: str | None = None,
-               **server_options: Any) -> LanguageModel | ServerModel:
-    """A local model (`load_language_model`'s specs) or, for `openai:URL#MODEL`, a checked connection to that server."""
+               key_servers: Iterable[str] | None = None, **server_options: Any) -> LanguageModel | ServerModel:
+    """A local model (`load_language_model`'s specs) or, for `openai:URL#MODEL`, a checked connection to that server,
+    sent the key in `api_key_env` only when `key_allowed` (a URL a page user typed gets none)."""
     if is_server_spec(spec):
-        return connect(parse_server_spec(spec, api_key_env, **server_options))
+        key = api_key_env if key_allowed(spec, key_servers) else None
+        return connect(parse_server_spec(spec, key, **server_options))
     return load_language_model(spec, device=device, trust_remote_code=trust_remote_code)
