@@ -1,6 +1,7 @@
 """The uqviz.run/1 format: round trip and one-line validation errors."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -37,6 +38,11 @@ def test_json_round_trip(tmp_path):
         (lambda d: d["samples"][0].update(token_bytes=[None, [], None]), "samples[0].token_bytes[1]"),
         (lambda d: d["samples"][0].update(token_bytes=[None, [1] * 65, None]), "samples[0].token_bytes[1]"),
         (lambda d: d["samples"][0].update(token_bytes=[[104, 105]]), "samples[0].token_bytes: has 1 entries"),
+        (lambda d: d["samples"][0].update(renyi_from_uniform=[0.1, 0.2]), "samples[0].renyi_from_uniform: has 2 entries"),
+        (lambda d: d["samples"][1].update(renyi_from_uniform=[0.1, "x"]), "samples[1].renyi_from_uniform[1]"),
+        (lambda d: d["samples"][0].update(fisher_rao_from_uniform=[0.1, float("nan"), 0.2]), "samples[0].fisher_rao_from_uniform[1]"),
+        (lambda d: d["samples"][1].update(fisher_rao_from_uniform=[float("inf"), 0.2]), "samples[1].fisher_rao_from_uniform[0]"),
+        (lambda d: d["samples"][1].update(fisher_rao_from_uniform=[0.5]), "samples[1].fisher_rao_from_uniform: has 1 entries"),
     ],
 )
 def test_malformed_fields_are_named(mutate, field):
@@ -85,3 +91,17 @@ def test_runs_written_before_ids_could_be_null_load_with_their_positions_dropped
     assert [sample.tokens for sample in read.samples] == [["the", "cat", "sat"], ["a", "dog"]]
     data["model"]["device"] = "cpu"  # a local run's ids are the model's, whatever they are
     assert [sample.token_ids for sample in run_from_dict(data).samples] == [[0, 1, 2], [0, 1]]
+
+
+def test_distances_from_uniform_round_trip_and_runs_written_before_them_load_without():
+    """Runs carry renyi_from_uniform and fisher_rao_from_uniform per token; older files lack them and load them empty."""
+    run = make_run(["the cat sat", "a dog"])
+    run = replace(run, samples=[replace(sample, renyi_from_uniform=[0.5] * len(sample), fisher_rao_from_uniform=[0.25] * len(sample)) for sample in run.samples])
+    data = json.loads(run_to_json(run))
+    assert data["samples"][0]["renyi_from_uniform"] == [0.5] * 3 and data["samples"][1]["fisher_rao_from_uniform"] == [0.25] * 2
+    assert run_from_json(run_to_json(run)) == run
+    for sample in data["samples"]:
+        del sample["renyi_from_uniform"], sample["fisher_rao_from_uniform"]
+    old = run_from_dict(data)
+    assert all(sample.renyi_from_uniform == [] and sample.fisher_rao_from_uniform == [] for sample in old.samples)
+    assert [sample.kl_from_uniform for sample in old.samples] == [sample.kl_from_uniform for sample in run.samples]

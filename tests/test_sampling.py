@@ -160,7 +160,7 @@ def test_answers_record_the_bytes_of_tokens_that_split_a_character(language_mode
     width = max(map(len, answers))
     eos = eos_token_ids(language_model)
     generated = [ids + [eos[0]] * (width - len(ids)) for ids in answers]
-    per_step = {key: [[-0.5] * width for _ in answers] for key in ("logprobs", "entropies", "kl")}
+    per_step = {key: [[-0.5] * width for _ in answers] for key in ("logprobs", "entropies", "kl", "renyi", "fisher_rao")}
     per_step |= {"top_values": [[[-0.5]] * width for _ in answers], "top_ids": [[[0]] * width for _ in answers]}
     emoji, plain = _build_samples(language_model, tokenizer.encode("Hi"), generated, per_step, eos)
     assert b"".join(emoji.exact_token_bytes()).decode() == emoji.text == " Hi 😀 שלום"

@@ -8,10 +8,14 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from uqviz.format.run import MAX_PROMPT_CHARS, MAX_SAMPLES, Run, Sample, SamplingSettings, recorded_token_bytes
 from uqviz.models.loading import LanguageModel
 from uqviz.models.tokens import token_byte_pieces
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_NEW_TOKENS = 2048
 MAX_SEED = 2**63 - 1
@@ -187,6 +191,7 @@ class TokenStatistics:
         self.progress = progress
         self._previous = None
         self._chosen, self._entropy, self._kl, self._top_values, self._top_ids = [], [], [], [], []
+        self._renyi, self._fisher_rao = [], []
 
     def __call__(self, input_ids, scores):
         import torch
@@ -194,9 +199,13 @@ class TokenStatistics:
         logprobs = torch.log_softmax(scores.float(), dim=-1)
         if self._previous is not None:
             self._chosen.append(self._previous.gather(1, input_ids[:, -1:]).squeeze(1))
+        probabilities = logprobs.exp()
         finite = torch.where(torch.isfinite(logprobs), logprobs, torch.zeros_like(logprobs))
-        self._entropy.append(-(logprobs.exp() * finite).sum(-1))
+        self._entropy.append(-(probabilities * finite).sum(-1))
         self._kl.append(-math.log(logprobs.shape[-1]) - logprobs.mean(-1))
+        renyi, fisher_rao = distances_from_uniform(probabilities)
+        self._renyi.append(renyi)
+        self._fisher_rao.append(fisher_rao)
         top = logprobs.topk(self.top_k, dim=-1)
         self._top_values.append(top.values)
         self._top_ids.append(top.indices)
@@ -212,7 +221,7 @@ class TokenStatistics:
         steps = generated.shape[1]
         if steps == 0:
             empty = [[] for _ in range(generated.shape[0])]
-            return {"logprobs": empty, "entropies": empty, "kl": empty, "top_values": empty, "top_ids": empty}
+            return {name: empty for name in ("logprobs", "entropies", "kl", "renyi", "fisher_rao", "top_values", "top_ids")}
         if len(self._chosen) < steps:
             self._chosen.append(self._previous.gather(1, generated[:, steps - 1 : steps]).squeeze(1))
         self._previous = None
@@ -220,9 +229,21 @@ class TokenStatistics:
             "logprobs": torch.stack(self._chosen[:steps], dim=1).cpu().tolist(),
             "entropies": torch.stack(self._entropy[:steps], dim=1).cpu().tolist(),
             "kl": torch.stack(self._kl[:steps], dim=1).cpu().tolist(),
+            "renyi": torch.stack(self._renyi[:steps], dim=1).cpu().tolist(),
+            "fisher_rao": torch.stack(self._fisher_rao[:steps], dim=1).cpu().tolist(),
             "top_values": torch.stack(self._top_values[:steps], dim=1).cpu().tolist(),
             "top_ids": torch.stack(self._top_ids[:steps], dim=1).cpu().tolist(),
         }
+
+
+def distances_from_uniform(probabilities: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row D_1/2(p̃ ‖ U_V) = −2 log BC and (2/π)·arccos BC, p̃ ∝ p^(1/2), BC = Σ p^(1/4) / √(V Σ p^(1/2)) (docs/methods.md §12.13)."""
+    import torch
+
+    root = probabilities.sqrt()
+    half_mass = root.sum(-1)
+    log_bc = root.sqrt_().sum(-1).log() - 0.5 * (half_mass.log() + math.log(probabilities.shape[-1]))
+    return (-2 * log_bc).clamp(min=0), (2 / math.pi) * torch.acos(log_bc.exp().clamp(max=1))
 
 
 def _build_samples(lm: LanguageModel, prompt_ids: list[int], generated: list[list[int]], per_step: dict, eos_ids: list[int]) -> list[Sample]:
@@ -244,6 +265,8 @@ def _build_samples(lm: LanguageModel, prompt_ids: list[int], generated: list[lis
                 entropies=per_step["entropies"][row][:length],
                 finish_reason=finish_reason,
                 kl_from_uniform=per_step["kl"][row][:length],
+                renyi_from_uniform=per_step["renyi"][row][:length],
+                fisher_rao_from_uniform=per_step["fisher_rao"][row][:length],
                 top_token_ids=top_ids,
                 top_tokens=top_tokens,
                 top_logprobs=per_step["top_values"][row][:length],

@@ -54,13 +54,16 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class Sample:
-    """One answer. Per token: raw-distribution log-prob, entropy, KL from uniform and top alternatives.
+    """One answer. Per token: raw-distribution log-prob, entropy, KL, Rényi and Fisher-Rao from uniform, top alternatives.
 
-    Imported samples may lack the distribution statistics: then entropies, kl_from_uniform and the top
-    alternatives are empty lists (unknown), never stand-ins. `token_ids` are the model's own ids, or None where the
-    source could not give them (a server without ids, pasted answers). `token_bytes` holds, per token, its exact UTF-8
-    bytes where its text cannot carry them (a byte token that splits a character) and None elsewhere; it is empty
-    when no token needs them or, in runs written before it existed, when they were not recorded.
+    Imported samples may lack the distribution statistics: then entropies, the distances from uniform and the top
+    alternatives are empty lists (unknown), never stand-ins. `renyi_from_uniform` and `fisher_rao_from_uniform` are
+    D_1/2(p̃ ‖ Uniform) and (2/π)·arccos BC(p̃, Uniform) of p̃ ∝ p^(1/2), the distribution at temperature 2
+    (docs/methods.md §12.13); runs written before they existed, and a server's top-K runs, leave them empty.
+    `token_ids` are the model's own ids, or None where the source could not give them (a server without ids, pasted
+    answers). `token_bytes` holds, per token, its exact UTF-8 bytes where its text cannot carry them (a byte token that
+    splits a character) and None elsewhere; it is empty when no token needs them or, in runs written before it
+    existed, when they were not recorded.
     """
 
     text: str
@@ -70,6 +73,8 @@ class Sample:
     entropies: list[float]
     finish_reason: str
     kl_from_uniform: list[float] = field(default_factory=list)
+    renyi_from_uniform: list[float] = field(default_factory=list)
+    fisher_rao_from_uniform: list[float] = field(default_factory=list)
     top_token_ids: list[list[int]] = field(default_factory=list)
     top_tokens: list[list[str]] = field(default_factory=list)
     top_logprobs: list[list[float]] = field(default_factory=list)
@@ -206,6 +211,8 @@ def _sample(item: Any, where: str) -> Sample:
     logprobs = _float_list(item.get("logprobs"), prefix + "logprobs", MAX_ANSWER_TOKENS, maximum=1e-6)
     entropies = _float_list(item.get("entropies"), prefix + "entropies", MAX_ANSWER_TOKENS)
     kl = _float_list(item.get("kl_from_uniform", []), prefix + "kl_from_uniform", MAX_ANSWER_TOKENS)
+    renyi = _float_list(item.get("renyi_from_uniform", []), prefix + "renyi_from_uniform", MAX_ANSWER_TOKENS)
+    fisher_rao = _float_list(item.get("fisher_rao_from_uniform", []), prefix + "fisher_rao_from_uniform", MAX_ANSWER_TOKENS)
     top_ids = [_int_list(row, f"{prefix}top_token_ids[{i}]", MAX_TOP_ALTERNATIVES) for i, row in enumerate(_list(item.get("top_token_ids", []), prefix + "top_token_ids", MAX_ANSWER_TOKENS))]
     top_tokens = [_str_list(row, f"{prefix}top_tokens[{i}]", MAX_TOP_ALTERNATIVES) for i, row in enumerate(_list(item.get("top_tokens", []), prefix + "top_tokens", MAX_ANSWER_TOKENS))]
     top_lps = [_float_list(row, f"{prefix}top_logprobs[{i}]", MAX_TOP_ALTERNATIVES, maximum=1e-6) for i, row in enumerate(_list(item.get("top_logprobs", []), prefix + "top_logprobs", MAX_ANSWER_TOKENS))]
@@ -215,6 +222,8 @@ def _sample(item: Any, where: str) -> Sample:
         ("logprobs", logprobs, False),
         ("entropies", entropies, True),
         ("kl_from_uniform", kl, True),
+        ("renyi_from_uniform", renyi, True),
+        ("fisher_rao_from_uniform", fisher_rao, True),
         ("top_token_ids", top_ids, True),
         ("top_tokens", top_tokens, True),
         ("top_logprobs", top_lps, True),
@@ -230,6 +239,8 @@ def _sample(item: Any, where: str) -> Sample:
         entropies=entropies,
         finish_reason=_field(item, "finish_reason", str, "a string", prefix),
         kl_from_uniform=kl,
+        renyi_from_uniform=renyi,
+        fisher_rao_from_uniform=fisher_rao,
         top_token_ids=top_ids,
         top_tokens=top_tokens,
         top_logprobs=top_lps,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from uqviz.measures import (
+    bayesian_entropy,
     ccp,
     cocoa,
     consistency,
+    distribution,
     eigenscore,
     graph,
     kernel_entropy,
@@ -32,6 +34,7 @@ FAMILIES = (
     self_certainty,
     sar,
     semantic,
+    bayesian_entropy,
     lexical,
     graph,
     volume,
@@ -39,6 +42,7 @@ FAMILIES = (
     rauq,
     token_entropy,
     top_k,
+    distribution,
     eigenscore,
     kernel_entropy,
     semantic_density,

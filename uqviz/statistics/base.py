@@ -167,6 +167,16 @@ class RunStatistics:
         return self._distribution_statistic("kl_from_uniform")
 
     @cached_property
+    def token_renyi_from_uniform(self) -> list[list[float]]:
+        """Per-sample D_1/2(p̃_i ‖ Uniform), p̃_i ∝ p_i^(1/2); needs the full next-token distributions kept at sampling time."""
+        return self._distribution_statistic("renyi_from_uniform")
+
+    @cached_property
+    def token_fisher_rao_from_uniform(self) -> list[list[float]]:
+        """Per-sample (2/π)·arccos BC(p̃_i, Uniform), p̃_i ∝ p_i^(1/2); needs the full distributions kept at sampling time."""
+        return self._distribution_statistic("fisher_rao_from_uniform")
+
+    @cached_property
     def token_entropies(self) -> list[list[float]]:
         """Per-sample entropy of each next-token distribution (top-K only for a server's run, see Run.distribution)."""
         return self._distribution_statistic("entropies")
