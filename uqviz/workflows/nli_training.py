@@ -311,6 +311,16 @@ def base_record(base: Path) -> dict[str, object]:
     return metrics
 
 
+def swapped_text(metrics: dict) -> str:
+    """The card's clause on swapped answers, when the stage had them."""
+    count = metrics.get("swapped_per_question", 0)
+    if not count:
+        return ""
+    return (f"; among those pairs, up to {count} answers a question set against themselves with another answer of the question's "
+            "kind swapped in for the one they give (`real_answers.swapped_pairs`), contradiction both ways, so that the judge reads "
+            "what an answer answers rather than its wording")
+
+
 def adaptation_text(metrics: dict) -> str:
     """The model card's account of the last stage: training went on from a distilled judge on real-looking answers."""
     base = metrics["base"]
@@ -323,7 +333,7 @@ def adaptation_text(metrics: dict) -> str:
   ordered pairs (each seen {metrics.get("real_repeats", 1)} times) of the packaged language model's own sampled answers (`uqviz/data/{metrics["real_answers"]}`, made
   by `python -m uqviz.workflows.real_answers sample`): two answers that give the same recognised answer to a question about
   the generator's facts are entailment both ways, two that give different ones contradiction, two of which one or neither gives
-  a recognised answer neutral; hedged answers are left out. Matrix products in {metrics["training_precision"]};
+  a recognised answer neutral; hedged answers are left out{swapped_text(metrics)}. Matrix products in {metrics["training_precision"]};
   {metrics["training_seconds"] / 60:.0f} minutes on the 2-core CPU of the development machine."""
 
 
