@@ -147,6 +147,7 @@ navigation = st.navigation(
     [
         st.Page(sample_page, title="Sample", icon=":material/edit:", default=True),
         *(st.Page(view.path, title=view.title, icon=view.icon) for view in VIEWS),
-    ]
+    ],
+    expanded=True,  # every view listed: beyond 10 pages Streamlit would hide the last ones behind "View more"
 )
 navigation.run()
