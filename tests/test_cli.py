@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 
+import uqviz
+
 from tests.conftest import naming_hostile_model, run_cli
 from uqviz.format.run import read_run
 
@@ -12,10 +14,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_sample_twice_gives_same_texts_and_logprobs_match_teacher_forcing(tmp_path, language_model):
-    first, second = tmp_path / "a.json", tmp_path / "b.json"
-    for path in (first, second):
-        run_cli("sample", "What is the capital of France?", "--n", "4", "--seed", "7", "--max-new-tokens", "20", "--out", str(path))
-    run_a, run_b = read_run(first), read_run(second)
+    first = tmp_path / "a.json"
+    run_cli("sample", "What is the capital of France?", "--n", "4", "--seed", "7", "--max-new-tokens", "20", "--out", str(first))
+    run_a = read_run(first)
+    # the same seed gives the same answers again, here through the API in this process
+    run_b = uqviz.sample("What is the capital of France?", n=4, seed=7, max_new_tokens=20, model=language_model)
     assert [s.text for s in run_a.samples] == [s.text for s in run_b.samples]
     for sample_ in run_a.samples:
         ids = torch.tensor([run_a.prompt_token_ids + sample_.token_ids])
