@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from uqviz.engine.attention import AttentionPassError, attention_modules, check_length, eager_attention
+from uqviz.engine.probing import budget_batches, pad_id, right_padded
 from uqviz.models.loading import LanguageModel
 
 ELICITATION_PROMPT = (
@@ -54,13 +55,7 @@ def elicitation_ids(tokenizer, question: str, answer_ids: Sequence[int]) -> tupl
 
 def batches(lengths: Sequence[int], heads: int, budget: int = ATTENTION_BUDGET) -> list[list[int]]:
     """Positions grouped in order so that each group's batch × heads × T² stays within the budget (one sequence at least)."""
-    groups: list[list[int]] = []
-    for position, length in enumerate(lengths):
-        if groups and (len(groups[-1]) + 1) * heads * max(length, *(lengths[i] for i in groups[-1])) ** 2 <= budget:
-            groups[-1].append(position)
-        else:
-            groups.append([position])
-    return groups
+    return [list(group) for group in budget_batches(lengths, lambda length: heads * length**2, budget, len(lengths))]
 
 
 def elicited_attention(lm: LanguageModel, question: str, answers: Sequence[Sequence[int]]) -> list[np.ndarray]:
@@ -88,24 +83,19 @@ def elicited_attention(lm: LanguageModel, question: str, answers: Sequence[Seque
             raise AttentionPassError(f"{type(module).__name__} returned no attention weights even in eager mode.")
         state["layers"].append([weights[row, :, last, start:end].float().cpu() for row, (last, start, end) in enumerate(state["reads"])])
 
-    pad = next((int(token) for token in (tokenizer.pad_token_id, tokenizer.eos_token_id) if token is not None), 0)
     with lm.lock:
         hooks = [module.register_forward_hook(keep_last_row) for module in modules]
         try:
             with eager_attention(model), torch.inference_mode():
                 for group in batches([len(built[index][0]) for index in todo], heads):
                     chosen = [todo[position] for position in group]
-                    ids = torch.full((len(chosen), max(len(built[index][0]) for index in chosen)), pad, dtype=torch.long)
-                    mask = torch.zeros_like(ids)
-                    for row, index in enumerate(chosen):
-                        ids[row, : len(built[index][0])] = torch.tensor(built[index][0], dtype=torch.long)
-                        mask[row, : len(built[index][0])] = 1
+                    ids, mask, _ = right_padded([built[index][0] for index in chosen], pad_id(lm), model.device)
                     state["reads"] = [
                         (len(built[index][0]) - 1, built[index][1], built[index][1] + len(answers[index])) for index in chosen
                     ]
                     state["layers"] = []
                     lm.calls += 1
-                    model.base_model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device), use_cache=False)
+                    model.base_model(input_ids=ids, attention_mask=mask, use_cache=False)
                     for row, index in enumerate(chosen):
                         results[index] = torch.stack([layer[row] for layer in state["layers"]]).numpy()
         finally:

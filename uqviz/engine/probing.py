@@ -4,7 +4,7 @@ prompt (P(True)), short greedy replies (verbalized confidence) and every token's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -131,16 +131,22 @@ def next_token_logprobs(lm: LanguageModel, sequences: Sequence[Sequence[int]], t
     return np.asarray(values, dtype=np.float64)
 
 
-def logit_batches(lengths: Sequence[int], vocabulary: int) -> list[range]:
-    """Consecutive index ranges of at most PROBE_BATCH sequences whose padded logits fit LOGIT_BUDGET (one sequence at least)."""
+def budget_batches(lengths: Sequence[int], row_cost: Callable[[int], int], budget: int, most: int) -> list[range]:
+    """Consecutive index ranges of at most `most` sequences whose rows × row_cost(longest length) fits `budget` (one
+    sequence at least): what one padded batch of a pass may hold."""
     batches, start = [], 0
     while start < len(lengths):
         stop = start + 1
-        while stop < min(start + PROBE_BATCH, len(lengths)) and (stop + 1 - start) * max(lengths[start : stop + 1]) * vocabulary <= LOGIT_BUDGET:
+        while stop < min(start + most, len(lengths)) and (stop + 1 - start) * row_cost(max(lengths[start : stop + 1])) <= budget:
             stop += 1
         batches.append(range(start, stop))
         start = stop
     return batches
+
+
+def logit_batches(lengths: Sequence[int], vocabulary: int) -> list[range]:
+    """Consecutive index ranges of at most PROBE_BATCH sequences whose padded logits fit LOGIT_BUDGET (one sequence at least)."""
+    return budget_batches(lengths, lambda length: length * vocabulary, LOGIT_BUDGET, PROBE_BATCH)
 
 
 def token_logprobs(lm: LanguageModel, sequences: Sequence[Sequence[int]], first: int = 1) -> list[np.ndarray]:
