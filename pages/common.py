@@ -13,7 +13,7 @@ from uqviz.engine.projection import MapWorker
 from uqviz.engine.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
 from uqviz.engine.server import ServerError, ServerModel, is_server_spec, key_allowed, load_model
 from uqviz.format.run import SamplingSettings
-from uqviz.format.spreadsheet import spreadsheet_text
+from uqviz.format.spreadsheet import spreadsheet_cell
 from uqviz.models.loading import (
     DEFAULT_MODEL,
     Embedder,
@@ -52,17 +52,12 @@ def cached_nli(path: str) -> NliModel:
     return loaded_nli(cached_nli_outcome(path))
 
 
-def neutralised(cell: Any) -> Any:
-    """A text cell as the CSVs uqviz writes hold it (`spreadsheet_text`); anything else as it is."""
-    return spreadsheet_text(cell) if isinstance(cell, str) else cell
-
-
 def show_table(data: pd.DataFrame | dict, **options: Any) -> DeltaGenerator:
     """st.dataframe with every text cell, column name and index label neutralised as the CSVs uqviz writes: the table's
     own "Download as CSV" then exports no cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first)."""
-    frame = pd.DataFrame(data).map(neutralised)
-    frame.columns = frame.columns.map(neutralised)
-    frame.index = frame.index.map(neutralised)
+    frame = pd.DataFrame(data).map(spreadsheet_cell)
+    frame.columns = frame.columns.map(spreadsheet_cell)
+    frame.index = frame.index.map(spreadsheet_cell)
     return st.dataframe(frame, **options)
 
 

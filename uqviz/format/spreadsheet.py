@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
 
@@ -9,6 +11,11 @@ QUOTE = "'"
 def spreadsheet_text(text: str) -> str:
     """A leading formula character gets a quote before it; so does a leading quote, so that reading back is exact."""
     return QUOTE + text if text.startswith((*FORMULA_STARTS, QUOTE)) else text
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A text value as `spreadsheet_text` writes it; any other value as it is."""
+    return spreadsheet_text(value) if isinstance(value, str) else value
 
 
 def read_spreadsheet_text(cell: str) -> str:

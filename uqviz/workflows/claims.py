@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from uqviz.format.spreadsheet import spreadsheet_text
+from uqviz.format.spreadsheet import spreadsheet_cell
 from uqviz.measures.ccp import token_ccp
 from uqviz.measures.luq import claim_scores
 from uqviz.models.loading import ModelLoadError
@@ -169,8 +169,7 @@ def write_claims_csv(table: ClaimsTable, path: str | Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for row in table.rows:
-            writer.writerow(["" if value is None else spreadsheet_text(value) if isinstance(value, str) else value
-                             for value in asdict(row).values()])
+            writer.writerow(["" if value is None else spreadsheet_cell(value) for value in asdict(row).values()])
 
 
 LABELLED_CLAIMS = Path(__file__).resolve().parent.parent / "data" / "labelled_claims.csv"

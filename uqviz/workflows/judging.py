@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from uqviz.format.run import MAX_RUN_FILE_BYTES, check_limit
-from uqviz.format.spreadsheet import spreadsheet_text
+from uqviz.format.spreadsheet import spreadsheet_cell
 from uqviz.models.loading import Embedder, ModelLoadError
 from uqviz.models.nli import (
     CONTRADICTION,
@@ -150,6 +150,5 @@ def write_judged(path: str | Path, judged: Sequence[JudgedPair]) -> None:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
         for pair in judged:
-            writer.writerow({key: "" if value is None else f"{value:.6f}" if isinstance(value, float)
-                             else spreadsheet_text(value) if isinstance(value, str) else value
+            writer.writerow({key: "" if value is None else f"{value:.6f}" if isinstance(value, float) else spreadsheet_cell(value)
                              for key, value in asdict(pair).items()})
