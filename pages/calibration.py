@@ -15,12 +15,10 @@ from pages.batch import BATCH_KEY
 from pages.common import PROFILE_KEY, show_table
 from uqviz.format.run import check_limit
 from uqviz.measures.registry import REGISTRY
-from uqviz.viz.calibration import (
-    labelled_values, measure_title, ranked_names, ranking_frame, reliability_bins, reliability_figure,
-)
+from uqviz.viz.calibration import measure_title, ranked_names, ranking_frame, reliability_bins, reliability_figure
 from uqviz.viz.tokens import error_line, plain_markdown
 from uqviz.workflows.batch import MAX_QUESTIONS, BatchInputError, read_results
-from uqviz.workflows.calibration import BOOTSTRAPS, FOLDS, MIN_PER_CLASS, MIN_ROWS, profile_from_results
+from uqviz.workflows.calibration import BOOTSTRAPS, FOLDS, MIN_PER_CLASS, MIN_ROWS, labelled_values, profile_from_results
 
 FIT_KEY = "calibration_fitted"  # (the key of the data it was fitted on, the profile)
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024

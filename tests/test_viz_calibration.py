@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from uqviz.viz.calibration import labelled_values, ranked_names, ranking_frame, reliability_bins, reliability_figure
-from uqviz.workflows.calibration import ISOTONIC, PLATT, apply_map, fit_measure, question_folds
+from uqviz.viz.calibration import ranked_names, ranking_frame, reliability_bins, reliability_figure
+from uqviz.workflows.calibration import ISOTONIC, PLATT, apply_map, fit_measure, labelled_values, question_folds
 
 # P(wrong) = U on [0, 1]; two bins of U split at 0.5, with the bootstrap interval of each bin's middle
 IDENTITY = {"method": ISOTONIC, "map": {"x": [0.0, 1.0], "y": [0.0, 1.0]},

@@ -38,15 +38,6 @@ class ReliabilityBin:
         return self.wrong / self.count
 
 
-def labelled_values(rows: Sequence[Mapping[str, Any]], name: str) -> tuple[np.ndarray, np.ndarray]:
-    """U and wrong (1 − correct) of the graded rows that hold a finite value of the measure, as a profile is fitted on."""
-    pairs = [(float(row[name]), 1.0 - float(row["correct"])) for row in rows
-             if row.get("correct") in (0, 1) and isinstance(row.get(name), (int, float)) and not isinstance(row[name], bool)
-             and np.isfinite(row[name])]
-    values = np.asarray(pairs, dtype=float).reshape(-1, 2)
-    return values[:, 0], values[:, 1]
-
-
 def reliability_bins(u: np.ndarray, wrong: np.ndarray, fitted: Mapping[str, Any]) -> list[ReliabilityBin]:
     """The profile's bins of U (deciles of the data) with their rows: a row falls in the bin `calibrate` would give its U."""
     bins = fitted["bins"]

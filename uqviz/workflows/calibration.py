@@ -112,19 +112,30 @@ def fit_measure(u: np.ndarray, wrong: np.ndarray, folds: list[np.ndarray], boots
             "rows": len(u)}
 
 
+def usable_rows(rows: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    """The graded rows (`correct` 1 or 0) that hold a finite value of the measure: those its map is fitted on."""
+    return [row for row in rows if row.get("correct") in (0, 1) and _finite(row.get(name))]
+
+
+def labelled_values(rows: Sequence[Mapping[str, Any]], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """U and wrong (1 − correct) of the rows a measure's map is fitted on."""
+    usable = usable_rows(rows, name)
+    return (np.asarray([float(row[name]) for row in usable], dtype=float),
+            np.asarray([1.0 - float(row["correct"]) for row in usable], dtype=float))
+
+
 def fit_profile(rows: Sequence[Mapping[str, Any]], measures: Sequence[str], valid_for: Mapping[str, Any],
                 bootstraps: int = BOOTSTRAPS) -> dict[str, Any]:
     """A calibration profile from batch result rows (`correct` 1/0 and one column per measure; docs/methods.md §14)."""
-    labelled = [row for row in rows if row.get("correct") in (0, 1, 0.0, 1.0)]
+    labelled = [row for row in rows if row.get("correct") in (0, 1)]
     fitted, unfit = {}, {}
     for name in measures:
-        usable = [row for row in labelled if _finite(row.get(name))]
-        wrong = np.asarray([1.0 - float(row["correct"]) for row in usable])
+        usable = usable_rows(labelled, name)
+        u, wrong = labelled_values(usable, name)
         if len(usable) < MIN_ROWS or min(wrong.sum(), len(wrong) - wrong.sum()) < MIN_PER_CLASS:
             unfit[name] = (f"{len(usable)} labelled rows with a value, {int(wrong.sum())} wrong: at least {MIN_ROWS} rows "
                            f"and {MIN_PER_CLASS} of each class are needed")
             continue
-        u = np.asarray([float(row[name]) for row in usable])
         fitted[name] = fit_measure(u, wrong, question_folds([str(row.get("question", i)) for i, row in enumerate(usable)]), bootstraps)
     return {"schema": PROFILE_SCHEMA, "valid_for": dict(valid_for), "measures": fitted, "unfit": unfit,
             "ensemble": fit_ensemble(labelled, list(fitted)) if len(fitted) >= 2 else None}
