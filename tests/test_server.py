@@ -268,3 +268,22 @@ def test_a_server_refusing_chat_and_completions_gives_the_chat_refusal(server):
     server.behaviour = "no_chat_nor_completions"
     with pytest.raises(ServerError, match="HTTP 400 .*chat template is no longer allowed"):
         connect(parse_server_spec(spec_of(server)))
+
+
+def test_the_server_judges_the_answers_it_gave_with_one_greedy_chat_request_each(server):
+    """UQLM's judge scorers on a server run (docs/methods.md §12.15): the prompt as the user's turn, temperature 0, and
+    the reply ("Paris#0", seed 0) read as UQLM reads a continuous score: its digits, "0", so J = 0 and U = 1."""
+    from uqviz.measures.registry import REGISTRY
+    from uqviz.statistics.base import RunStatistics, ScoreConfig
+
+    model = connect(parse_server_spec(spec_of(server)))
+    run = sample(model, "Capital of France?", SamplingSettings(n=2, max_new_tokens=4, seed=3))
+    before = len(server.requests)
+    result = REGISTRY["judge_continuous"].compute(RunStatistics(run, language_model=model))
+    posts = [body for method, path, body, _ in server.requests[before:] if method == "POST" and path.endswith("/chat/completions")]
+    assert len(posts) == 2  # "Paris#3" and "Paris#4" are different answers
+    assert all(body["temperature"] == 0 and body["max_tokens"] == ScoreConfig().judge_max_new_tokens for body in posts)
+    assert posts[1]["messages"] == [{"role": "user", "content": result.detail.prompts[1]}]
+    assert "Proposed Answer: Paris#4." in result.detail.prompts[1]
+    assert [item.reply for item in result.detail.judged] == ["Paris#0", "Paris#0"]
+    assert result.value == 1.0 and result.detail.judged[0].read == "0"

@@ -165,3 +165,44 @@ def test_an_imported_run_without_token_ids_is_one_sentence_and_no_offer():
         "server that renders the prompt itself), so its answers cannot be replayed through the model."
     ]
     assert not at.button
+
+
+def test_the_judge_tables_show_each_reply_what_was_read_and_the_registry_value(france_run, language_model):
+    from uqviz.format.spreadsheet import spreadsheet_cell
+    from uqviz.measures.judge import read_categorical, read_continuous
+    from uqviz.statistics.probing import JUDGE_REPLIES
+
+    at = with_model(france_run, language_model)
+    at.button(key="judge_submit").click().run()
+    assert not at.exception and not at.error
+
+    stats = session_statistics(at, language_model=True)
+    config = ScoreConfig()
+    tables = [frame.value for frame in at.dataframe if "J" in frame.value.columns]  # keys are not readable on dataframes
+    assert len(tables) == 2
+    for table, name, template, reader in zip(tables, ("judge_categorical", "judge_continuous"),
+                                             (config.judge_categorical_prompt, config.judge_continuous_prompt),
+                                             (read_categorical, read_continuous)):
+        replies = stats.cached(JUDGE_REPLIES, template, config.judge_max_new_tokens)
+        assert replies is not None and len(replies.replies) == len(france_run.samples)
+        assert list(table["reply"]) == [spreadsheet_cell(reply) for reply in replies.replies]
+        assert list(table["answer text"]) == [spreadsheet_cell(sample.text) for sample in france_run.samples]
+        assert list(table["read"]) == [reader(reply).read or "" for reply in replies.replies]
+        expected = REGISTRY[name].compute(stats)
+        label = f"U ({'categorical' if 'categorical' in name else 'continuous'} judge)"
+        assert metric(at, label) == ("—" if expected.value is None else f"{expected.value:.3f}")
+        saved = at.session_state["scores"][1].measures[name].result.value
+        assert saved == expected.value or saved == pytest.approx(expected.value)
+
+
+def test_a_run_that_cannot_be_replayed_can_still_be_judged(france_run, language_model):
+    run = replace(france_run, prompt_token_ids=None, samples=france_run.samples[:1])  # as a server run: no prompt ids
+    at = with_model(run, language_model)
+    assert not at.exception
+    assert any("can still judge them" in shown(info.value) for info in at.info)
+    assert not [button for button in at.button if button.key in ("p_true_submit", "verbalized_submit")]
+    at.text_area(key="judge_categorical_template").input("Is {answer} right for {question}? Say Correct or Incorrect.")
+    at.button(key="judge_submit").click().run()
+    assert not at.exception and not at.error
+    assert len([frame for frame in at.dataframe if "J" in frame.value.columns]) == 2
+    assert any("Edited prompts" in caption.value for caption in at.caption)

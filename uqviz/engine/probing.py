@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from uqviz.engine.attention import AttentionPassError, attention_modules, log_normaliser, logits_at
+from uqviz.engine import server
 from uqviz.engine.sampling import clean_prompt, eos_token_ids, generation_kwargs
 from uqviz.format.run import SamplingSettings
 from uqviz.models.loading import LanguageModel
@@ -202,3 +203,11 @@ def greedy_replies(lm: LanguageModel, conversations: Sequence[Sequence[int]], ma
             )
             replies.append(lm.tokenizer.decode(output[0, len(conversation) :], skip_special_tokens=True))
     return replies
+
+
+def replies_to(model, conversations: Sequence[Sequence[tuple[str, str]]], chat: bool, system_prompt: str | None,
+               max_new_tokens: int) -> list[str]:
+    """The greedy reply of a local model or a server (engine/server.py) to each conversation of (role, text) turns."""
+    if isinstance(model, LanguageModel):
+        return greedy_replies(model, [conversation_ids(model, turns, chat, system_prompt) for turns in conversations], max_new_tokens)
+    return server.greedy_replies(model, conversations, max_new_tokens, system_prompt if chat else None)

@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -512,6 +512,23 @@ def sample_from_server(
         return run_from_dict(run.to_dict())  # the limits every run file obeys (answer length, text size)
     except RunFormatError as error:
         raise ServerError(f"The server's answers do not fit a run: {quoted(spec, error)}.") from None
+
+
+def greedy_replies(server: ServerModel, conversations: Sequence[Sequence[tuple[str, str]]], max_new_tokens: int,
+                   system_prompt: str | None = None) -> list[str]:
+    """The server's greedy reply to each conversation of (role, text) turns, one request each: a chat request, or the
+    turns joined by newlines as a plain completion where the server has no chat template (as a local model without one)."""
+    settings = replace(PROBE_SETTINGS, max_new_tokens=max_new_tokens)
+    system = [{"role": "system", "content": system_prompt}] if system_prompt and server.has_chat_template else []
+    replies = []
+    for turns in conversations:
+        messages = system + [{"role": role, "content": text} for role, text in turns]
+        with server.lock:
+            server.calls += 1
+        answer = _answer(server.spec, server.has_chat_template, "\n".join(text for _, text in turns), messages,
+                         server.top_logprobs, settings, 0)
+        replies.append(answer.text)
+    return replies
 
 
 def with_server_ids(server: ServerModel, answer: Sample) -> Sample:

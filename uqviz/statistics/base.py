@@ -65,6 +65,27 @@ class ScoreConfig:
         "correct, without any extra commentary whatsoever; just the probability!>"
     )
     verbalized_max_new_tokens: int = 24
+    # UQLM 0.6.7's judge prompts (judges/judge.py, utils/prompts/judge_prompts.py), each line's indentation removed
+    judge_categorical_prompt: str = (
+        "Question: {question}, Proposed Answer: {answer}. Your task is to look at the question and answer provided and "
+        "determine if the answer is correct.\n"
+        'You are to respond with ONLY one of: "Correct", "Incorrect", or "I am not sure".\n'
+        'YOUR ANSWER MUST ONLY CONTAIN ONE OF "Correct", "Incorrect", or "I am not sure".\n'
+        "DO NOT ANSWER THE QUESTION AGAIN.\n"
+        'ONLY DETERMINE IF THE ANSWER TO THE QUESTION IS "Correct", "Incorrect", or "I am not sure".'
+    )
+    judge_continuous_prompt: str = (
+        "Question: {question}, Proposed Answer: {answer}. How likely is the above answer to be correct?\n"
+        "Analyze the answer and give your confidence in this answer between 0 (lowest) and 100 (highest),\n"
+        "with 100 being certain the answer is correct, and 0 being certain the answer is incorrect.\n\n"
+        "THE CONFIDENCE RATING YOU PROVIDE MUST BE BETWEEN 0 and 100. ONLY RETURN YOUR NUMERICAL SCORE WITH NO "
+        "SURROUNDING TEXT OR EXPLANATION\n\n"
+        "# Example 1\n## Data to analyze\nQuestion: Who was the first president of the United States?\n"
+        "Proposed Answer: Benjamin Franklin\n\n## Your response\n4 (highly certain the proposed answer is incorrect)\n\n"
+        "# Example 2\n## Data to analyze\nQuestion: What is 2+2?\nProposed Answer: 4\n\n## Your response\n"
+        "99 (highly certain the proposed answer is correct)"
+    )
+    judge_max_new_tokens: int = 16
 
 
 @dataclass

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uqviz.engine import probing
+from uqviz.engine.sampling import SamplingError
 from uqviz.statistics.base import MissingInputError, RunStatistics, Statistic
 
 
@@ -138,6 +139,33 @@ def _verbalized(stats: RunStatistics, stage: str, template: str, max_new_tokens:
 
 VERBALIZED_REPLIES = Statistic("verbalized_replies", _verbalized)
 """Greedy replies to the verbalized-confidence prompt: one for the one-stage question, one per answer for two-stage."""
+
+
+@dataclass(frozen=True)
+class JudgeReplies:
+    """Per answer: the filled-in judge prompt, the judging model's greedy reply, and that model's name."""
+
+    prompts: list[str]
+    replies: list[str]
+    judge: str
+
+
+def _judge_replies(stats: RunStatistics, template: str, max_new_tokens: int) -> JudgeReplies:
+    model = stats.language_model
+    prompts = [filled(template, question=stats.question, answer=answer) for answer in stats.answers]
+    distinct = list(dict.fromkeys(prompts))  # a repeated answer is judged once
+    with probe_reasons():
+        try:
+            replies = probing.replies_to(model, [[("user", prompt)] for prompt in distinct], True, None, max_new_tokens)
+        except SamplingError as error:  # a server that fails or refuses (engine/server.py)
+            raise MissingInputError(f"the judging model did not reply: {error}") from None
+    read = dict(zip(distinct, replies))
+    return JudgeReplies(prompts, [read[prompt] for prompt in prompts], model.info.name)
+
+
+JUDGE_REPLIES = Statistic("judge_replies", _judge_replies)
+"""The run's model (local or a server) as a judge of each distinct answer: one greedy reply to the filled-in prompt,
+as the user's turn of its chat template where it has one, keyed by the template (UQLM's LLMJudge; docs/methods.md §12.15)."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Figures and tables of the Ask the model page: p(True) per answer and the verbalized-confidence replies
-(docs/methods.md §12.6, §12.7)."""
+"""Figures and tables of the Ask the model page: p(True) per answer, the verbalized-confidence replies and the judge's
+replies (docs/methods.md §12.6, §12.7, §12.15)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
+from uqviz.measures.judge import JudgeDetail
 from uqviz.measures.self_report import VerbalizedDetail
 from uqviz.viz.clusters import hover_text
 
@@ -59,3 +60,13 @@ def verbalized_rows(detail: VerbalizedDetail, answers: Sequence[str] | None = No
         row["why not read"] = stated.reason or ""
         rows.append(row)
     return rows
+
+
+def judge_rows(detail: JudgeDetail, answers: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per answer: its text, the judge's raw reply, what was read from it (a keyword or the digits), the score
+    J and U = 1 − J, and why nothing could be read. Every string is the raw text: a table cell shows it as plain text."""
+    return [
+        {"answer": f"A{index + 1}", "answer text": answer, "reply": judged.reply, "read": judged.read or "",
+         "J": judged.score, "U": None if judged.score is None else 1.0 - judged.score, "why not read": judged.reason or ""}
+        for index, (answer, judged) in enumerate(zip(answers, detail.judged, strict=True))
+    ]
