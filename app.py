@@ -5,12 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages.common import language_model, map_worker, sampling_settings, show_table, sidebar_settings, stop_if_session_ended
-from pages.session import calibration, current_run, current_scores, start_run
+from pages.common import (
+    adaptive_rule, language_model, map_worker, sampling_settings, show_table, sidebar_settings, stop_if_session_ended,
+)
+from pages.session import calibration, current_run, current_scores, start_run, statistics_for
 from pages.views import VIEWS
 from uqviz.engine.sampling import SamplingError, clean_prompt, sample, validate
 from uqviz.format.run import Run
+from uqviz.measures.bayesian_entropy import settled
 from uqviz.measures.registry import REGISTRY
+from uqviz.workflows.adaptive import sample_until_settled
 from uqviz.workflows.calibration import best_calibrated
 from uqviz.models.loading import LanguageModel
 from uqviz.viz.tokens import error_line, legend_html, plain_markdown, probability_tokens_html
@@ -57,14 +61,7 @@ def run_sampling(prompt: str) -> None:
             bar.progress(min(step / total, 1.0), text=f"{unit} {step} of {'at most ' if unit == 'token' else ''}{total}")
 
         try:
-            run = sample(
-                lm,
-                cleaned,
-                settings,
-                chat=bool(st.session_state.get("chat", True)),
-                system_prompt=st.session_state.get("system_prompt") or None,
-                progress=progress,
-            )
+            run = draw(lm, cleaned, settings, progress, status)
         except SamplingError as error:
             status.update(label="Sampling was refused", state="error")
             st.warning(plain_markdown(str(error)))
@@ -77,13 +74,40 @@ def run_sampling(prompt: str) -> None:
     start_run(run, language_model=(lambda: lm) if isinstance(lm, LanguageModel) else None)  # a server has no insides to read
 
 
+def draw(lm, prompt: str, settings, progress, status) -> Run:
+    """The N answers at once, or in rounds until semantic entropy settles (the sidebar's toggle), each round told."""
+    options = {"chat": bool(st.session_state.get("chat", True)),
+               "system_prompt": st.session_state.get("system_prompt") or None, "progress": progress}
+    rule = adaptive_rule()
+    if rule is None:
+        return sample(lm, prompt, settings, **options)
+
+    def told(drawn: int, deviation: float) -> None:
+        status.update(label=f"{drawn} answers drawn: posterior sd of semantic entropy {deviation:.3f} "
+                            f"(stops at ≤ {rule.max_variance ** 0.5:.3f}, or at {settings.n} answers)…")
+
+    return sample_until_settled(lm, prompt, settings, statistics_for, rule, on_round=told, **options)
+
+
+def adaptive_caption(run: Run) -> str:
+    """How a run drawn until semantic entropy settled was drawn, in one sentence; empty for a run drawn at once."""
+    record = run.adaptive
+    if record is None:
+        return ""
+    verdict = "settled" if record.posterior_sd and settled(record.posterior_sd[-1], record.max_variance) else "did not settle"
+    rounds = ", ".join(f"{deviation:.3f}" for deviation in record.posterior_sd)
+    return (f" Drawn in rounds until semantic entropy settled: {len(run.samples)} of at most {record.max_n} answers; "
+            f"posterior sd after each round {rounds} (stop at ≤ {record.max_variance ** 0.5:.3f}): {verdict}.")
+
+
 def show_run(run: Run) -> None:
     scores = current_scores()
     st.subheader("Samples")
     st.caption(
         f"{len(run.samples)} answers from {plain_markdown(run.model.name)} on {plain_markdown(run.model.device)} ({plain_markdown(run.model.dtype)}), "
         f"{'' if run.sampling_seconds is None else f'sampled in {run.sampling_seconds:.2f} s · '}temperature {run.settings.temperature}, top-p {run.settings.top_p}, "
-        f"top-k {run.settings.top_k or 'off'}, seed {run.settings.seed}, chat template {'on' if run.chat else 'off'}"
+        f"top-k {run.settings.top_k or 'off'}, seed {run.settings.seed}, chat template {'on' if run.chat else 'off'}."
+        + adaptive_caption(run)
     )
     columns = st.columns(3)
     for column, name, label in zip(

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from pages.common import cached_embedder, language_model, sampling_settings, show_table, stop_if_session_ended
+from pages.common import adaptive_rule, cached_embedder, language_model, sampling_settings, show_table, stop_if_session_ended
 from pages.session import packaged_nli
 from uqviz.engine.sampling import MAX_SAMPLES, SamplingError
 from uqviz.models.loading import cache_root
@@ -70,7 +70,8 @@ def chosen_questions() -> list[Question] | None:
 
 
 def batch_settings() -> tuple[BatchSettings, int]:
-    """The page's N, grading and question limit; temperature, top-p, max tokens and seed come from the sidebar."""
+    """The page's N, grading and question limit; temperature, top-p, max tokens, seed and whether to stop once semantic
+    entropy settles come from the sidebar."""
     first, second, third, fourth = st.columns(4)
     n = first.number_input("Samples per question (N)", 1, MAX_SAMPLES, 5, key="batch_n")
     method = second.radio("Correct when the", tuple(METHOD_LABELS), format_func=METHOD_LABELS.get, key="batch_method",
@@ -83,7 +84,10 @@ def batch_settings() -> tuple[BatchSettings, int]:
     sampling = replace(sampling_settings(), n=int(n))
     state = st.session_state
     settings = BatchSettings(sampling, CorrectnessRule(method, float(threshold)), bool(state.get("chat", True)),
-                             state.get("system_prompt") or None)
+                             state.get("system_prompt") or None, adaptive=adaptive_rule())
+    if settings.adaptive is not None:
+        st.caption(f"The sidebar's \"Stop once semantic entropy settles\" is on: each question draws at most {int(n)} "
+                   f"answers, stopping once the posterior variance is at most {settings.adaptive.max_variance:g}.")
     return settings, limit
 
 

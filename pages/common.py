@@ -14,6 +14,7 @@ from uqviz.engine.sampling import MAX_NEW_TOKENS, MAX_SAMPLES
 from uqviz.engine.server import ServerError, ServerModel, is_server_spec, key_allowed, load_model
 from uqviz.format.run import SamplingSettings
 from uqviz.format.spreadsheet import spreadsheet_cell
+from uqviz.measures.bayesian_entropy import DEFAULT_MAX_VARIANCE
 from uqviz.models.loading import (
     DEFAULT_MODEL,
     Embedder,
@@ -24,6 +25,7 @@ from uqviz.models.loading import (
 from uqviz.models.catalog import RECOMMENDED, SERVERS_VARIABLE, ModelChoice, configured_servers, download, model_choices
 from uqviz.models.nli import NliModel, load_nli_outcome, loaded_nli
 from uqviz.viz.tokens import plain_markdown
+from uqviz.workflows.adaptive import DEFAULT_FIRST, DEFAULT_STEP, AdaptiveRule
 from uqviz.workflows.calibration import DEFAULT_PROFILE, ProfileError, profile_from_bytes
 from uqviz.workflows.store import RunStore, default_store_path
 
@@ -191,6 +193,11 @@ def sidebar_settings() -> None:
         st.number_input("Top-k (0 = off)", min_value=0, max_value=1000, value=0, key="top_k")
         st.number_input("Max new tokens", min_value=1, max_value=MAX_NEW_TOKENS, value=64, key="max_new_tokens")
         st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="seed")
+        st.toggle("Stop once semantic entropy settles", value=False, key="until_settled",
+                  help=f"Draw {DEFAULT_FIRST} answers, then {DEFAULT_STEP} at a time (at most N), until the posterior "
+                       "variance of Bayesian semantic entropy is at most the tolerance below (docs/methods.md §12.14).")
+        st.number_input("Tolerance (posterior variance)", min_value=0.0, max_value=1.0, value=DEFAULT_MAX_VARIANCE,
+                        step=0.005, format="%.3f", key="settled_variance", disabled=not st.session_state.get("until_settled"))
         st.toggle("Chat template", value=True, key="chat")
         st.text_area("System prompt (optional)", value="", key="system_prompt", height=68)
         profile_picker()
@@ -234,6 +241,12 @@ def profile_picker() -> None:
 def loaded_profile() -> dict | None:
     held = st.session_state.get(PROFILE_KEY)
     return None if held is None else held[1]
+
+
+def adaptive_rule() -> AdaptiveRule | None:
+    """The sidebar's rule for drawing answers until semantic entropy settles, or None when answers are drawn at once."""
+    state = st.session_state
+    return AdaptiveRule(max_variance=float(state.get("settled_variance", DEFAULT_MAX_VARIANCE))) if state.get("until_settled") else None
 
 
 def sampling_settings() -> SamplingSettings:

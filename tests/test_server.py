@@ -287,3 +287,32 @@ def test_the_server_judges_the_answers_it_gave_with_one_greedy_chat_request_each
     assert "Proposed Answer: Paris#4." in result.detail.prompts[1]
     assert [item.reply for item in result.detail.judged] == ["Paris#0", "Paris#0"]
     assert result.value == 1.0 and result.detail.judged[0].read == "0"
+
+
+def test_sampling_until_settled_from_a_server_keeps_the_fixed_run_seeds(server, tmp_path, capsys):
+    """--until-settled (docs/methods.md §12.14): rounds of 4, then 2; a server seeds answer k with seed + k, so the
+    answers are those of a fixed-N run ("Paris#<seed>"); a loose tolerance stops after the first round."""
+    out = tmp_path / "run.json"
+    base = ["sample", "Hi", "--model", spec_of(server), "--n", "6", "--max-new-tokens", "4", "--seed", "5", "--out", str(out)]
+    assert cli_main([*base, "--until-settled", "0"]) == 0
+    run = read_run(out)
+    assert [answer.text for answer in run.samples] == [f"Paris#{seed}" for seed in range(5, 11)]
+    assert run.settings.n == 6 and run.adaptive.max_n == 6 and len(run.adaptive.posterior_sd) == 2
+    assert "4 answers: posterior sd of semantic entropy" in capsys.readouterr().err
+    assert cli_main([*base, "--until-settled", "100"]) == 0
+    run = read_run(out)
+    assert len(run.samples) == 4 and run.adaptive.max_variance == 100 and len(run.adaptive.posterior_sd) == 1
+    assert cli_main([*base, "--until-settled", "lots"]) == 2
+    assert "--until-settled expects a variance such as 0.01, not 'lots'" in capsys.readouterr().err
+
+
+def test_a_batch_until_settled_draws_in_rounds_and_reports_the_mean_drawn(server, tmp_path, embedder):
+    from uqviz.workflows.adaptive import AdaptiveRule
+    from uqviz.workflows.batch import BatchSettings, Question, build_report, run_batch
+
+    settings = BatchSettings(SamplingSettings(n=5, max_new_tokens=4), adaptive=AdaptiveRule(first=2, step=2, max_variance=0.0))
+    model = connect(parse_server_spec(spec_of(server)))
+    rows = run_batch([Question("Capital of France?", ("Paris",))], model, tmp_path / "res.csv", settings, embedder=embedder)
+    assert rows[0]["samples"] == [f"Paris#{seed}" for seed in range(5)]  # rounds of 2, 2 and 1
+    report = build_report(rows, settings)
+    assert report["mean_samples"] == 5 and report["settings"]["adaptive"]["first"] == 2

@@ -15,13 +15,16 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from uqviz.engine.sampling import SamplingError, validate_settings
 from uqviz.format.run import Run, RunFormatError, SamplingSettings
 from uqviz.models.loading import DEFAULT_MODEL, ModelLoadError
 from uqviz.models.nli import NliModel
 from uqviz.models.similarity import PRECISIONS
+
+if TYPE_CHECKING:
+    from uqviz.workflows.adaptive import AdaptiveRule
 from uqviz.statistics.base import MissingModelError, ScoreConfig
 from uqviz.workflows.calibration import ProfileError
 
@@ -134,6 +137,25 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     parser.add_argument("--no-chat", action="store_true", help="do not apply the chat template")
     parser.add_argument("--system", default=None, help="system prompt (chat template only)")
+    parser.add_argument("--until-settled", nargs="?", const="default", default=None, metavar="VARIANCE",
+                        help="draw the answers in rounds (4, then 2 at a time, at most --n) and stop once the posterior "
+                             "variance of semantic entropy is at most VARIANCE (default 0.01), Bayesian semantic entropy's "
+                             "adaptive rule (docs/methods.md §12.14)")
+
+
+def adaptive_rule(args: argparse.Namespace) -> AdaptiveRule | None:
+    """The adaptive sampling rule --until-settled asks for, or None; a bad variance is a SamplingError."""
+    if args.until_settled is None:
+        return None
+    from uqviz.workflows.adaptive import AdaptiveRule
+
+    if args.until_settled == "default":
+        return AdaptiveRule()
+    try:
+        variance = float(args.until_settled)
+    except ValueError:
+        raise SamplingError(f"--until-settled expects a variance such as 0.01, not {args.until_settled!r}.") from None
+    return AdaptiveRule(max_variance=variance)
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -178,7 +200,7 @@ def add_on_demand_argument(parser: argparse.ArgumentParser) -> None:
     # checked in main, not as argparse choices: the names come from the registry, which every command would then import
     parser.add_argument("--on-demand", action="append", default=[], metavar="MEASURE",
                         help="also compute a costly measure computed only on demand (claim-conditioned probability, LUQ, "
-                             "P(True), verbalized confidence, BERTScore, PMI, CSL) by its registry name, or all; repeatable")
+                             "P(True), verbalized confidence, the LLM judge, BERTScore, PMI, CSL) by its registry name, or all; repeatable")
 
 
 def on_demand(args: argparse.Namespace) -> tuple[str, ...]:
@@ -269,8 +291,19 @@ def _sample(args: argparse.Namespace) -> int:
     from uqviz.format.run import write_run
 
     settings = sampling_settings(args)
+    rule = adaptive_rule(args)
     lm = open_model(args, args.trust_remote_code)
-    run = sample(lm, args.prompt, settings, chat=not args.no_chat, system_prompt=args.system)
+    options = {"chat": not args.no_chat, "system_prompt": args.system}
+    if rule is None:
+        run = sample(lm, args.prompt, settings, **options)
+    else:
+        from uqviz.api import statistics
+        from uqviz.workflows.adaptive import sample_until_settled
+
+        def told(drawn: int, deviation: float) -> None:
+            print(f"{drawn} answers: posterior sd of semantic entropy {deviation:.3f}", file=sys.stderr)
+
+        run = sample_until_settled(lm, args.prompt, settings, functools.partial(statistics, language_model=None), rule, on_round=told, **options)
     write_run(run, args.out)
     print(f"wrote {len(run.samples)} samples to {args.out} in {run.sampling_seconds:.2f} s", file=sys.stderr)
     return 0
@@ -413,7 +446,8 @@ def _batch(args: argparse.Namespace) -> int:
     try:
         questions = read_questions(args.questions)
         threshold = DEFAULT_THRESHOLDS[args.match] if args.threshold is None else args.threshold
-        batch_settings = BatchSettings(settings, CorrectnessRule(args.match, threshold), not args.no_chat, args.system, on_demand(args))
+        batch_settings = BatchSettings(settings, CorrectnessRule(args.match, threshold), not args.no_chat, args.system, on_demand(args),
+                                       adaptive_rule(args))
         lm = open_model(args)
         embedder = functools.partial(load_embedder_model, args.embedder)
 

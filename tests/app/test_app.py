@@ -143,3 +143,20 @@ def test_a_server_samples_through_the_sidebar_and_only_api_key_variables_are_rea
     assert run.distribution == "top-5" and [s.text for s in run.samples] == ["Paris#0", "Paris#1", "Paris#2"]
     assert any("sk-1" in (headers.get("Authorization") or "") for _, _, _, headers in server.requests)
     assert "sk-1" not in json.dumps(run.to_dict())
+
+
+def test_the_sidebar_toggle_draws_until_semantic_entropy_settles_and_says_how(server, tmp_path, monkeypatch):
+    """Rounds of 4, then 2 (docs/methods.md §12.14): with a tolerance of 0 the run never settles and draws all N, with
+    a server's seeds (answer k: seed + k); the caption says how the run was drawn."""
+    from tests.test_server import spec_of
+
+    monkeypatch.setenv("UQVIZ_STORE", str(tmp_path / "runs.sqlite3"))
+    at = submit(fresh_app(n=6, max_new_tokens=4, model_spec=spec_of(server), until_settled=True, settled_variance=0.0),
+                "Capital of France?")
+    assert not at.exception and not at.error
+    run = at.session_state["run"]
+    assert [s.text for s in run.samples] == [f"Paris#{seed}" for seed in range(6)]
+    assert run.adaptive is not None and run.adaptive.max_n == 6 and len(run.adaptive.posterior_sd) == 2
+    caption = next(shown(c.value) for c in at.caption if "Drawn in rounds" in shown(c.value))
+    assert "6 of at most 6 answers" in caption and "did not settle" in caption
+    assert f"{run.adaptive.posterior_sd[0]:.3f}, {run.adaptive.posterior_sd[1]:.3f}" in caption

@@ -53,6 +53,20 @@ class SamplingSettings:
 
 
 @dataclass(frozen=True)
+class AdaptiveSampling:
+    """How a run drawn until semantic entropy settled was drawn (docs/methods.md §12.14): `first` answers, then `step`
+    more per round, each round seeded with `settings.seed` + the answers drawn before it, until the posterior variance
+    of Bayesian semantic entropy was at most `max_variance` or `max_n` answers were drawn. `posterior_sd` is that
+    posterior's standard deviation after each round."""
+
+    first: int
+    step: int
+    max_variance: float
+    max_n: int
+    posterior_sd: list[float]
+
+
+@dataclass(frozen=True)
 class Sample:
     """One answer. Per token: raw-distribution log-prob, entropy, KL, Rényi and Fisher-Rao from uniform, top alternatives.
 
@@ -105,6 +119,7 @@ class Run:
     # how the per-token entropies were obtained: None is the model's full next-token distribution (or none kept);
     # "top-K" is a server's top-K log-probs, the rest of the mass lumped as one outcome (an approximation)
     distribution: str | None = None
+    adaptive: AdaptiveSampling | None = None  # None: the N answers were drawn at once
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **asdict(self)}
@@ -197,6 +212,20 @@ def run_from_dict(data: Any) -> Run:
         created=_optional(data, "created", str, "a string or null"),
         perturbations=perturbations,
         distribution=_optional(data, "distribution", str, "a string or null"),
+        adaptive=None if data.get("adaptive") is None else _adaptive(_object(data, "adaptive")),
+    )
+
+
+def _adaptive(data: dict) -> AdaptiveSampling:
+    variance = _number(data, "max_variance", "adaptive.")
+    if variance < 0:
+        raise RunFormatError(f"adaptive.max_variance: expected at least 0, got {variance}")
+    return AdaptiveSampling(
+        first=_integer(data, "first", "adaptive.", minimum=1),
+        step=_integer(data, "step", "adaptive.", minimum=1),
+        max_variance=variance,
+        max_n=_integer(data, "max_n", "adaptive.", minimum=1),
+        posterior_sd=_float_list(data.get("posterior_sd"), "adaptive.posterior_sd", MAX_SAMPLES),
     )
 
 

@@ -146,17 +146,23 @@ def enough_samples(
     """Stop sampling once Var[H | answers] ≤ max_variance, the paper's adaptive rule (docs/methods.md §12.14)."""
     result = bayesian_semantic_entropy(cluster_ids, sequence_logprobs, texts, prior=prior, support_prior=support_prior,
                                        draws=draws, seed=seed)
-    return result.detail.posterior_sd ** 2 <= max_variance
+    return settled(result.detail.posterior_sd, max_variance)
 
 
-def _from_statistics(stats: RunStatistics) -> MeasureResult:
+def settled(posterior_sd: float, max_variance: float = DEFAULT_MAX_VARIANCE) -> bool:
+    """Var[H | answers] ≤ max_variance: the paper's rule for drawing no more answers (docs/methods.md §12.14)."""
+    return posterior_sd ** 2 <= max_variance
+
+
+def from_statistics(stats: RunStatistics) -> MeasureResult:
+    """Bayesian semantic entropy of a run's answers, classed by the run's clustering rule (docs/methods.md §12.14)."""
     return bayesian_semantic_entropy(ANSWER_CLUSTERING(stats).ids, [sequence_loglik(lp) for lp in stats.logprobs], stats.answers)
 
 
 MEASURES = (
     Measure(
         "bayesian_semantic_entropy", "Bayesian semantic entropy",
-        _from_statistics,
+        from_statistics,
         "U = E[−Σ_c p_c log p_c],  p ~ Dir(0.5 + n_c) over M ≥ |C| classes, p_c ≥ Σ_{distinct s ∈ c} exp LL(s)",
         "the posterior over meaning-class probabilities expects them spread over more meanings",
         "Ciosek, Felicioni & Ghiassian 2025; docs/methods.md §12.14",

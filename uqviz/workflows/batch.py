@@ -24,7 +24,7 @@ from typing import Any
 
 from uqviz.engine.sampling import sample
 from uqviz.engine.server import ServerModel
-from uqviz.format.run import SamplingSettings
+from uqviz.format.run import Run, SamplingSettings
 from uqviz.format.spreadsheet import read_spreadsheet_text, spreadsheet_text
 from uqviz.measures.lexical import rouge_l
 from uqviz.measures.registry import REGISTRY
@@ -34,6 +34,7 @@ from uqviz.models.similarity import BiEncoderSimilarity
 from uqviz.scoring.scores import score_run
 from uqviz.statistics.base import RunStatistics, ScoreConfig
 from uqviz.statistics.uqac import GREEDY, use_greedy_answer
+from uqviz.workflows.adaptive import AdaptiveRule, sample_until_settled
 from uqviz.workflows.evaluation import (
     auroc,
     calibration_bins,
@@ -191,6 +192,7 @@ class BatchSettings:
     chat: bool = True
     system_prompt: str | None = None
     on_demand: tuple[str, ...] = ()  # costly measures to compute as well (docs/architecture.md, "Adding a measure")
+    adaptive: AdaptiveRule | None = None  # draw in rounds until semantic entropy settles, at most sampling.n answers
 
 
 @dataclass(frozen=True)
@@ -239,9 +241,16 @@ def score_question(
     options = {"chat": settings.chat, "system_prompt": settings.system_prompt}
     greedy_run = sample(lm, question.text, replace(settings.sampling, n=1, temperature=0.0), **options)
     greedy = greedy_run.samples[0].text
-    run = sample(lm, question.text, settings.sampling, **options)
     local = isinstance(lm, LanguageModel)  # a server gives no attention, hidden states or next-token passes
-    statistics = RunStatistics(run, config, embedder=embedder, nli=nli, language_model=lm if local else None)
+
+    def statistics_of(run: Run) -> RunStatistics:
+        return RunStatistics(run, config, embedder=embedder, nli=nli, language_model=lm if local else None)
+
+    if settings.adaptive is None:
+        run = sample(lm, question.text, settings.sampling, **options)
+    else:
+        run = sample_until_settled(lm, question.text, settings.sampling, statistics_of, settings.adaptive, **options)
+    statistics = statistics_of(run)
     if local:
         use_greedy_answer(statistics, greedy_run.prompt_token_ids, greedy_run.samples[0])
     scores = score_run(run, statistics, on_demand=settings.on_demand)
@@ -442,7 +451,9 @@ def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model:
             "chat": settings.chat and chat_template,
             "system_prompt": settings.system_prompt if settings.chat and chat_template else None,
             "judges": list(dict.fromkeys(row["judge"] for row in rows if row.get("judge"))),
+            "adaptive": None if settings.adaptive is None else asdict(settings.adaptive),
         },
+        "mean_samples": sum(len(row["samples"]) for row in rows) / len(rows) if rows else None,
         "questions": len(rows),
         "labelled": len(labelled),
         "accuracy": sum(labelled) / len(labelled) if labelled else None,
@@ -455,7 +466,8 @@ def batch_key(questions: Sequence[Question], settings: BatchSettings, model: str
     the same results file. The gold answers and the grading rule are left out: resuming grades the kept answers again."""
     identity = {
         "questions": [question.text for question in questions],
-        "settings": {key: value for key, value in asdict(settings).items() if key != "correctness"},
+        "settings": {key: value for key, value in asdict(settings).items()
+                     if key != "correctness" and not (key == "adaptive" and value is None)},  # keys of batches before it
         "model": model,
         "measures": list(REGISTRY),
         **({} if judge == "auto" else {"judge": judge}),
