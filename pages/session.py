@@ -16,8 +16,9 @@ from typing import Any
 
 import streamlit as st
 
-from pages.common import cached_embedder, cached_language_model, cached_nli, loaded_profile, run_store
+from pages.common import cached_embedder, cached_language_model, cached_nli, loaded_profile, run_store, stop_if_session_ended
 from uqviz.format.run import Run, RunFormatError
+from uqviz.measures.registry import REGISTRY
 from uqviz.models.loading import DEFAULT_MODEL, LanguageModel, ModelLoadError, is_packaged_source, spec_from_source
 from uqviz.models.nli import DEFAULT_NLI, NliModel
 from uqviz.models.similarity import CrossEncoderModel, CrossEncoderSimilarity
@@ -217,12 +218,19 @@ def current_scores() -> Scores:
     if held is not None and held[0] is run:
         return held[1]
     with st.spinner(f"Scoring {len(run.samples)} answers on every measure…", show_time=True):
+        bar = st.progress(0.0)
+
+        def before_each(done: int, total: int, name: str) -> None:
+            stop_if_session_ended()  # an import or a long run stops between measures once its browser has gone
+            bar.progress(done / total, text=f"{REGISTRY[name].title} ({done + 1} of {total})")
+
         try:
-            scores = score_available(run, statistics() if run.samples else RunStatistics(run))
+            scores = score_available(run, statistics() if run.samples else RunStatistics(run), before_each=before_each)
         except (ModelLoadError, RuntimeError, OSError) as error:
             st.error(f"A model failed while scoring, so only the measures that need no model were computed: "
                      f"{error_line(error)}")
             scores = score_available(run, RunStatistics(run))
+        bar.empty()
     st.session_state[SCORES_KEY] = (run, scores)
     return scores
 

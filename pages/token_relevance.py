@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -15,6 +17,7 @@ from uqviz.measures.sar import SENTENCE_SIMILARITY, TOKEN_RELEVANCE
 from uqviz.models.loading import ModelLoadError
 from uqviz.models.similarity import PRECISIONS, CrossEncoderModel, load_cross_encoder
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.statistics.relevance import relevance_cost
 from uqviz.viz.sar import (
     COLOUR_MODES,
     CONTRIBUTION,
@@ -130,6 +133,27 @@ def settings() -> tuple[str, ScoreConfig, str]:
     return mode, ScoreConfig(sar_temperature=float(temperature), relevance_precision=precision), cross_encoder_path
 
 
+UNCAPPED_KEY = "sar_uncapped_run"
+CHARACTERS_PER_SECOND = 20_000  # the budget's 400,000 characters in about 20 s on the 2-core CPU (docs/methods.md §4.6)
+
+
+def within_budget(run: Run, config: ScoreConfig) -> ScoreConfig:
+    """The config as it is for a run within the default analyses' budget of token relevance; beyond it, the cost and
+    a button, and a stop until the user asks, then the config without the cap."""
+    cost, budget = relevance_cost(run.prompt, run.samples), config.relevance_budget
+    if budget is None or cost <= budget:
+        return config  # the run's own scores' settings, so their cached relevance is reused
+    if st.session_state.get(UNCAPPED_KEY) is run:
+        return replace(config, relevance_budget=None)
+    st.info(f"This run's token relevance would embed {sum(len(sample) for sample in run.samples):,} removal variants "
+            f"({cost:,} characters), more than the {budget:,} the default analyses allow, so TokenSAR, SAR and MARS were "
+            f"left out of its scores. Computing it here takes about {cost / CHARACTERS_PER_SECOND:.0f} s on a 2-core CPU.")
+    if not st.button("Compute it anyway", key="sar_uncapped", type="primary"):
+        st.stop()
+    st.session_state[UNCAPPED_KEY] = run
+    return replace(config, relevance_budget=None)
+
+
 def render() -> None:
     run = session.require_run()
     st.title("Token relevance (SAR)")
@@ -137,7 +161,7 @@ def render() -> None:
     with st.expander("How SAR works", expanded=False):
         st.markdown(EXPLANATION)
     mode, config, cross_encoder_path = settings()
-    statistics = sar_statistics(config, cross_encoder_path)
+    statistics = sar_statistics(within_budget(run, config), cross_encoder_path)
     with st.spinner("Scoring the relevance of every token…", show_time=True):
         try:
             results = {name: REGISTRY[name].compute(statistics) for name in SAR_MEASURES}

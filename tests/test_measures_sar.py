@@ -532,3 +532,23 @@ def test_score_without_a_model_equals_the_token_id_decode_on_split_characters(la
     assert measures["token_sar"]["value"] == pytest.approx(decoded.value, abs=1e-6)
     assert measures["token_sar"]["per_sample"] == pytest.approx(decoded.per_sample, abs=1e-6)
     assert abs(joined.value - decoded.value) > 1e-4  # what the default gave before bytes were recorded
+
+
+def test_token_relevance_beyond_its_budget_is_refused_before_any_variant_is_embedded(france_run, embedder):
+    """docs/methods.md §4.6: the cost counts min(|q ⊕ s|, 1024) characters per answer token; beyond the budget the
+    relevance measures are null with the count and where to ask, and nothing is embedded."""
+    from uqviz.scoring.scores import score_run
+    from uqviz.statistics.relevance import relevance_cost
+
+    cost = relevance_cost(france_run.prompt, france_run.samples)
+    assert cost == sum(len(s.tokens) * min(len(france_run.prompt) + 1 + len(s.text), 1024) for s in france_run.samples)
+    stats = RunStatistics(france_run, ScoreConfig(relevance_budget=cost - 1), embedder=embedder)
+    scores = score_run(france_run, stats, ["token_sar", "sar", "mars"])
+    for name in ("token_sar", "sar", "mars"):
+        reason = scores.measures[name].result.reason
+        assert scores.measures[name].result.value is None and f"({cost:,} characters)" in reason and "--relevance-budget 0" in reason
+    assert stats.similarity.calls == 0  # refused before any text was embedded
+    scores = score_run(france_run, stats, ["sent_sar", "ln_predictive_entropy"])
+    assert scores.measures["sent_sar"].result.value is not None and scores.measures["ln_predictive_entropy"].result.value is not None
+    within = RunStatistics(france_run, ScoreConfig(relevance_budget=cost), embedder=embedder)
+    assert REGISTRY["token_sar"].compute(within).value is not None

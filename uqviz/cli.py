@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--relevance-precision", choices=PRECISIONS, default="auto",
                        help="SAR token relevance at float32, or bfloat16 (about 2.4x faster on CPUs with AVX512-BF16; "
                             "R within about 1e-3); auto picks bfloat16 where it runs natively")
+    score.add_argument("--relevance-budget", type=int, default=ScoreConfig.relevance_budget, metavar="CHARS",
+                       help="characters of removal variants SAR's token relevance may embed (default 400000, about 20 s on "
+                            "a 2-core CPU); 0 removes the cap; beyond it TokenSAR, SAR and MARS are null with the reason")
 
     report = commands.add_parser("report", help="write a standalone HTML report of a run.json (no network needed to open it)")
     report.add_argument("run")
@@ -248,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             judge(args)
         except ValueError as error:
             parser.error(str(error))
+    if getattr(args, "relevance_budget", 0) < 0:
+        parser.error(f"argument --relevance-budget: expected at least 0 (0: no cap), got {args.relevance_budget}")
     outputs = [path for path in (getattr(args, "out", None), getattr(args, "report", None)) if path]
     try:
         for path in outputs:
@@ -318,7 +323,8 @@ def _score(args: argparse.Namespace) -> int:
     run = read_run_with_samples(args.run)
     profile = read_profile(args.profile) if args.profile else None
     config, nli = judge(args)
-    config = replace(config, uqac_sample=args.uqac_sample, relevance_precision=args.relevance_precision)
+    config = replace(config, uqac_sample=args.uqac_sample, relevance_precision=args.relevance_precision,
+                     relevance_budget=args.relevance_budget or None)
     run_statistics = statistics(
         run, embedder=args.embedder, nli=nli, cross_encoder=args.cross_encoder, config=config,
         language_model=RUN_MODEL if args.run_model or is_packaged_source(run.model.source) else functools.partial(run_model_not_asked_for, run),

@@ -130,3 +130,17 @@ def test_imported_run_without_log_probabilities_gets_a_message():
     run = replace(make_run(["Paris", "Lyon"], [[], []]), sampling_seconds=0.1)
     at = open_page(run)
     assert any("without token log-probabilities" in shown(error.value) for error in at.error)
+
+
+def test_a_run_beyond_the_relevance_budget_says_so_and_computes_only_when_asked(france_run, embedder, monkeypatch):
+    """docs/methods.md §4.6: the cost is shown before anything is embedded; the button computes it without the cap."""
+    monkeypatch.setattr("uqviz.statistics.relevance.relevance_cost", lambda question, samples: 1_000_000)
+    at = open_page(france_run)
+    assert not at.exception
+    assert any("1,000,000 characters" in shown(info.value) and "400,000" in shown(info.value) for info in at.info)
+    assert not at.metric and not at.get("plotly_chart")
+    at.button(key="sar_uncapped").click().run()
+    assert not at.exception and not at.error
+    uncapped = RunStatistics(france_run, ScoreConfig(relevance_budget=None), embedder=embedder)
+    expected = REGISTRY["token_sar"].compute(uncapped).value
+    assert float(next(m.value for m in at.metric if m.label == "TokenSAR")) == pytest.approx(expected, abs=1e-3)

@@ -6,7 +6,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, replace
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,16 +89,22 @@ def on_demand_reason(name: str) -> str:
 
 
 def score_run(
-    run: Run, statistics: RunStatistics | None = None, names: list[str] | None = None, on_demand: Sequence[str] = ()
+    run: Run, statistics: RunStatistics | None = None, names: list[str] | None = None, on_demand: Sequence[str] = (),
+    before_each: Callable[[int, int, str], None] | None = None,
 ) -> Scores:
     """Every registered measure (or `names`), each timed, sharing one RunStatistics. On-demand measures are computed
-    only when named in `names` or `on_demand`; otherwise they are listed with the reason.
+    only when named in `names` or `on_demand`; otherwise they are listed with the reason. `before_each(done, total,
+    name)` is called before each measure: progress, or a check that raises to stop the work (the app's, once the
+    browser session that asked has gone).
 
     A measure whose model is missing gets value None and the reason, the others are still computed.
     """
     statistics = statistics or RunStatistics(run, ScoreConfig())
     measures = {}
-    for name in names or list(REGISTRY):
+    chosen = names or list(REGISTRY)
+    for done, name in enumerate(chosen):
+        if before_each is not None:
+            before_each(done, len(chosen), name)
         measure = REGISTRY[name]
         before = sum(cost.model_calls for cost in statistics.costs.values())
         started = time.perf_counter()

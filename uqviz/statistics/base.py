@@ -30,6 +30,7 @@ class ScoreConfig:
     chow_alpha: float = DEFAULT_CHOW_QUANTILE
     sar_temperature: float = 1e-3
     relevance_precision: str = "auto"
+    relevance_budget: int | None = 400_000  # characters of removal variants token relevance embeds; None: no cap (§4.6)
     cluster_rule: str = "auto"  # strict entailment when an NLI model is given and loads, else embedding
     cluster_threshold: float = 0.65
     eccentricity_threshold: float = 0.9

@@ -106,13 +106,28 @@ def answer_variants(stats: RunStatistics) -> list[list[str]]:
     return [removal_variants(sample.tokens, sample.exact_token_bytes(), sample.token_ids, decode) for sample in stats.run.samples]
 
 
-TOKEN_RELEVANCE = Statistic(
-    "token_relevance",
-    lambda stats: compute_token_relevance(
-        stats.question, answer_variants(stats), stats.answers, stats.similarity, stats.relevance_precision
-    ),
-)
-"""The run's token relevance, shared by TokenSAR, SAR and the SAR view."""
+EMBEDDED_CHARACTERS = 1_024  # about the 256 word pieces a MiniLM embedder reads of one text
+
+
+def relevance_cost(question: str, samples: Sequence) -> int:
+    """Characters token relevance embeds: per answer token, one variant of q ⊕ s, read up to the embedder's window."""
+    return sum(len(sample.tokens) * min(len(question) + 1 + len(sample.text), EMBEDDED_CHARACTERS) for sample in samples)
+
+
+def _token_relevance(stats: RunStatistics) -> TokenRelevance:
+    budget, cost = stats.config.relevance_budget, relevance_cost(stats.question, stats.run.samples)
+    if budget is not None and cost > budget:
+        raise MissingInputError(
+            f"token relevance would embed {sum(len(s.tokens) for s in stats.run.samples):,} removal variants ({cost:,} "
+            f"characters), more than the {budget:,} the default analyses allow (about 20 s on a 2-core CPU); compute it "
+            "on the Token relevance page or with `uqviz score --relevance-budget 0`"
+        )
+    return compute_token_relevance(stats.question, answer_variants(stats), stats.answers, stats.similarity, stats.relevance_precision)
+
+
+TOKEN_RELEVANCE = Statistic("token_relevance", _token_relevance)
+"""The run's token relevance, shared by TokenSAR, SAR and the SAR view; refused, with the reason, beyond the config's
+budget of embedded characters (docs/methods.md §4.6)."""
 
 SENTENCE_SIMILARITY = Statistic(
     "sar_sentence_similarity", lambda stats: sentence_similarity_matrix(stats.question, stats.answers, stats.similarity)

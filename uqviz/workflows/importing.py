@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -209,13 +209,14 @@ def describe_need(need: str) -> str:
     return NEED_DESCRIPTIONS.get(need, need)
 
 
-def score_available(run: Run, statistics: RunStatistics, on_demand: Sequence[str] = ()) -> Scores:
+def score_available(run: Run, statistics: RunStatistics, on_demand: Sequence[str] = (),
+                    before_each: Callable[[int, int, str], None] | None = None) -> Scores:
     """Every measure the run's data and the statistics' language model allow, on-demand ones only when named; the others
-    get value None and, as reason, what they would need or how to ask for them."""
+    get value None and, as reason, what they would need or how to ask for them. `before_each` as in `score_run`."""
     availability = measure_availability(run, statistics.has_language_model)
     wanted = {entry.name for entry in availability if entry.computable and (not REGISTRY[entry.name].on_demand or entry.name in on_demand)}
     names = [entry.name for entry in availability if entry.name in wanted]
-    computed = score_run(run, statistics, names) if names else Scores({}, None)
+    computed = score_run(run, statistics, names, before_each=before_each) if names else Scores({}, None)
     measures = {}
     for entry in availability:
         if entry.name in wanted:
