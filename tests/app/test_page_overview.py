@@ -167,3 +167,18 @@ def test_cocoa_scatter_draws_each_answers_detail_for_the_chosen_variant():
         assert f"CoCoA {result.per_sample[3]:.3f}" in points["hovertext"][3] and "Rome" in points["hovertext"][3]
     # MSP: -log p of the one-token answers; perplexity is the same here, entropy is make_run's -log p too
     assert scores["cocoa_msp"].result.detail.information == pytest.approx([math.log(4) - c for c in CERTAINTIES])
+
+
+def test_scoring_stops_between_measures_once_the_browser_session_has_gone(monkeypatch):
+    """A run opened (or imported) and then left: scoring checks before each measure that its browser session is still
+    there, and stops at the first check that finds it gone, keeping no partial scores."""
+    import pages.common
+    from tests.conftest import REPO
+
+    checks = []
+    monkeypatch.setattr(pages.common, "session_has_browser", lambda: checks.append(1) or len(checks) < 3)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
+    at.session_state["run"] = make_run(["Paris is the capital", "Lyon"], logprobs=[[-0.2, -0.1, -0.3, -0.2], [-1.5]])
+    at.run()
+    assert not at.exception
+    assert len(checks) == 3 and "scores" not in at.session_state  # two measures scored, then the stop
