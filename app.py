@@ -17,7 +17,7 @@ from uqviz.measures.registry import REGISTRY
 from uqviz.workflows.adaptive import sample_until_settled
 from uqviz.workflows.calibration import best_calibrated
 from uqviz.models.loading import LanguageModel
-from uqviz.viz.tokens import error_line, legend_html, plain_markdown, probability_tokens_html
+from uqviz.viz.tokens import PROBABILITY, TOKEN_ROWS, error_line, legend_html, plain_markdown, recorded_rows, row_range, token_row_html
 
 
 def sample_page() -> None:
@@ -130,12 +130,24 @@ def show_run(run: Run) -> None:
         }
     )
     show_table(table, key="samples_table")
-    st.subheader("Tokens by probability")
-    st.html(legend_html("p = 0 (unlikely)", "p = 1 (certain)"))
+    show_tokens(run)
+
+
+def show_tokens(run: Run) -> None:
+    """Every answer's tokens coloured by the per-token statistic chosen (those the run recorded), red = unsure."""
+    st.subheader("Tokens")
+    rows = recorded_rows(run.samples)
+    chosen = st.segmented_control("Colour tokens by", rows, format_func=lambda name: TOKEN_ROWS[name].label,
+                                  default=PROBABILITY if PROBABILITY in rows else None, key="token_row") if rows else None
+    row = TOKEN_ROWS[chosen or PROBABILITY]
+    low, high = row_range(run.samples, row)
+    ends = (f"{low:.3g} (unsure)", f"{high:.3g} (sure)") if row.sure_when_high else (f"{low:.3g} (sure)", f"{high:.3g} (unsure)")
+    if rows:
+        st.html(legend_html(f"{row.label} {ends[0]}", ends[1], row.scale))
     for index, sample_ in enumerate(run.samples):
         st.markdown(f"**Sample {index + 1}** · {len(sample_)} tokens · finish: {plain_markdown(sample_.finish_reason)}")
-        if sample_.logprobs:
-            st.html(probability_tokens_html(sample_))
+        if chosen is not None and len(sample_):
+            st.html(token_row_html(sample_, row, (low, high)))
         else:
             st.text(sample_.text)
 

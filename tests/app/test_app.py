@@ -41,6 +41,12 @@ def test_submit_prompt_shows_samples_with_coloured_tokens():
     assert len(token_blocks) == 3
     assert any("Sampled 3 answers" in status.label for status in at.status) or run.sampling_seconds > 0
     assert not at.error
+    # the tokens coloured by another recorded statistic, its value per token in the hover (docs/methods.md §12.13)
+    at.segmented_control(key="token_row").set_value("fisher_rao").run()
+    assert not at.exception
+    blocks = [element.proto.body for element in at.get("html") if "uqviz-token" in element.proto.body]
+    expected = [f"Fisher-Rao distance from uniform (§12.13) = {value:.3f}" for value in run.samples[0].fisher_rao_from_uniform]
+    assert len(blocks) == 3 and all(line in blocks[0] for line in expected)
 
 
 def test_a_run_sampled_on_the_entry_page_is_saved_with_every_measure_the_loaded_models_allow(tmp_path, monkeypatch):

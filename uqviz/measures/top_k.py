@@ -3,6 +3,7 @@ negentropy of each step's top-k list (Bouchard & Chauhan 2025, UQLM; docs/method
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -22,10 +23,17 @@ def min_probability(sample_logprobs: Sequence[Sequence[float]]) -> MeasureResult
     return _per_answer([np.exp(np.asarray(row, dtype=np.float64)) for row in sample_logprobs], np.min)
 
 
+def step_margin(top_logprobs: Sequence[float]) -> float:
+    """p₁ − p₂ of one step's top-k list; NaN with fewer than two entries."""
+    if len(top_logprobs) < 2:
+        return math.nan
+    top = np.sort(np.exp(np.asarray(top_logprobs, dtype=np.float64)))[::-1]
+    return float(top[0] - top[1])
+
+
 def top_two_margins(top_logprobs: Sequence[Sequence[float]]) -> np.ndarray:
     """p₁ − p₂ of every step's top-k list; steps with fewer than two entries are left out."""
-    tops = [np.sort(np.exp(np.asarray(row, dtype=np.float64)))[::-1] for row in top_logprobs if len(row) >= 2]
-    return np.asarray([top[0] - top[1] for top in tops], dtype=np.float64)
+    return np.asarray([step_margin(row) for row in top_logprobs if len(row) >= 2], dtype=np.float64)
 
 
 def probability_margin(sample_top_logprobs: Sequence[Sequence[Sequence[float]]]) -> MeasureResult:
@@ -33,17 +41,19 @@ def probability_margin(sample_top_logprobs: Sequence[Sequence[Sequence[float]]])
     return _per_answer([top_two_margins(rows) for rows in sample_top_logprobs], np.mean)
 
 
+def step_negentropy(top_logprobs: Sequence[float]) -> float:
+    """1 − H(p̂)/log K of one step, p̂ its top-k probabilities renormalised to sum to 1; NaN with fewer than two entries."""
+    if len(top_logprobs) < 2:
+        return math.nan
+    probabilities = np.exp(np.asarray(top_logprobs, dtype=np.float64))
+    probabilities /= probabilities.sum()
+    entropy = -float(np.sum(probabilities * np.log(np.clip(probabilities, 1e-300, None))))
+    return 1.0 - entropy / np.log(len(top_logprobs))
+
+
 def top_k_negentropies(top_logprobs: Sequence[Sequence[float]]) -> np.ndarray:
-    """1 − H(p̂)/log K of every step, p̂ its top-k probabilities renormalised to sum to 1 (K ≥ 2 entries)."""
-    values = []
-    for row in top_logprobs:
-        if len(row) < 2:
-            continue
-        probabilities = np.exp(np.asarray(row, dtype=np.float64))
-        probabilities /= probabilities.sum()
-        entropy = -float(np.sum(probabilities * np.log(np.clip(probabilities, 1e-300, None))))
-        values.append(1.0 - entropy / np.log(len(row)))
-    return np.asarray(values, dtype=np.float64)
+    """1 − H(p̂)/log K of every step (K ≥ 2 entries); steps with fewer are left out."""
+    return np.asarray([step_negentropy(row) for row in top_logprobs if len(row) >= 2], dtype=np.float64)
 
 
 def mean_token_negentropy(sample_top_logprobs: Sequence[Sequence[Sequence[float]]]) -> MeasureResult:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from plotly.colors import sample_colorscale
 
 from uqviz.format.run import Sample
+from uqviz.measures.top_k import step_margin, step_negentropy
 
 PROBABILITY_SCALE = "RdYlGn"
 LEGEND_STEPS = 11
@@ -56,9 +58,58 @@ def token_title(sample: Sample, index: int, extra: str = "") -> str:
 
 def probability_tokens_html(sample: Sample) -> str:
     """A sample's tokens coloured by probability (red = unlikely), with alternatives in the hover title."""
-    probabilities = [math.exp(logprob) for logprob in sample.logprobs]
-    titles = [token_title(sample, index) for index in range(len(sample))]
-    return coloured_tokens_html(sample.tokens, probabilities, titles, 0.0, 1.0, PROBABILITY_SCALE)
+    return token_row_html(sample, TOKEN_ROWS[PROBABILITY], (0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """A per-token statistic tokens can be coloured by: its label, its values for a sample (empty where the run did not
+    record it), whether high values mean a sure token, and its fixed range (None: the run's own range)."""
+
+    label: str
+    values: Callable[[Sample], Sequence[float]]
+    sure_when_high: bool
+    fixed_range: tuple[float, float] | None = None
+
+    @property
+    def scale(self) -> str:
+        return PROBABILITY_SCALE if self.sure_when_high else PROBABILITY_SCALE + "_r"
+
+
+PROBABILITY = "probability"
+TOKEN_ROWS = {
+    PROBABILITY: TokenRow("probability", lambda sample: [math.exp(value) for value in sample.logprobs], True, (0.0, 1.0)),
+    "entropy": TokenRow("entropy (nats)", lambda sample: sample.entropies, False),
+    "margin": TokenRow("probability margin p₁ − p₂ (§12.8)", lambda sample: [step_margin(row) for row in sample.top_logprobs],
+                       True, (0.0, 1.0)),
+    "negentropy": TokenRow("top-k negentropy (§12.8)", lambda sample: [step_negentropy(row) for row in sample.top_logprobs],
+                           True, (0.0, 1.0)),
+    "renyi": TokenRow("Rényi divergence from uniform, α = ½ (§12.13)", lambda sample: sample.renyi_from_uniform, True),
+    "fisher_rao": TokenRow("Fisher-Rao distance from uniform (§12.13)", lambda sample: sample.fisher_rao_from_uniform,
+                           True, (0.0, 1.0)),
+}
+
+
+def recorded_rows(samples: Sequence[Sample]) -> list[str]:
+    """The token rows every sample with tokens has a value per token for (older and imported runs lack some)."""
+    spoken = [sample for sample in samples if len(sample)]
+    return [name for name, row in TOKEN_ROWS.items() if spoken and all(len(row.values(sample)) == len(sample) for sample in spoken)]
+
+
+def row_range(samples: Sequence[Sample], row: TokenRow) -> tuple[float, float]:
+    """The row's fixed range, else the finite values' range over the samples (0–1 when there are none)."""
+    if row.fixed_range is not None:
+        return row.fixed_range
+    values = [value for sample in samples for value in row.values(sample) if math.isfinite(value)]
+    return (min(values), max(values)) if values else (0.0, 1.0)
+
+
+def token_row_html(sample: Sample, row: TokenRow, value_range: tuple[float, float]) -> str:
+    """A sample's tokens coloured by one token row (red = unsure), its value and the alternatives in the hover title."""
+    values = list(row.values(sample))
+    titles = [token_title(sample, index, "" if row is TOKEN_ROWS[PROBABILITY] else f"{row.label} = {values[index]:.3f}")
+              for index in range(len(sample))]
+    return coloured_tokens_html(sample.tokens, values, titles, *value_range, row.scale)
 
 
 def legend_html(label_low: str, label_high: str, scale: str = PROBABILITY_SCALE) -> str:
