@@ -59,7 +59,7 @@ bench-polygraph:
 UQLM_VENV := .venv-uqlm
 bench-uqlm: setup
 	test -x $(UQLM_VENV)/bin/python || $(PYTHON) -m venv $(UQLM_VENV)
-	$(UQLM_VENV)/bin/python -m pip install --quiet "torch==2.13.0" "uqlm==0.6.7"
+	$(UQLM_VENV)/bin/python -m pip install --quiet "torch==2.13.0" "uqlm==0.6.7" "pyarrow<21"
 	$(PY) bench/uqlm_judge.py dump --out build/uqlm-judge.json
 	$(UQLM_VENV)/bin/python bench/uqlm_judge.py check build/uqlm-judge.json
 
