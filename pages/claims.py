@@ -1,5 +1,6 @@
-"""Claims: each answer split into sentences, every sentence judged against the other answers, so a paragraph shows
-which of its claims the samples agree on (LUQ, Zhang et al. EMNLP 2024; docs/methods.md §13)."""
+"""Claims: each answer split into sentences (or, when asked, the atomic claims the run's model decomposes them into),
+every claim judged against the other answers, so a paragraph shows which of its claims the samples agree on (LUQ, Zhang
+et al. EMNLP 2024; docs/methods.md §13)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import show_table
-from pages.session import require_run, statistics
+from pages.session import ask_to_load_run_model, require_run, statistics
 from uqviz.format.run import Run
 from uqviz.models.loading import ModelLoadError
-from uqviz.statistics.base import MissingInputError, RunStatistics
-from uqviz.statistics.claims import CLAIM_SUPPORT, CLAIMS, Claim
+from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.statistics.claims import ATOMIC, ATOMIC_CLAIMS, CLAIMS, Claim
 from uqviz.viz.claims import (
     claim_kind, claim_label, claim_matrix_figure, claim_tokens_html, support_legend_html, tinted_answer_html,
 )
@@ -19,7 +20,8 @@ from uqviz.viz.clusters import selected_sample_id
 from uqviz.viz.tokens import error_line, plain_markdown
 from uqviz.workflows.claims import ClaimsTable, claim_evidence, claims_table
 
-TABLE_KEY = "claims_table"  # (run, ClaimsTable) once the user asked for the claims
+TABLE_KEY = "claims_table"  # (run, atomic, ClaimsTable) once the user asked for the claims
+ATOMIC_KEY = "claims_atomic"
 EXPLANATION = r"""
 **Claims.** Every answer is split into sentences (rule-based, abbreviations and decimals kept inside). Each
 sentence is a claim.
@@ -28,23 +30,45 @@ sentence is a claim.
 claim as hypothesis. *Support* is the mean entailment probability. LUQ's score leaves out the neutral mass:
 $\frac{1}{K-1}\sum_j \frac{p_e}{p_e + p_c}$; the claim's LUQ uncertainty is one minus it.
 
+**Atomic claims** (the toggle): the run's model breaks each sentence into independent facts with the prompt of
+Zhang et al. 2025 (as UQLM words it), one greedy reply per sentence; each fact keeps its sentence's span and tokens.
+A reply without "###" lines keeps the sentence itself, with a note.
+
 **Consensus and lonely claims.** A claim most other answers entail is a *consensus* claim; one that no other
 answer entails is *lonely*: the model said it once and not again, the typical mark of an invented detail.
 """
 
 
-def judged_table(run: Run, run_statistics: RunStatistics) -> ClaimsTable | None:
+def claim_statistics(run: Run) -> tuple[RunStatistics, bool]:
+    """The statistics to find claims with, and whether they are atomic: those need the run's model (confirmed like the
+    other views that load the model a run file names)."""
+    atomic = st.toggle("Atomic claims", key=ATOMIC_KEY,
+                       help="The run's model decomposes each sentence into atomic facts (Zhang et al. 2025's prompt, one "
+                            "greedy reply per sentence); a reply it cannot read keeps the sentence, with a note.")
+    if not atomic:
+        return statistics(), False
+    if not ask_to_load_run_model(run):
+        st.stop()
+    return statistics(ScoreConfig(claim_unit=ATOMIC), run_model=True), True
+
+
+def judged_table(run: Run, run_statistics: RunStatistics, atomic: bool) -> ClaimsTable | None:
     """The claims table, computed with progress when the user asks for it; None while not asked or after a message."""
     held = st.session_state.get(TABLE_KEY)
-    if held is not None and held[0] is run:
-        return held[1]
-    claims = CLAIMS(run_statistics).flat
+    if held is not None and held[0] is run and held[1] == atomic:
+        return held[2]
+    sentences = CLAIMS(run_statistics).flat
     others = max(len(run.samples) - 1, 0)
-    st.caption(f"{len(claims)} claims in {len(run.samples)} answers: judging them asks the NLI model about "
-               f"{len(claims) * others} pairs (each claim against each other answer), about 10 s per 450 pairs on a CPU.")
+    if atomic:
+        st.caption(f"{len(sentences)} sentences in {len(run.samples)} answers: the run's model first decomposes each "
+                   f"distinct one (a greedy reply of up to {run_statistics.config.claim_decomposition_max_new_tokens} "
+                   f"tokens), then the NLI model judges every atomic claim against the {others} other answers.")
+    else:
+        st.caption(f"{len(sentences)} claims in {len(run.samples)} answers: judging them asks the NLI model about "
+                   f"{len(sentences) * others} pairs (each claim against each other answer), about 10 s per 450 pairs on a CPU.")
     if not st.button("Find and judge the claims", key="claims_judge", type="primary"):
         return None
-    with st.status(f"Judging {len(claims)} claims against the other answers…", expanded=False) as status:
+    with st.status("Finding the claims and judging them against the other answers…", expanded=False) as status:
         try:
             table = claims_table(run_statistics)
         except (MissingInputError, ModelLoadError, RuntimeError, OSError) as error:
@@ -52,15 +76,43 @@ def judged_table(run: Run, run_statistics: RunStatistics) -> ClaimsTable | None:
             st.error(f"The claims could not be judged: {error_line(error)}")
             return None
         status.update(label=f"Judged {len(table.rows)} claims", state="complete")
-    st.session_state[TABLE_KEY] = (run, table)
+    st.session_state[TABLE_KEY] = (run, atomic, table)
     return table
+
+
+def decomposition_section(run_statistics: RunStatistics) -> None:
+    """Every sentence the model was asked to decompose, its reply and the facts read from it."""
+    config = run_statistics.config
+    decomposition = run_statistics.cached(ATOMIC_CLAIMS, config.claim_decomposition_prompt, config.claim_decomposition_max_new_tokens)
+    if decomposition is None:
+        return
+    with st.expander(f"How the model decomposed the {len(decomposition.sentences)} sentences"):
+        show_table(pd.DataFrame([{"answer": f"S{item.sample + 1}", "sentence": item.text, "reply": item.reply or "",
+                                  "facts read": len(item.facts) if item.facts is not None else None, "note": item.note or ""}
+                                 for item in decomposition.sentences]), key="claims_decomposition", hide_index=True)
+        st.code(decomposition.sentences[0].prompt if decomposition.sentences else "", language=None, wrap_lines=True)
+
+
+def least_supported_per_sentence(claims: list[Claim], table: ClaimsTable, kinds: list[str]) -> list[int]:
+    """One row per span to tint: every sentence claim, or each sentence's least supported atomic claim."""
+    chosen: dict[tuple, int] = {}
+    for row, claim in enumerate(claims):
+        key = (claim.sample, claim.index if claim.sentence is None else claim.sentence)
+        support = table.rows[row].support
+        held = chosen.get(key)
+        if held is None or (support is not None and (table.rows[held].support is None or support < table.rows[held].support)):
+            chosen[key] = row
+    return sorted(chosen.values(), key=lambda row: (claims[row].sample, claims[row].start))
 
 
 def answers_section(run: Run, claims: list[Claim], table: ClaimsTable, kinds: list[str]) -> None:
     st.subheader("Answers, claim by claim")
     st.html(support_legend_html())
+    if any(claim.sentence is not None for claim in claims):
+        st.caption("Atomic claims: each sentence is tinted by its least supported atomic claim.")
+    tinted = least_supported_per_sentence(claims, table, kinds)
     for k, sample in enumerate(run.samples):
-        rows = [row for row, claim in enumerate(claims) if claim.sample == k]
+        rows = [row for row in tinted if claims[row].sample == k]
         st.markdown(f"**S{k + 1}**" + ("" if rows else " (no sentence)"))
         st.html(tinted_answer_html(sample.text, [claims[row] for row in rows], [table.rows[row].support for row in rows],
                                    [kinds[row] for row in rows]))
@@ -74,7 +126,8 @@ def claim_detail(run: Run, run_statistics: RunStatistics, claim: Claim, table: C
     left.metric("Support", "—" if scores.support is None else f"{scores.support:.3f}", help="mean P(entailment) given each other answer")
     middle.metric("Answers contradicting it", "—" if scores.contradicting is None else scores.contradicting)
     right.metric("LUQ uncertainty", "—" if scores.luq_uncertainty is None else f"{scores.luq_uncertainty:.3f}")
-    st.caption(f"This is a **{kind}** claim.")
+    st.caption(f"This is a **{kind}** claim." + ("" if claim.sentence is None else
+               f" An atomic claim of sentence {claim.sentence + 1}: its span and tokens are that sentence's."))
     evidence = claim_evidence(run_statistics, claim)
     if evidence:
         show_table(pd.DataFrame([{"answer": f"S{item.sample + 1}", "its closest sentence": item.sentence, "label": item.label,
@@ -102,17 +155,17 @@ def render() -> None:
     st.caption("Which sentences of the answers the samples agree on, and which the model said only once.")
     with st.expander("How claims are scored", expanded=False):
         st.markdown(EXPLANATION)
-    run_statistics = statistics()
-    table = judged_table(run, run_statistics)
+    run_statistics, atomic = claim_statistics(run)
+    table = judged_table(run, run_statistics, atomic)
     if table is None:
         return
     for note in table.notes:
         st.info(plain_markdown(note))
-    claims = CLAIMS(run_statistics).flat
+    decomposition_section(run_statistics)
+    claims, support = table.claims, table.support
     if not claims:
         st.info("No answer has a sentence to judge.")
         return
-    support = run_statistics.cached(CLAIM_SUPPORT)
     if support is None:
         st.info(f"Support cannot be computed: {plain_markdown(table.reasons.get('support', 'no reason given'))}.")
         return

@@ -178,3 +178,66 @@ def test_claims_evaluation_matches_labels_to_claims_and_ranks_false_ones(tmp_pat
     assert (result.true_claims, result.false_claims, result.unverifiable, result.unmatched) == (2, 2, 1, 0)
     assert result.auroc["luq_uncertainty"] == pytest.approx(0.75) and result.auroc["support"] == pytest.approx(0.75)
     assert result.auroc["max_token_entropy"] is None  # no values: nothing to rank
+
+
+@pytest.mark.parametrize("reply, facts", [
+    ("### Paris is the capital.\n### Paris is big.", ["Paris is the capital.", "Paris is big."]),
+    ("Here:\n  ###   Paris is big.  \nnot a fact\n###", ["Paris is big."]),
+    ("### NONE", []),
+    ("Paris is the capital.", None),
+    ("", None),
+])
+def test_atomic_facts_are_the_lines_starting_with_three_hashes(reply, facts):
+    from uqviz.statistics.claims import atomic_facts
+
+    assert atomic_facts(reply) == facts
+
+
+def test_atomic_claims_keep_their_sentence_and_fall_back_to_it_with_a_note(monkeypatch):
+    """docs/methods.md §13.6: each distinct sentence is asked once; its facts become claims with the sentence's span,
+    tokens and index; an unreadable reply keeps the sentence, "### NONE" drops it, each with a note; support, LUQ and
+    the table follow the atomic claims."""
+    from uqviz.engine import probing
+    from uqviz.statistics.base import ScoreConfig
+    from uqviz.statistics.claims import ATOMIC, ATOMIC_CLAIMS, run_claims
+
+    replies = {"Paris is the capital.": "### Paris is the capital.\n### Paris is a city.", "It is big.": "### NONE",
+               "Lyon is the capital.": "Sure! Lyon."}
+    asked = []
+
+    def scripted(model, conversations, chat, system_prompt, max_new_tokens):
+        prompts = [turns[0][1] for turns in conversations]
+        asked.extend(prompts)
+        return [next(reply for sentence, reply in replies.items() if sentence in prompt) for prompt in prompts]
+
+    monkeypatch.setattr(probing, "replies_to", scripted)
+    config = ScoreConfig(claim_unit=ATOMIC)
+    stats = RunStatistics(WORKED, config, nli=ScriptedNli(), language_model=object())
+    claims = run_claims(stats)
+    assert len(asked) == 3 and all(prompt.endswith("You should only return the final answer. Now your answer is:") for prompt in asked)
+    assert [(c.sample, c.index, c.text, c.sentence, c.start, c.end) for c in claims.flat] == [
+        (0, 0, "Paris is the capital.", 0, 0, 21), (0, 1, "Paris is a city.", 0, 0, 21),
+        (1, 0, "Paris is the capital.", 0, 0, 21), (1, 1, "Paris is a city.", 0, 0, 21),
+        (2, 0, "Lyon is the capital.", 0, 0, 20)]  # "It is big." had no fact; Lyon's reply had no ### line
+    notes = {item.text: item.note for item in ATOMIC_CLAIMS(stats, config.claim_decomposition_prompt, config.claim_decomposition_max_new_tokens).sentences}
+    assert notes == {"Paris is the capital.": None, "It is big.": "the model found no independent fact",
+                     "Lyon is the capital.": "the reply has no ### lines; the sentence is kept"}
+    table = claims_table(stats)
+    assert [row.claim for row in table.rows] == [claim.text for claim in claims.flat] and [row.sentence for row in table.rows] == [0] * 5
+    assert "1 of 4 sentences: the model found no independent fact." in table.notes
+    assert table.rows[1].support == pytest.approx(0.45)  # "Paris is a city." against answers naming Paris or Lyon
+    assert REGISTRY["luq"].compute(stats).per_sample[2] == pytest.approx(0.857143, abs=1e-6)
+
+
+def test_atomic_claims_without_a_model_score_the_sentences_with_a_note(tmp_path, capsys):
+    from uqviz.api import claims
+    from uqviz.cli import main as cli_main
+
+    table = claims(WORKED, atomic=True, nli=None, language_model=None)
+    assert [row.claim for row in table.rows] == ["Paris is the capital.", "It is big.", "Paris is the capital.", "Lyon is the capital."]
+    assert table.notes[0].startswith("Atomic claims could not be made (") and all(row.sentence is None for row in table.rows)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(WORKED.to_dict()))
+    assert cli_main(["claims", str(path), "--atomic", "--nli", "none", "--out", str(tmp_path / "c.csv")]) == 0
+    assert "is loaded only with --run-model" in capsys.readouterr().err
+    assert next(csv.reader((tmp_path / "c.csv").open()))[-1] == "sentence"

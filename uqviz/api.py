@@ -9,6 +9,7 @@ import functools
 import itertools
 import numbers
 from collections.abc import Callable, Iterable, Sequence, Sized
+from dataclasses import replace
 
 import plotly.graph_objects as go
 
@@ -28,6 +29,7 @@ from uqviz.models.nli import DEFAULT_NLI, NliModel, load_nli_outcome, loaded_nli
 from uqviz.models.similarity import CrossEncoderSimilarity, load_cross_encoder
 from uqviz.scoring.scores import Scores, score_run
 from uqviz.statistics.base import MissingModelError, RunStatistics, ScoreConfig
+from uqviz.statistics.claims import ATOMIC
 from uqviz.viz.chain import chain_figure as draw_chain
 from uqviz.viz.history import scores_table_figure
 from uqviz.viz.volume import gram_figure, text_labels
@@ -197,10 +199,14 @@ def _pasted_sample(index: int, text: object, tokens: object, logprobs: object) -
     return PastedSample(text, *checked_tokens(where, token_list, values))
 
 
-def claims(run: Run, with_ccp: bool = False, **models: object) -> ClaimsTable:
+def claims(run: Run, with_ccp: bool = False, atomic: bool = False, **models: object) -> ClaimsTable:
     """Every sentence claim of every answer with its spans, support, LUQ and token statistics (`to_frame()` for a
-    DataFrame); claim-level CCP only `with_ccp`. Keyword arguments are those of `statistics` (docs/methods.md §13)."""
-    return claims_table(statistics(run, **{"language_model": None, **models}), with_ccp=with_ccp)
+    DataFrame); claim-level CCP only `with_ccp`; `atomic`: each sentence decomposed into atomic claims by the run's
+    model (or the `language_model` given). Keyword arguments are those of `statistics` (docs/methods.md §13)."""
+    config = models.pop("config", None) or ScoreConfig()
+    config = replace(config, claim_unit=ATOMIC) if atomic else config
+    chosen = {"language_model": RUN_MODEL if atomic else None, **models, "config": config}
+    return claims_table(statistics(run, **chosen), with_ccp=with_ccp)
 
 
 def scores_figure(scores: Scores) -> go.Figure:

@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_embedder_argument(claims)
     claims.add_argument("--nli", default="default", metavar="PATH_OR_ID",
                         help="the NLI judge of support: 'default' (the packaged one), a local folder, or 'none'")
+    claims.add_argument("--atomic", action="store_true",
+                        help="decompose each sentence into atomic claims with the run's model (Zhang et al. 2025's prompt, "
+                             "one greedy reply per sentence); a reply without ### lines keeps its sentence, with a note")
+    claims.add_argument("--run-model", action="store_true",
+                        help="with --atomic: load the model the run file names (the packaged default loads without it)")
 
     calibrate = commands.add_parser("calibrate", help="fit a calibration profile (U -> chance of being wrong) from batch results")
     calibrate.add_argument("results", help="the results CSV that `uqviz batch` writes")
@@ -390,7 +395,13 @@ def _claims(args: argparse.Namespace) -> int:
     from uqviz.workflows.claims import write_claims_csv
 
     run = read_run_with_samples(args.run)
-    table = claims(run, with_ccp=args.ccp, embedder=args.embedder, nli=nli_spec(args.nli))
+    from uqviz.api import RUN_MODEL
+    from uqviz.models.loading import is_packaged_source
+
+    allowed = args.run_model or is_packaged_source(run.model.source)
+    table = claims(run, with_ccp=args.ccp, atomic=args.atomic, embedder=args.embedder, nli=nli_spec(args.nli),
+                   **({"language_model": RUN_MODEL if allowed else functools.partial(run_model_not_asked_for, run)}
+                      if args.atomic else {}))
     for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
     for column, reason in sorted(table.reasons.items()):

@@ -65,3 +65,27 @@ def test_hostile_answers_stay_text_and_a_run_without_sentences_says_so():
     empty = open_page(make_run(["", " "]))
     empty.button(key="claims_judge").click().run()
     assert not empty.exception and any("No answer has a sentence" in shown(info.value) for info in empty.info)
+
+
+def test_atomic_claims_on_the_toggle_show_the_decomposition_and_tint_each_sentence_once(france_run, language_model, monkeypatch):
+    """docs/methods.md §13.6, with the model's replies scripted: two facts per sentence; the table lists the atomic
+    claims, the expander every reply, and each sentence is tinted once (by its least supported fact)."""
+    from uqviz.engine import probing
+    from uqviz.statistics.base import RunStatistics
+
+    def scripted(model, conversations, chat, system_prompt, max_new_tokens):
+        return ["### A fact.\n### Another fact." for _ in conversations]
+
+    monkeypatch.setattr(probing, "replies_to", scripted)
+    at = open_app_page(PAGE, run=france_run, run_language_model=lambda: language_model)  # sampled here: its model is attached
+    at.toggle(key="claims_atomic").set_value(True).run()
+    at.button(key="claims_judge").click().run()
+    assert not at.exception and not at.error
+    sentences = CLAIMS(RunStatistics(france_run)).flat
+    table = next(frame.value for frame in at.dataframe if "luq_uncertainty" in frame.value.columns)
+    assert list(table["claim"]) == ["A fact.", "Another fact."] * len(sentences)
+    assert list(table["sentence"]) == [claim.index for claim in sentences for _ in range(2)]
+    decomposition = next(frame.value for frame in at.dataframe if "facts read" in frame.value.columns)
+    assert list(decomposition["facts read"]) == [2] * len(sentences)
+    tinted = [element.proto.body for element in at.get("html") if "uqviz-claim" in element.proto.body]
+    assert sum(body.count("uqviz-claim") for body in tinted) == len(sentences)  # one span per sentence

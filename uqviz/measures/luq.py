@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from uqviz.measures.base import Measure, MeasureResult
-from uqviz.statistics.claims import CLAIM_SUPPORT, CLAIMS, Claim, ClaimSupport, contradicted
+from uqviz.statistics.claims import CLAIM_SUPPORT, Claim, ClaimSupport, contradicted, run_claims
 from uqviz.statistics.base import RunStatistics
 
 NLI_COST = "1 NLI pair per claim and other answer (about 450 for 10 answers of 5 sentences)"
@@ -61,7 +61,7 @@ def max_claim_uncertainty(claims: Sequence[Claim], support: ClaimSupport, answer
 
 def _scored(method):
     def compute(stats: RunStatistics) -> MeasureResult:
-        return method(CLAIMS(stats).flat, CLAIM_SUPPORT(stats), len(stats.run.samples))
+        return method(run_claims(stats).flat, CLAIM_SUPPORT(stats), len(stats.run.samples))
     return compute
 
 

@@ -87,6 +87,31 @@ class ScoreConfig:
         "99 (highly certain the proposed answer is correct)"
     )
     judge_max_new_tokens: int = 16
+    claim_unit: str = "sentence"  # or "atomic": each sentence decomposed by the run's model (docs/methods.md §13.6)
+    # Zhang et al. 2025 (Atomic Calibration), as UQLM 0.6.7 words it (utils/prompts/decomposition.py), asked per sentence
+    claim_decomposition_prompt: str = (
+        "Please breakdown the following passage into independent fact pieces.\n\n"
+        "Step 1: For each sentence, you should break it into several fact pieces. Each fact piece should only contain one "
+        "single independent fact. Normally the format of a fact piece is \"subject + verb + object\". If the sentence does "
+        "not contain a verb, you can use \"be\" as the verb.\n\n"
+        "Step 2: Do this for all the sentences. Output each piece of fact in one single line starting with ###. Do not "
+        "include other formatting.\n\n"
+        "Step 3: Each atomic fact should be self-contained. Do not use pronouns as the subject of a piece of fact, such as "
+        "he, she, it, this that, use the original subject whenever possible.\n\n"
+        "Step 4: If the sentence does not contain any independent fact, you should output \"### NONE\".\n\n"
+        "Here are some examples:\n\n"
+        "Example 1:\nMichael Collins (born October 31, 1930) is a retired American astronaut and test pilot who was the "
+        "Command Module Pilot for the Apollo 11 mission in 1969.\n"
+        "### Michael Collins was born on October 31, 1930.\n### Michael Collins is retired.\n"
+        "### Michael Collins is an American.\n### Michael Collins was an astronaut.\n### Michael Collins was a test pilot.\n"
+        "### Michael Collins was the Command Module Pilot.\n"
+        "### Michael Collins was the Command Module Pilot for the Apollo 11 mission.\n"
+        "### Michael Collins was the Command Module Pilot for the Apollo 11 mission in 1969.\n\n"
+        "Example 2:\nHi\n### NONE\n\n"
+        "Now it's your turn. Here is the passage:\n\n{passage}\n\n"
+        "You should only return the final answer. Now your answer is:"
+    )
+    claim_decomposition_max_new_tokens: int = 128
 
 
 @dataclass

@@ -3,14 +3,18 @@ one, judged by the NLI model (LUQ, Zhang et al. EMNLP 2024; docs/methods.md §13
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from uqviz.engine import probing
+from uqviz.engine.sampling import SamplingError
 from uqviz.format.run import Sample
 from uqviz.models.nli import CONTRADICTION, NliModel, argmax_labels, label_probabilities
 from uqviz.statistics.base import MissingInputError, RunStatistics, Statistic
+from uqviz.statistics.probing import filled, probe_reasons
 
 MAX_CLAIMS_PER_ANSWER = 64
 SENTENCE_LANGUAGE = "en"  # sentencex's English rules also end sentences at CJK and Devanagari marks (docs/methods.md §13.1)
@@ -18,8 +22,9 @@ SENTENCE_LANGUAGE = "en"  # sentencex's English rules also end sentences at CJK 
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of sample `sample`: `text` is answer[start:end]; tokens first_token…last_token (inclusive) cover it,
-    None when the answer's tokens do not spell its text."""
+    """One claim of sample `sample`. A sentence claim's `text` is answer[start:end]; tokens first_token…last_token
+    (inclusive) cover it, None when the answer's tokens do not spell its text. An atomic claim's text is the model's
+    and `sentence` is the index of the sentence it was decomposed from, whose span and tokens it keeps."""
 
     sample: int
     index: int
@@ -28,6 +33,7 @@ class Claim:
     end: int
     first_token: int | None
     last_token: int | None
+    sentence: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,87 @@ def answer_claims(samples: Sequence[Sample], cap: int = MAX_CLAIMS_PER_ANSWER) -
 CLAIMS = Statistic("claims", lambda stats: answer_claims(stats.run.samples))
 """The run's sentence claims, per answer."""
 
+SENTENCE = "sentence"
+ATOMIC = "atomic"
+CLAIM_UNITS = (SENTENCE, ATOMIC)
+MAX_DECOMPOSED_SENTENCES = 200  # distinct sentences one run asks the model to decompose; the rest stay sentences
+FACT_LINE = re.compile(r"^[ \t]*###[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+
+
+def atomic_facts(reply: str) -> list[str] | None:
+    """The facts of a decomposition reply, one per line starting with ###; [] for "### NONE" (no independent fact);
+    None when the reply has no such line (docs/methods.md §13.6)."""
+    facts = [match.group(1) for match in FACT_LINE.finditer(reply) if match.group(1)]
+    if not facts:
+        return None
+    return [fact for fact in facts if fact.upper().rstrip(".") != "NONE"]
+
+
+@dataclass(frozen=True)
+class SentenceDecomposition:
+    """One sentence the model was asked about: the prompt, its reply, the facts read (None: unreadable) and the note."""
+
+    sample: int
+    sentence: int
+    text: str
+    prompt: str
+    reply: str | None
+    facts: list[str] | None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    """The atomic claims of every answer and, per sentence, what the model was asked and replied."""
+
+    claims: AnswerClaims
+    sentences: list[SentenceDecomposition]
+
+
+def _decomposed(stats: RunStatistics, template: str, max_new_tokens: int) -> Decomposition:
+    sentences = CLAIMS(stats)
+    texts = list(dict.fromkeys(claim.text for claim in sentences.flat))
+    asked = texts[:MAX_DECOMPOSED_SENTENCES]
+    prompts = {text: filled(template, passage=text) for text in asked}
+    model = stats.language_model
+    with probe_reasons():
+        try:
+            replies = probing.replies_to(model, [[("user", prompts[text])] for text in asked], True, None, max_new_tokens)
+        except SamplingError as error:  # a server that fails or refuses (engine/server.py)
+            raise MissingInputError(f"the model did not decompose the claims: {error}") from None
+    read = dict(zip(asked, replies))
+    claims, records, left_out = [], [], []
+    for sample_claims, already_left_out in zip(sentences.claims, sentences.left_out):
+        atomic: list[Claim] = []
+        for claim in sample_claims:
+            reply = read.get(claim.text)
+            facts = None if reply is None else atomic_facts(reply)
+            note = (f"not asked: the run has more than {MAX_DECOMPOSED_SENTENCES} distinct sentences; the sentence is kept"
+                    if reply is None else "the reply has no ### lines; the sentence is kept" if facts is None
+                    else "the model found no independent fact" if not facts else None)
+            records.append(SentenceDecomposition(claim.sample, claim.index, claim.text, prompts.get(claim.text, ""), reply, facts, note))
+            for fact in (facts if facts is not None else [claim.text]):
+                atomic.append(Claim(claim.sample, len(atomic), fact, claim.start, claim.end, claim.first_token,
+                                    claim.last_token, claim.index))
+        claims.append(atomic[:MAX_CLAIMS_PER_ANSWER])
+        left_out.append(already_left_out + max(len(atomic) - MAX_CLAIMS_PER_ANSWER, 0))
+    return Decomposition(AnswerClaims(claims, left_out), records)
+
+
+ATOMIC_CLAIMS = Statistic("atomic_claims", _decomposed)
+"""The run's model (local or a server) asked to decompose each distinct sentence claim into atomic facts, one greedy
+reply each, keyed by the prompt and the reply's token limit (Zhang et al. 2025; docs/methods.md §13.6)."""
+
+
+def run_claims(stats: RunStatistics) -> AnswerClaims:
+    """The claims the config asks for: the sentences, or the atomic claims the run's model decomposes them into."""
+    config = stats.config
+    if config.claim_unit == SENTENCE:
+        return CLAIMS(stats)
+    if config.claim_unit == ATOMIC:
+        return ATOMIC_CLAIMS(stats, config.claim_decomposition_prompt, config.claim_decomposition_max_new_tokens).claims
+    raise ValueError(f"unknown claim unit {config.claim_unit!r}; expected one of {', '.join(CLAIM_UNITS)}")
+
 
 @dataclass(frozen=True)
 class ClaimSupport:
@@ -127,11 +214,11 @@ def claim_support(claims: Sequence[Claim], answers: Sequence[str], nli: NliModel
 def _claim_support(stats: RunStatistics) -> ClaimSupport:
     if len(stats.run.samples) < 2:
         raise MissingInputError("support needs at least two answers: each claim is judged against the other answers")
-    return claim_support(CLAIMS(stats).flat, stats.answers, stats.nli)
+    return claim_support(run_claims(stats).flat, stats.answers, stats.nli)
 
 
 CLAIM_SUPPORT = Statistic("claim_support", _claim_support)
-"""NLI probabilities of every claim given every other answer."""
+"""NLI probabilities of every claim (sentence or atomic, as the config says) given every other answer."""
 
 
 def contradicted(support: ClaimSupport) -> np.ndarray:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ from uqviz.models.loading import ModelLoadError
 from uqviz.models.nli import argmax_labels, label_probabilities
 from uqviz.statistics.alternatives import TOKEN_ALTERNATIVES
 from uqviz.statistics.base import MissingInputError, RunStatistics
-from uqviz.statistics.claims import CLAIM_SUPPORT, CLAIMS, Claim
+from uqviz.statistics.claims import ATOMIC, ATOMIC_CLAIMS, CLAIM_SUPPORT, CLAIMS, SENTENCE, Claim, ClaimSupport, run_claims
 from uqviz.statistics.relevance import TOKEN_RELEVANCE
 
 COLUMNS = (
     "sample", "claim", "start", "end", "first_token", "last_token", "support", "contradicting", "luq_uncertainty",
-    "ccp_uncertainty", "max_token_entropy", "mean_logprob", "min_logprob", "relevance_weighted_entropy",
+    "ccp_uncertainty", "max_token_entropy", "mean_logprob", "min_logprob", "relevance_weighted_entropy", "sentence",
 )
 
 
@@ -46,6 +47,7 @@ class ClaimRow:
     mean_logprob: float | None
     min_logprob: float | None
     relevance_weighted_entropy: float | None
+    sentence: int | None = None  # an atomic claim's sentence (0-based within its answer); None for a sentence claim
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class ClaimsTable:
     rows: list[ClaimRow]
     reasons: dict[str, str]
     notes: list[str]
+    claims: list[Claim] = field(default_factory=list)  # the claims scored, row for row
+    support: ClaimSupport | None = None
 
     def to_frame(self) -> Any:
         import pandas as pd
@@ -85,7 +89,15 @@ def _optional(stats: RunStatistics, compute, reasons: dict[str, str], columns: S
 
 def claims_table(stats: RunStatistics, with_ccp: bool = False) -> ClaimsTable:
     """The run's claims table; CCP (two NLI pairs per token alternative) only when asked for."""
-    found = CLAIMS(stats)
+    fallback = []
+    try:
+        found = run_claims(stats)
+    except (MissingInputError, ModelLoadError) as error:  # no model to decompose with, or it failed: sentences are scored
+        if stats.config.claim_unit != ATOMIC:
+            raise
+        fallback = [f"Atomic claims could not be made ({error}); the sentences are scored instead."]
+        stats = stats.with_config(replace(stats.config, claim_unit=SENTENCE))
+        found = run_claims(stats)
     claims = found.flat
     reasons: dict[str, str] = {}
     support = _optional(stats, CLAIM_SUPPORT, reasons, ("support", "contradicting", "luq_uncertainty"))
@@ -114,10 +126,23 @@ def claims_table(stats: RunStatistics, with_ccp: bool = False) -> ClaimsTable:
             float(np.mean(own_logprobs)) if own_logprobs else None,
             min(own_logprobs) if own_logprobs else None,
             relevance_weighted_entropy(own_entropies, relevance[claim.sample][span]) if own_entropies and relevance else None,
+            claim.sentence,
         ))
-    notes = [f"S{k + 1} has {count} more sentences than the {len(found.claims[k])} claims kept per answer; they are left out."
+    unit = "claims" if stats.config.claim_unit == ATOMIC else "sentences"
+    notes = fallback + [f"S{k + 1} has {count} more {unit} than the {len(found.claims[k])} claims kept per answer; they are left out."
              for k, count in enumerate(found.left_out) if count]
-    return ClaimsTable(rows, reasons, notes)
+    if stats.config.claim_unit == ATOMIC:
+        notes += decomposition_notes(stats)
+    return ClaimsTable(rows, reasons, notes, claims, support)
+
+
+def decomposition_notes(stats: RunStatistics) -> list[str]:
+    """One note per kind of sentence the model did not decompose (unreadable reply, no fact, not asked), with a count."""
+    config = stats.config
+    decomposition = ATOMIC_CLAIMS(stats, config.claim_decomposition_prompt, config.claim_decomposition_max_new_tokens)
+    counts = Counter(record.note for record in decomposition.sentences if record.note)
+    total = len(decomposition.sentences)
+    return [f"{count} of {total} sentences: {note}." for note, count in counts.items()]
 
 
 def _finite(value: float) -> float | None:
