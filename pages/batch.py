@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from pages.session import packaged_nli
 from uqviz.engine.sampling import MAX_SAMPLES, SamplingError
 from uqviz.models.loading import cache_root
 from uqviz.models.nli import DEFAULT_NLI
+from uqviz.models.similarity import BiEncoderSimilarity
 from uqviz.viz.overview import (
     calibration_figure,
     ranked_measures_figure,
@@ -25,6 +27,7 @@ from uqviz.workflows.active_prompt import EXTRACTORS, METRICS, question_uncertai
 from uqviz.workflows.batch import (
     DEFAULT_THRESHOLDS,
     EMBEDDING,
+    JUDGE,
     ROUGE,
     ROUGE_RECALL,
     BatchInputError,
@@ -34,6 +37,7 @@ from uqviz.workflows.batch import (
     CorrectnessRule,
     Question,
     batch_key,
+    grader_agreement,
     build_report,
     demo_questions,
     parse_questions,
@@ -48,6 +52,7 @@ METHOD_LABELS = {
     ROUGE: "ROUGE-L F with a gold answer",
     ROUGE_RECALL: "ROUGE-L recall of a gold answer",
     EMBEDDING: "embedding cosine with a gold answer",
+    JUDGE: "meaning judge's P(entailment) of a gold answer",
 }
 CURVES_SHOWN = 5
 
@@ -114,7 +119,10 @@ def run_and_store(questions: list[Question], settings: BatchSettings) -> None:
             st.error(plain_markdown(str(error)))
             return
         status.update(label=f"Answered {len(rows)} questions", state="complete", expanded=False)
-    st.session_state[BATCH_KEY] = BatchResult(rows, build_report(rows, settings, lm.info.name, lm.has_chat_template), results_path)
+    similarity = functools.cache(lambda: BiEncoderSimilarity(cached_embedder()))
+    graders = grader_agreement(rows, questions, settings.correctness, similarity, packaged_nli)
+    report = build_report(rows, settings, lm.info.name, lm.has_chat_template, graders)
+    st.session_state[BATCH_KEY] = BatchResult(rows, report, results_path)
 
 
 def show_measures(result: BatchResult) -> None:
@@ -125,6 +133,10 @@ def show_measures(result: BatchResult) -> None:
     third.metric("Accuracy of the greedy answer", "—" if report["accuracy"] is None else f"{report['accuracy']:.0%}")
     if report["settings"].get("judges"):
         st.caption("Meaning judged by " + " and ".join(plain_markdown(judge) for judge in report["settings"]["judges"]) + ".")
+    if report.get("graders"):
+        st.caption("Graders: " + "; ".join(
+            f"{METHOD_LABELS.get(method, method)} ≥ {counts['threshold']:g}: {counts['correct']} of {counts['labelled']} "
+            f"correct, {counts['changed']} labels differ from the chosen grader's" for method, counts in report["graders"].items()) + ".")
     ranked = ranked_measures(report)
     st.subheader("Measures ranked by AUROC")
     st.caption("AUROC = roc_auc_score(answer is wrong, U): 0.5 is chance. PRR is lm-polygraph's normalised "

@@ -352,3 +352,52 @@ def test_a_results_row_with_an_infinite_grade_or_endless_nesting_is_refused_in_o
         writer.writerows(rows)
     with pytest.raises(BatchInputError, match="not a uqviz results row"):
         read_results(out)
+
+
+class EntailingNli:
+    """P(entailment) written by hand per (premise, hypothesis): the logits are the logs of the probabilities."""
+
+    def __init__(self, entailment: dict[tuple[str, str], float]) -> None:
+        self.entailment = entailment
+
+    def pair_logits(self, premises, hypotheses):
+        import numpy as np
+
+        rows = []
+        for pair in zip(premises, hypotheses):
+            p = self.entailment.get(pair, 0.1)
+            rows.append([(1 - p) / 2, (1 - p) / 2, p])
+        return np.log(np.asarray(rows))
+
+
+def test_grading_by_the_meaning_judge_reads_the_best_gold_and_graders_are_compared(tmp_path):
+    """docs/methods.md §0.3: P(entailment) of "question gold" given "question answer", the best gold, against 0.5; the
+    report counts, per grader, the answers it calls correct and the labels that differ from the chosen grader's."""
+    from uqviz.workflows.batch import JUDGE, grade, grader_agreement
+
+    q = "Capital of France?"
+    nli = EntailingNli({(f"{q} It is Paris.", f"{q} Paris"): 0.9, (f"{q} It is Paris.", f"{q} Paris, France"): 0.6,
+                        (f"{q} Not Paris but Lyon.", f"{q} Paris"): 0.3})
+    rule = CorrectnessRule(JUDGE, 0.5)
+    assert match_score("It is Paris.", ["Paris, France", "Paris"], rule, question=q, nli=nli) == pytest.approx(0.9)
+    assert grade("Not Paris but Lyon.", ["Paris"], rule, None, q, lambda: nli) == {"gold": "Paris", "match_score": pytest.approx(0.3), "correct": 0}
+    questions = [Question(q, ("Paris",)), Question("Two?", ("2",))]
+    rows = [{"question": q, "greedy_answer": "Not Paris but Lyon.", "correct": 1},  # ROUGE recall: "Paris" appears
+            {"question": q, "greedy_answer": "It is Paris.", "correct": 1},
+            {"question": "Two?", "greedy_answer": "3", "correct": 0}]
+    agreement = grader_agreement(rows, questions, CorrectnessRule(), None, lambda: nli)
+    assert set(agreement) == {"rouge", "rouge-recall", "judge"}  # no embedder: no embedding grader
+    assert agreement["rouge-recall"] == {"threshold": 1.0, "labelled": 3, "correct": 2, "changed": 0}
+    assert agreement["judge"] == {"threshold": 0.5, "labelled": 3, "correct": 1, "changed": 1}
+    with pytest.raises(BatchInputError, match="needs an NLI model"):
+        run_batch(questions, None, tmp_path / "res.csv", BatchSettings(correctness=rule), nli=None)
+
+
+@pytest.mark.slow
+def test_the_packaged_judge_grades_a_chatty_right_answer_right_and_a_wrong_one_wrong():
+    from uqviz.api import load_nli_model
+    from uqviz.workflows.batch import JUDGE
+
+    nli, rule, q = load_nli_model("default"), CorrectnessRule(JUDGE, 0.5), "What is the capital of France?"
+    assert match_score("The capital of France is Paris.", ["Paris"], rule, question=q, nli=nli) >= 0.5
+    assert match_score("The capital of France is Lyon.", ["Paris"], rule, question=q, nli=nli) < 0.5

@@ -84,11 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", required=True, help="results CSV; rows already in it are kept and their questions skipped")
     add_on_demand_argument(batch)
     batch.add_argument("--report", default=None, help="report.json path (AUROC, PRR, risk-coverage, calibration per measure)")
-    batch.add_argument("--match", choices=("rouge", "rouge-recall", "embedding"), default="rouge-recall",
+    batch.add_argument("--match", choices=("rouge", "rouge-recall", "embedding", "judge"), default="rouge-recall",
                        help="how the greedy answer is graded: ROUGE-L recall of the gold answer (default: the gold answer "
-                            "appears in it), ROUGE-L F (Kuhn et al. 2023), or embedding cosine")
+                            "appears in it), ROUGE-L F (Kuhn et al. 2023), embedding cosine, or the meaning judge's "
+                            "P(entailment) of 'question gold' given 'question answer'")
     batch.add_argument("--threshold", type=float, default=None,
-                       help="correct when the match reaches it (default 0.3 for rouge, 1.0 for rouge-recall, 0.75 for embedding)")
+                       help="correct when the match reaches it (default 0.3 for rouge, 1.0 for rouge-recall, 0.75 for "
+                            "embedding, 0.5 for judge)")
     add_embedder_argument(batch)
     add_judge_arguments(batch)
 
@@ -454,10 +456,12 @@ def _batch(args: argparse.Namespace) -> int:
         BatchSettings,
         CorrectnessRule,
         build_report,
+        grader_agreement,
         read_questions,
         run_batch,
         write_report,
     )
+    from uqviz.models.similarity import BiEncoderSimilarity
 
     settings = sampling_settings(args)
     try:
@@ -485,7 +489,12 @@ def _batch(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.report:
-        write_report(build_report(rows, batch_settings, lm.info.name, lm.has_chat_template), args.report)
+        similarity = functools.cache(lambda: BiEncoderSimilarity(embedder()))
+        graders = grader_agreement(rows, questions, batch_settings.correctness, similarity, nli_model)
+        for method, counts in graders.items():
+            print(f"grader {method} (threshold {counts['threshold']:g}): {counts['correct']} of {counts['labelled']} correct, "
+                  f"{counts['changed']} labels differ from --match {args.match}", file=sys.stderr)
+        write_report(build_report(rows, batch_settings, lm.info.name, lm.has_chat_template, graders), args.report)
     print(f"wrote {len(rows)} rows to {args.out}" + (f" and the report to {args.report}" if args.report else ""), file=sys.stderr)
     return 0
 

@@ -29,7 +29,7 @@ from uqviz.format.spreadsheet import read_spreadsheet_text, spreadsheet_text
 from uqviz.measures.lexical import rouge_l
 from uqviz.measures.registry import REGISTRY
 from uqviz.models.loading import Embedder, LanguageModel
-from uqviz.models.nli import NliModel
+from uqviz.models.nli import ENTAILMENT, NLI_LABELS, NliModel, label_probabilities
 from uqviz.models.similarity import BiEncoderSimilarity
 from uqviz.scoring.scores import score_run
 from uqviz.statistics.base import RunStatistics, ScoreConfig
@@ -53,7 +53,8 @@ SUPPORTED_SUFFIXES = (".csv", ".jsonl")
 ROUGE = "rouge"
 ROUGE_RECALL = "rouge-recall"
 EMBEDDING = "embedding"
-DEFAULT_THRESHOLDS = {ROUGE: 0.3, ROUGE_RECALL: 1.0, EMBEDDING: 0.75}
+JUDGE = "judge"
+DEFAULT_THRESHOLDS = {ROUGE: 0.3, ROUGE_RECALL: 1.0, EMBEDDING: 0.75, JUDGE: 0.5}
 HEAD_COLUMNS = ("question", "gold", "greedy_answer", "match_score", "correct")
 TAIL_COLUMNS = ("samples", "judge", "reasons", "seconds")
 DEFAULT_BATCH_SAMPLING = SamplingSettings(n=5, max_new_tokens=32)
@@ -171,13 +172,20 @@ class CorrectnessRule:
             raise BatchInputError(f"the correctness threshold must be between 0 and 1, got {self.threshold}")
 
 
-def match_score(answer: str, golds: Sequence[str], rule: CorrectnessRule, similarity: BiEncoderSimilarity | None = None) -> float | None:
-    """The best match of the answer with any gold: ROUGE-L F or recall, or max(0, cosine) of embeddings; None without golds."""
+def match_score(answer: str, golds: Sequence[str], rule: CorrectnessRule, similarity: BiEncoderSimilarity | None = None,
+                question: str = "", nli: NliModel | None = None) -> float | None:
+    """The best match of the answer with any gold: ROUGE-L F or recall, max(0, cosine) of embeddings, or the meaning
+    judge's P(entailment) of "question gold" given "question answer" (docs/methods.md §0.3); None without golds."""
     if not golds:
         return None
     if rule.method in (ROUGE, ROUGE_RECALL):
         part = "fmeasure" if rule.method == ROUGE else "recall"
         return max(rouge_l(answer, gold, part) for gold in golds)
+    if rule.method == JUDGE:
+        if nli is None:
+            raise ValueError("grading by the meaning judge needs an NLI model")
+        logits = nli.pair_logits([f"{question} {answer}"] * len(golds), [f"{question} {gold}" for gold in golds])
+        return float(label_probabilities(logits)[:, NLI_LABELS.index(ENTAILMENT)].max())
     if similarity is None:
         raise ValueError("embedding match needs a similarity backend")
     return float(similarity.pair_scores([answer] * len(golds), list(golds)).max())
@@ -216,11 +224,13 @@ def result_columns(names: Sequence[str]) -> list[str]:
 
 
 def grade(
-    answer: str, golds: Sequence[str], rule: CorrectnessRule, similarity: Callable[[], BiEncoderSimilarity] | None
+    answer: str, golds: Sequence[str], rule: CorrectnessRule, similarity: Callable[[], BiEncoderSimilarity] | None,
+    question: str = "", nli: Callable[[], NliModel] | None = None,
 ) -> dict[str, Any]:
     """The grading columns of a results row: the golds, the best match and whether it reaches the threshold."""
     backend = similarity() if rule.method == EMBEDDING and golds and similarity is not None else None
-    score = match_score(answer, golds, rule, backend)
+    judge = nli() if rule.method == JUDGE and golds and nli is not None else None
+    score = match_score(answer, golds, rule, backend, question, judge)
     return {
         "gold": GOLD_SEPARATOR.join(golds),
         "match_score": score,
@@ -257,7 +267,7 @@ def score_question(
     row: dict[str, Any] = {
         "question": question.text,
         "greedy_answer": greedy,
-        **grade(greedy, question.answers, settings.correctness, lambda: statistics.similarity),
+        **grade(greedy, question.answers, settings.correctness, lambda: statistics.similarity, question.text, lambda: statistics.nli),
     }
     for name, scored in scores.measures.items():
         value = scored.result.value
@@ -358,13 +368,16 @@ def run_batch(
     config = config or ScoreConfig(uqac_sample=GREEDY)
     if settings.correctness.method == EMBEDDING and embedder is None:
         raise BatchInputError("grading by embedding cosine needs an embedder")
+    if settings.correctness.method == JUDGE and nli is None:
+        raise BatchInputError("grading by the meaning judge needs an NLI model (--nli)")
     out = Path(out)
     columns = result_columns(list(REGISTRY))
     existing = read_results(out) if out.is_file() and out.stat().st_size else []
     golds = {question.text: question.answers for question in questions}
     similarity = functools.cache(lambda: BiEncoderSimilarity(embedder() if callable(embedder) else embedder))
+    judge = functools.cache(lambda: nli() if callable(nli) else nli)
     regraded = [
-        {**row, **grade(row["greedy_answer"], golds[row["question"]], settings.correctness, similarity)}
+        {**row, **grade(row["greedy_answer"], golds[row["question"]], settings.correctness, similarity, row["question"], judge)}
         if row["question"] in golds else row
         for row in existing
     ]
@@ -437,7 +450,29 @@ def evaluate_measure(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any
     }
 
 
-def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model: str | None = None, chat_template: bool = True) -> dict[str, Any]:
+def grader_agreement(
+    rows: Sequence[dict[str, Any]], questions: Sequence[Question], chosen: CorrectnessRule,
+    similarity: Callable[[], BiEncoderSimilarity] | None = None, nli: Callable[[], NliModel] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Every grader that can run here (ROUGE-L F and recall; embedding cosine with an embedder; the meaning judge with an
+    NLI model), the chosen one at its threshold and the others at their defaults: how many labelled greedy answers it
+    calls correct, and how many labels differ from the chosen grader's (docs/methods.md §0.3)."""
+    golds = {question.text: question.answers for question in questions}
+    labelled = [row for row in rows if row["correct"] is not None and golds.get(row["question"])]
+    agreement = {}
+    for method, threshold in DEFAULT_THRESHOLDS.items():
+        if (method == EMBEDDING and similarity is None) or (method == JUDGE and nli is None):
+            continue
+        rule = chosen if method == chosen.method else CorrectnessRule(method, threshold)
+        labels = [grade(row["greedy_answer"], golds[row["question"]], rule, similarity, row["question"], nli)["correct"]
+                  for row in labelled]
+        agreement[method] = {"threshold": rule.threshold, "labelled": len(labels), "correct": sum(labels),
+                             "changed": sum(label != row["correct"] for label, row in zip(labels, labelled))}
+    return agreement
+
+
+def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model: str | None = None, chat_template: bool = True,
+                 graders: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """report.json: per registered measure AUROC (sklearn), normalised PRR, risk-coverage curve and calibration bins.
     `chat` is the setting the runs used: off for a model without a chat template, whatever was asked; `judges` the
     meaning judges the rows were scored under, in row order (one, unless a resumed file mixes them)."""
@@ -458,6 +493,7 @@ def build_report(rows: Sequence[dict[str, Any]], settings: BatchSettings, model:
         "labelled": len(labelled),
         "accuracy": sum(labelled) / len(labelled) if labelled else None,
         "measures": {name: evaluate_measure(name, rows) for name in REGISTRY},
+        "graders": graders,
     }
 
 
