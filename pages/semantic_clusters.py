@@ -186,25 +186,23 @@ def kernel_section(stats: RunStatistics, run: Run, results: dict[str, MeasureRes
                         config={"displayModeBar": False})
 
 
-def render() -> None:
-    run = session.require_run()
-    st.title("Semantic clusters")
-    st.caption(
-        "Answers that say the same thing in different words should count as one. This view groups the samples by "
-        "meaning and asks how spread out the meanings are, rather than the words."
-    )
-    session_nli, nli = nli_model()
-    config = cluster_settings(nli)
-    stats = session.statistics(config, nli=session_nli)
-    try:
-        with st.spinner("Embedding and clustering the answers…"):
-            clustering = answer_clustering(stats)
-            scores = score_run(run, stats, list(MEASURE_NAMES))
-    except (ModelLoadError, MissingInputError) as error:
-        st.error(plain_markdown(str(error)))
-        st.stop()
-    results = {name: scored.result for name, scored in scores.measures.items()}
+HOW_TO_READ = (
+    "- **Clusters.** Two answers share a meaning class when the rule says they are equivalent: by default their "
+    "embeddings have cosine ≥ the threshold; with an NLI model, when each entails the other. Each answer is compared "
+    "with the *first* member of every existing class, in sample order. Embeddings see the topic more than the "
+    "facts, so 'Paris' and 'London' answers to the same question can share a class; an NLI model separates them.\n"
+    "- **Semantic entropy** is the entropy over classes. The probability-weighted estimator gives each class "
+    "the model's likelihood of its answers; the discrete one just counts answers. One class → 0; "
+    "K different meanings → log K.\n"
+    "- **Graph measures** (Lin et al.) treat the answers as a weighted graph: *degree* is how much an answer agrees "
+    "with the others, the Laplacian *eigenvalues* count loosely connected groups, *eccentricity* is how far answers "
+    "sit from their centre in the spectral embedding.\n"
+    "- Move the threshold: the clusters are recomputed from the cached embeddings, nothing is re-sampled."
+)
 
+
+def headline(stats: RunStatistics, results: dict[str, MeasureResult]) -> None:
+    """The counts and entropies of meaning, the judge that decided, and how to read the page."""
     columns = st.columns(4)
     columns[0].metric("Semantic sets", formatted(results["num_semantic_sets"], 0), help="NumSet: the number of meaning classes.")
     columns[1].metric("Semantic entropy", formatted(results["semantic_entropy"]),
@@ -222,20 +220,11 @@ def render() -> None:
         f"lm-polygraph mean {formatted(results['semantic_entropy_lm_polygraph'])} · all values are U (higher = more uncertain)"
     )
     with st.expander("How to read this page"):
-        st.markdown(
-            "- **Clusters.** Two answers share a meaning class when the rule says they are equivalent: by default their "
-            "embeddings have cosine ≥ the threshold; with an NLI model, when each entails the other. Each answer is compared "
-            "with the *first* member of every existing class, in sample order. Embeddings see the topic more than the "
-            "facts, so 'Paris' and 'London' answers to the same question can share a class; an NLI model separates them.\n"
-            "- **Semantic entropy** is the entropy over classes. The probability-weighted estimator gives each class "
-            "the model's likelihood of its answers; the discrete one just counts answers. One class → 0; "
-            "K different meanings → log K.\n"
-            "- **Graph measures** (Lin et al.) treat the answers as a weighted graph: *degree* is how much an answer agrees "
-            "with the others, the Laplacian *eigenvalues* count loosely connected groups, *eccentricity* is how far answers "
-            "sit from their centre in the spectral embedding.\n"
-            "- Move the threshold: the clusters are recomputed from the cached embeddings, nothing is re-sampled."
-        )
+        st.markdown(HOW_TO_READ)
 
+
+def clusters_section(run: Run, stats: RunStatistics, clustering: Clustering, results: dict[str, MeasureResult]) -> None:
+    """The meaning map, the cluster table and the pairwise matrix ordered by cluster."""
     st.subheader("Meaning map")
     coordinates, method = answer_map(stats.answer_embeddings)
     st.caption(
@@ -263,6 +252,9 @@ def render() -> None:
                     width="stretch", config={"displayModeBar": False})
     st.caption("Outlined blocks are the clusters: a good clustering shows bright blocks on the diagonal and dark elsewhere.")
 
+
+def graph_section(run: Run, clustering: Clustering, results: dict[str, MeasureResult], config: ScoreConfig) -> None:
+    """Deg, EigV and Ecc with the Laplacian spectrum and each answer's graph confidences."""
     st.subheader("Graph measures")
     degree, eig_val, eccentricity = (results[name] for name in ("degree", "eig_val_laplacian", "eccentricity"))
     columns = st.columns(3)
@@ -284,6 +276,29 @@ def render() -> None:
     )
     with st.container(key="graph_per_sample"):
         show_table(per_sample, hide_index=True)
+
+
+def render() -> None:
+    run = session.require_run()
+    st.title("Semantic clusters")
+    st.caption(
+        "Answers that say the same thing in different words should count as one. This view groups the samples by "
+        "meaning and asks how spread out the meanings are, rather than the words."
+    )
+    session_nli, nli = nli_model()
+    config = cluster_settings(nli)
+    stats = session.statistics(config, nli=session_nli)
+    try:
+        with st.spinner("Embedding and clustering the answers…"):
+            clustering = answer_clustering(stats)
+            scores = score_run(run, stats, list(MEASURE_NAMES))
+    except (ModelLoadError, MissingInputError) as error:
+        st.error(plain_markdown(str(error)))
+        st.stop()
+    results = {name: scored.result for name, scored in scores.measures.items()}
+    headline(stats, results)
+    clusters_section(run, stats, clustering, results)
+    graph_section(run, clustering, results, config)
     kernel_section(stats, run, results)
     costs = " · ".join(f"{name}: {cost.seconds:.2f} s, {cost.model_calls} model calls" for name, cost in stats.costs.items())
     st.caption(f"Cost: {costs}" + (f" · NLI model: {nli.calls} batched passes so far" if nli else ""))
