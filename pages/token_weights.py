@@ -11,7 +11,7 @@ from uqviz.measures.base import MeasureResult
 from uqviz.measures.registry import REGISTRY
 from uqviz.models.loading import ModelLoadError
 from uqviz.statistics.base import MissingInputError, RunStatistics
-from uqviz.statistics.csl import require_token_ids
+from uqviz.statistics.csl import csl_answers
 from uqviz.statistics.relevance import TOKEN_RELEVANCE
 from uqviz.viz.sar import CSL_WEIGHTS, MARS_WEIGHTS, SAR_WEIGHTS, token_weights_figure
 from uqviz.viz.tokens import plain_markdown
@@ -40,7 +40,7 @@ def csl_on_request(run: Run, statistics: RunStatistics) -> MeasureResult | None:
     if not st.toggle("Compute CSL", key="token_weights_csl", help=f"Costs {measure.cost}."):
         return None
     try:
-        require_token_ids(statistics)
+        csl_answers(statistics)
         if not session.ask_to_load_run_model(run):
             return None
         with st.spinner("Reading the model's attention to every answer…", show_time=True):

@@ -11,7 +11,7 @@ import numpy as np
 from uqviz.engine.attention import AttentionPass, AttentionPassError
 from uqviz.measures.base import Measure, MeasureResult
 from uqviz.statistics.base import MissingInputError, RunStatistics
-from uqviz.statistics.uqac import GREEDY, attention_of, resolve_choice
+from uqviz.statistics.uqac import attention_of, replayable_choice
 
 BASE_ALPHA = 0.2
 INSTRUCT_ALPHA = 0.5
@@ -129,8 +129,7 @@ def analysed_pass(stats: RunStatistics, measure: str) -> AttentionPass:
         raise MissingInputError(f"{measure} reads the attention of the run's own language model, and none is available "
                                 "(a server's or pasted run, or one scored without its model)")
     try:
-        if resolve_choice(stats, None) != GREEDY and stats.run.prompt_token_ids is None:
-            raise AttentionPassError("the run does not hold the prompt's token ids (a server tokenizes the prompt itself).")
+        replayable_choice(stats)  # before the model loads
         return attention_of(stats)
     except AttentionPassError as error:
         raise MissingInputError(f"the attention pass {measure} shares with UQAC cannot run: {error}") from error

@@ -10,6 +10,7 @@ import numpy as np
 from uqviz.engine import csl
 from uqviz.engine.attention import AttentionPassError
 from uqviz.statistics.base import MissingInputError, RunStatistics, Statistic
+from uqviz.statistics.probing import answer_token_ids
 
 
 @dataclass(frozen=True)
@@ -19,17 +20,14 @@ class ElicitedAttention:
     attention: list[np.ndarray]
 
 
-def require_token_ids(stats: RunStatistics) -> None:
-    """CSL re-reads the answers' own tokens: pasted answers, and server answers without ids, cannot be replayed."""
-    if any(sample.text and not sample.token_ids for sample in stats.run.samples):
-        raise MissingInputError("the run has answers without the model's token ids (pasted, or from a server that gives none), "
-                                "so CSL cannot read the model's attention to them")
+def csl_answers(stats: RunStatistics) -> list[list[int]]:
+    """The answers' own token ids CSL reads the model's attention to; MissingInputError where a run lacks them."""
+    return answer_token_ids(stats, "so CSL cannot read the model's attention to them")
 
 
 def _elicited_attention(stats: RunStatistics) -> ElicitedAttention:
-    require_token_ids(stats)
+    answers = csl_answers(stats)
     model = stats.language_model
-    answers = [sample.token_ids or [] for sample in stats.run.samples]
     try:
         return ElicitedAttention(csl.elicited_attention(model, stats.question, answers))
     except AttentionPassError as error:

@@ -30,15 +30,22 @@ def filled(template: str, **fields: str) -> str:
     return template
 
 
+def answer_token_ids(stats: RunStatistics, consequence: str = "") -> list[list[int]]:
+    """Every answer's own token ids; answers without them (pasted, or from a server that gives none) cannot be read
+    again by the model, and the error says so, followed by `consequence`."""
+    if any(sample.text and not sample.token_ids for sample in stats.run.samples):
+        raise MissingInputError("the run has answers without the model's token ids (pasted, or from a server that gives none)"
+                                + (f", {consequence}" if consequence else ""))
+    return [list(sample.token_ids or []) for sample in stats.run.samples]
+
+
 def answer_sequences(stats: RunStatistics) -> list[list[int]]:
     """prompt ids + answer ids of every sample; imported answers without the model's tokens cannot be replayed."""
     run = stats.run
     if not run.prompt_token_ids:
         raise MissingInputError("the run has no prompt token ids (pasted, or sampled by a server that renders the prompt itself), "
                                 "so its answers cannot be replayed through the model")
-    if any(sample.text and not sample.token_ids for sample in run.samples):
-        raise MissingInputError("the run has answers without the model's token ids (pasted, or from a server that gives none)")
-    return [list(run.prompt_token_ids) + list(sample.token_ids) for sample in run.samples]
+    return [list(run.prompt_token_ids) + answer for answer in answer_token_ids(stats)]
 
 
 PRODUCING_STEP = "producing_step"

@@ -41,17 +41,26 @@ def resolve_choice(stats: RunStatistics, choice: int | str | None) -> int | str:
     return index
 
 
-def subject(stats: RunStatistics, choice: int | str | None = None) -> tuple[list[int], Sample]:
-    """Prompt ids and the answer UQAC analyses (a sample, or the greedy answer)."""
+def replayable_choice(stats: RunStatistics, choice: int | str | None = None) -> int | str:
+    """The answer UQAC analyses (a sample index, or GREEDY), checked, without loading any model, to be one the run's model
+    can read again: a sample needs its own token ids and the prompt's."""
     choice = resolve_choice(stats, choice)
     if choice == GREEDY:
-        return GREEDY_ANSWER(stats)
+        return choice
     answer = stats.run.samples[choice]
     if answer.text and not answer.token_ids:
         raise AttentionPassError(f"Sample {choice} has text but not the model's token ids (pasted, or from a server that gives none); UQAC needs the model's tokens.")
     if stats.run.prompt_token_ids is None:
         raise AttentionPassError("The run does not hold the prompt's token ids (a server renders and tokenizes the prompt itself); UQAC needs them.")
-    return stats.run.prompt_token_ids, answer
+    return choice
+
+
+def subject(stats: RunStatistics, choice: int | str | None = None) -> tuple[list[int], Sample]:
+    """Prompt ids and the answer UQAC analyses (a sample, or the greedy answer)."""
+    choice = replayable_choice(stats, choice)
+    if choice == GREEDY:
+        return GREEDY_ANSWER(stats)
+    return stats.run.prompt_token_ids, stats.run.samples[choice]
 
 
 def use_greedy_answer(stats: RunStatistics, prompt_token_ids: list[int], answer: Sample) -> None:
