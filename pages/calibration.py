@@ -12,13 +12,15 @@ from typing import Any, NamedTuple
 import streamlit as st
 
 from pages.batch import BATCH_KEY
-from pages.common import PROFILE_KEY, show_table
+from pages.common import PROFILE_KEY, show_table, stop_if_session_ended
 from uqviz.format.run import check_limit
 from uqviz.measures.registry import REGISTRY
 from uqviz.viz.calibration import measure_title, ranked_names, ranking_frame, reliability_bins, reliability_figure
 from uqviz.viz.tokens import error_line, plain_markdown
 from uqviz.workflows.batch import MAX_QUESTIONS, BatchInputError, read_results
-from uqviz.workflows.calibration import BOOTSTRAPS, FOLDS, MIN_PER_CLASS, MIN_ROWS, labelled_values, profile_from_results
+from uqviz.workflows.calibration import (
+    BOOTSTRAPS, FOLDS, MIN_PER_CLASS, MIN_ROWS, FitProgress, labelled_values, profile_from_results,
+)
 
 FIT_KEY = "calibration_fitted"  # (the key of the data it was fitted on, the profile)
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
@@ -124,7 +126,7 @@ def checked_rows(results: Results) -> list[dict[str, Any]] | None:
     return rows
 
 
-def fit(results: Results, bootstraps: int) -> dict[str, Any]:
+def fit(results: Results, bootstraps: int, progress: FitProgress | None = None) -> dict[str, Any]:
     """The profile `uqviz calibrate results.csv --report report.json` writes, from the bytes of both files."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / RESULTS_FILE
@@ -133,7 +135,7 @@ def fit(results: Results, bootstraps: int) -> dict[str, Any]:
         if report is not None:
             report.write_bytes(results.report)
         try:
-            return profile_from_results(path, report, bootstraps)
+            return profile_from_results(path, report, bootstraps, progress)
         except BAD_FILE_ERRORS as error:
             raise without_folder(error, folder) from None
 
@@ -149,8 +151,15 @@ def fitted_profile(results: Results, bootstraps: int) -> dict[str, Any] | None:
                           "on every bootstrap resample: seconds per measure, minutes for a batch scored by every measure."):
         return None
     try:
-        with st.spinner("Fitting a map per measure: held-out folds and bootstrap resamples…", show_time=True):
-            profile = fit(results, bootstraps)
+        bar = st.progress(0.0, text="Fitting a map per measure: held-out folds and bootstrap resamples…")
+
+        def progress(done: int, total: int, name: str) -> None:
+            stop_if_session_ended()
+            what = "the ensemble" if name == "ensemble" else measure_title(name)
+            bar.progress(done / total, text=f"Fitting {what} ({done + 1} of {total})")
+
+        profile = fit(results, bootstraps, progress)
+        bar.empty()
     except BatchInputError as error:
         st.error(f"The profile could not be fitted: {error_line(error)}")
         return None

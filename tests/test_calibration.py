@@ -61,8 +61,11 @@ def test_a_profile_fits_informative_measures_says_why_others_are_not_and_calibra
     assert good["method"] in (ISOTONIC, PLATT) and good["held_out"][good["method"]]["auroc"] > 0.7
     assert good["held_out"][good["method"]]["brier"] <= good["held_out"][{ISOTONIC: PLATT, PLATT: ISOTONIC}[good["method"]]]["brier"]
     assert "sparse" in profile["unfit"] and "10 labelled rows" in profile["unfit"]["sparse"]
-    single = fit_profile([{**row, "correct": 1.0} for row in rows()], ["good"], {}, bootstraps=10)
+    told = []
+    single = fit_profile([{**row, "correct": 1.0} for row in rows()], ["good", "flat"], {}, bootstraps=10,
+                         progress=lambda done, total, name: told.append((done, total, name)))
     assert "good" in single["unfit"] and "0 wrong" in single["unfit"]["good"]
+    assert told == [(0, 3, "good"), (1, 3, "flat"), (2, 3, "ensemble")]  # each measure, then the ensemble
     calibrated = calibrate(profile, {"good": 0.8, "noise": 0.1})
     assert 0.55 < calibrated["good"].p_wrong < 0.95  # P(wrong) = U in the data
     assert calibrated["good"].low <= calibrated["good"].p_wrong <= calibrated["good"].high

@@ -368,7 +368,10 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     if not Path(args.results).is_file():
         raise ProfileError(f"{args.results}: no such file")
-    profile = profile_from_results(args.results, args.report)
+    def told(done: int, total: int, name: str) -> None:
+        print(f"fitting {name} ({done + 1} of {total})", file=sys.stderr, flush=True)
+
+    profile = profile_from_results(args.results, args.report, progress=told)
     Path(args.out).write_text(json.dumps(profile, indent=1, allow_nan=False), encoding="utf-8")
     for name, reason in profile["unfit"].items():
         print(f"note: {name} not calibrated: {reason}", file=sys.stderr)

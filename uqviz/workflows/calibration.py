@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,12 +124,18 @@ def labelled_values(rows: Sequence[Mapping[str, Any]], name: str) -> tuple[np.nd
             np.asarray([1.0 - float(row["correct"]) for row in usable], dtype=float))
 
 
+FitProgress = Callable[[int, int, str], None]
+
+
 def fit_profile(rows: Sequence[Mapping[str, Any]], measures: Sequence[str], valid_for: Mapping[str, Any],
-                bootstraps: int = BOOTSTRAPS) -> dict[str, Any]:
-    """A calibration profile from batch result rows (`correct` 1/0 and one column per measure; docs/methods.md §14)."""
+                bootstraps: int = BOOTSTRAPS, progress: FitProgress | None = None) -> dict[str, Any]:
+    """A calibration profile from batch result rows (`correct` 1/0 and one column per measure; docs/methods.md §14).
+    `progress(done, total, what)` is told before each measure and before the ensemble."""
     labelled = [row for row in rows if row.get("correct") in (0, 1)]
     fitted, unfit = {}, {}
-    for name in measures:
+    for done, name in enumerate(measures):
+        if progress is not None:
+            progress(done, len(measures) + 1, name)
         usable = usable_rows(labelled, name)
         u, wrong = labelled_values(usable, name)
         if len(usable) < MIN_ROWS or min(wrong.sum(), len(wrong) - wrong.sum()) < MIN_PER_CLASS:
@@ -137,6 +143,8 @@ def fit_profile(rows: Sequence[Mapping[str, Any]], measures: Sequence[str], vali
                            f"and {MIN_PER_CLASS} of each class are needed")
             continue
         fitted[name] = fit_measure(u, wrong, question_folds([str(row.get("question", i)) for i, row in enumerate(usable)]), bootstraps)
+    if progress is not None:
+        progress(len(measures), len(measures) + 1, "ensemble")
     return {"schema": PROFILE_SCHEMA, "valid_for": dict(valid_for), "measures": fitted, "unfit": unfit,
             "ensemble": fit_ensemble(labelled, list(fitted)) if len(fitted) >= 2 else None}
 
@@ -296,9 +304,10 @@ def differences(profile: Mapping[str, Any], valid_for: Mapping[str, Any]) -> lis
 SETTINGS_COMPARED = ("n", "temperature", "top_p", "top_k", "max_new_tokens")
 
 
-def profile_from_results(results: str | Path, report: str | Path | None = None, bootstraps: int = BOOTSTRAPS) -> dict[str, Any]:
+def profile_from_results(results: str | Path, report: str | Path | None = None, bootstraps: int = BOOTSTRAPS,
+                         progress: FitProgress | None = None) -> dict[str, Any]:
     """A profile from a `uqviz batch` results CSV, valid for the conditions its report.json names (model, sampling
-    settings, meaning judge, grader); without a report they are recorded as unknown."""
+    settings, meaning judge, grader); without a report they are recorded as unknown. `progress` as in `fit_profile`."""
     from uqviz import __version__
     from uqviz.measures.registry import REGISTRY
     from uqviz.workflows.batch import read_results
@@ -318,7 +327,7 @@ def profile_from_results(results: str | Path, report: str | Path | None = None, 
         "data": {**data_identity(results), "rows": len(rows)}, "uqviz": __version__,
     }
     present = [name for name in REGISTRY if any(_finite(row.get(name)) for row in rows)]
-    return fit_profile(rows, present, valid_for, bootstraps)
+    return fit_profile(rows, present, valid_for, bootstraps, progress)
 
 
 def run_conditions(model: str | None, settings: Any, judge: str | None) -> dict[str, Any]:
