@@ -1,7 +1,10 @@
 """Three answers to "which tokens matter?": SAR's relevance, CSL's attention and MARS's weights for each token of one
-answer, a part of the Token relevance view (docs/methods.md §4, §12.12)."""
+answer, and how much the prompt explains each token (PMI), a part of the Token relevance view (docs/methods.md §4,
+§12.11, §12.12)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -12,9 +15,10 @@ from uqviz.measures.registry import REGISTRY
 from uqviz.models.loading import ModelLoadError
 from uqviz.statistics.base import MissingInputError, RunStatistics
 from uqviz.statistics.csl import csl_answers
+from uqviz.statistics.probing import answer_sequences
 from uqviz.statistics.relevance import TOKEN_RELEVANCE
 from uqviz.viz.sar import CSL_WEIGHTS, MARS_WEIGHTS, SAR_WEIGHTS, token_weights_figure
-from uqviz.viz.tokens import plain_markdown
+from uqviz.viz.tokens import plain_markdown, pmi_tokens_html
 
 EXPLANATION = r"""
 Each method keeps the answer's token log-probabilities and only changes how much each token counts:
@@ -34,20 +38,33 @@ $U = \sum_i w_i \cdot (-\log p(z_i))$ with $\sum_i w_i = 1$. Equal weights $w_i 
 """
 
 
-def csl_on_request(run: Run, statistics: RunStatistics) -> MeasureResult | None:
-    """CSL of every answer when asked for and the run's model may load, else None with the reason shown."""
-    measure = REGISTRY["csl"]
-    if not st.toggle("Compute CSL", key="token_weights_csl", help=f"Costs {measure.cost}."):
+def on_request(run: Run, statistics: RunStatistics, name: str, short: str, doing: str,
+               check: Callable[[RunStatistics], object]) -> MeasureResult | None:
+    """A measure that costs an extra pass of the run's model, computed when its toggle is on and the model may load;
+    `check` refuses runs it cannot read before the model loads. None, with the reason shown, otherwise."""
+    measure = REGISTRY[name]
+    if not st.toggle(f"Compute {short}", key=f"token_weights_{name}", help=f"Costs {measure.cost}."):
         return None
     try:
-        csl_answers(statistics)
+        check(statistics)
         if not session.ask_to_load_run_model(run):
             return None
-        with st.spinner("Reading the model's attention to every answer…", show_time=True):
+        with st.spinner(doing, show_time=True):
             return measure.compute(session.statistics(run_model=True))
     except (MissingInputError, ModelLoadError) as error:
-        st.info(f"CSL cannot be computed for this run: {plain_markdown(str(error).rstrip('.'))}.")
+        st.info(f"{short} cannot be computed for this run: {plain_markdown(str(error).rstrip('.'))}.")
         return None
+
+
+def pmi_section(run: Run, statistics: RunStatistics, index: int) -> None:
+    """The chosen answer's tokens coloured by how much the prompt raised their log-probability (PMI, on request)."""
+    result = on_request(run, statistics, "pmi", "PMI", "Reading every answer again without the prompt…", answer_sequences)
+    if result is None:
+        return
+    detail = result.detail
+    st.markdown(f"**PMI of S{index + 1}**: U = −mean PMI = {result.per_sample[index]:.3f}. Green: the prompt made the "
+                "token likelier than the answer alone does; red: less likely, a token the question does not explain.")
+    st.html(pmi_tokens_html(run.samples[index], detail.conditional[index], detail.unconditional[index]))
 
 
 def render_token_weights(run: Run, statistics: RunStatistics) -> None:
@@ -66,7 +83,7 @@ def render_token_weights(run: Run, statistics: RunStatistics) -> None:
     except MissingInputError as error:
         st.error(f"The token weights cannot be computed for this run: {plain_markdown(str(error).rstrip('.'))}.")
         return
-    csl = csl_on_request(run, statistics)
+    csl = on_request(run, statistics, "csl", "CSL", "Reading the model's attention to every answer…", csl_answers)
     weights = {SAR_WEIGHTS: relevance, CSL_WEIGHTS: None if csl is None else csl.detail.weights[index],
                MARS_WEIGHTS: mars.detail.weights[index]}
     st.plotly_chart(token_weights_figure(run.samples[index], weights), key="token_weights", width="stretch",
@@ -78,3 +95,4 @@ def render_token_weights(run: Run, statistics: RunStatistics) -> None:
         column.metric(f"{label} of S{index + 1}", f"{value:.3f}")
     with st.expander("How CSL and MARS weigh tokens"):
         st.markdown(EXPLANATION)
+    pmi_section(run, statistics, index)

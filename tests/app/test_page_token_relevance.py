@@ -144,3 +144,17 @@ def test_a_run_beyond_the_relevance_budget_says_so_and_computes_only_when_asked(
     uncapped = RunStatistics(france_run, ScoreConfig(relevance_budget=None), embedder=embedder)
     expected = REGISTRY["token_sar"].compute(uncapped).value
     assert float(next(m.value for m in at.metric if m.label == "TokenSAR")) == pytest.approx(expected, abs=1e-3)
+
+
+def test_pmi_on_request_colours_the_chosen_answers_tokens_by_what_the_prompt_explains(france_run, language_model):
+    """docs/methods.md §12.11: one more pass without the prompt; each token's hover gives both log-probabilities."""
+    from uqviz.viz.tokens import pmi_tokens_html
+
+    at = open_app_page(PAGE, run=france_run, run_language_model=lambda: language_model)
+    at.toggle(key="token_weights_pmi").set_value(True).run()
+    assert not at.exception and not at.error
+    expected = REGISTRY["pmi"].compute(RunStatistics(france_run, language_model=language_model))
+    assert any(f"U = −mean PMI = {expected.per_sample[0]:.3f}" in shown(m.value) for m in at.markdown)
+    detail = expected.detail
+    block = pmi_tokens_html(france_run.samples[0], detail.conditional[0], detail.unconditional[0])
+    assert block in html_bodies(at) and "first token: no log-probability without the prompt" in block

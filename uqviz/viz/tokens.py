@@ -112,6 +112,19 @@ def token_row_html(sample: Sample, row: TokenRow, value_range: tuple[float, floa
     return coloured_tokens_html(sample.tokens, values, titles, *value_range, row.scale)
 
 
+def pmi_tokens_html(sample: Sample, conditional: Sequence[float], unconditional: Sequence[float]) -> str:
+    """The answer's tokens coloured by PMI_t = log p(y_t | y_<t, x) − log p(y_t | y_<t) (green: the prompt raised the
+    token's probability, red: lowered it), symmetric around 0; the first token has no unconditional term and stays
+    neutral (docs/methods.md §12.11)."""
+    pmi = [c - u if math.isfinite(u) else math.nan for c, u in zip(conditional, unconditional)]
+    finite = [abs(value) for value in pmi if math.isfinite(value)]
+    bound = max(finite) if finite else 1.0
+    titles = [token_title(sample, index, f"log p with the prompt {c:.3f}, without {u:.3f}, PMI {v:.3f}" if math.isfinite(v)
+                          else "first token: no log-probability without the prompt")
+              for index, (c, u, v) in enumerate(zip(conditional, unconditional, pmi))]
+    return coloured_tokens_html(sample.tokens, pmi, titles, -bound, bound, PROBABILITY_SCALE)
+
+
 def legend_html(label_low: str, label_high: str, scale: str = PROBABILITY_SCALE) -> str:
     """A CSS gradient legend that matches `colour_for`."""
     stops = ",".join(sample_colorscale(scale, [i / (LEGEND_STEPS - 1) for i in range(LEGEND_STEPS)]))
