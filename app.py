@@ -142,7 +142,7 @@ def show_tokens(run: Run) -> None:
     row = TOKEN_ROWS[chosen or PROBABILITY]
     low, high = row_range(run.samples, row)
     ends = (f"{low:.3g} (unsure)", f"{high:.3g} (sure)") if row.sure_when_high else (f"{low:.3g} (sure)", f"{high:.3g} (unsure)")
-    if rows:
+    if chosen is not None:
         st.html(legend_html(f"{row.label} {ends[0]}", ends[1], row.scale))
     for index, sample_ in enumerate(run.samples):
         st.markdown(f"**Sample {index + 1}** · {len(sample_)} tokens · finish: {plain_markdown(sample_.finish_reason)}")

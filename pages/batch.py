@@ -134,9 +134,11 @@ def show_measures(result: BatchResult) -> None:
     if report["settings"].get("judges"):
         st.caption("Meaning judged by " + " and ".join(plain_markdown(judge) for judge in report["settings"]["judges"]) + ".")
     if report.get("graders"):
-        st.caption("Graders: " + "; ".join(
-            f"{METHOD_LABELS.get(method, method)} ≥ {counts['threshold']:g}: {counts['correct']} of {counts['labelled']} "
-            f"correct, {counts['changed']} labels differ from the chosen grader's" for method, counts in report["graders"].items()) + ".")
+        st.caption("Graders: " + plain_markdown("; ".join(
+            f"{METHOD_LABELS.get(method, method)} ≥ {counts['threshold']:g}: " + (
+                f"skipped ({counts['skipped']})" if "skipped" in counts else
+                f"{counts['correct']} of {counts['labelled']} correct, {counts['changed']} labels differ from the chosen grader's")
+            for method, counts in report["graders"].items())) + ".")
     ranked = ranked_measures(report)
     st.subheader("Measures ranked by AUROC")
     st.caption("AUROC = roc_auc_score(answer is wrong, U): 0.5 is chance. PRR is lm-polygraph's normalised "

@@ -158,8 +158,10 @@ def fitted_profile(results: Results, bootstraps: int) -> dict[str, Any] | None:
             what = "the ensemble" if name == "ensemble" else measure_title(name)
             bar.progress(done / total, text=f"Fitting {what} ({done + 1} of {total})")
 
-        profile = fit(results, bootstraps, progress)
-        bar.empty()
+        try:
+            profile = fit(results, bootstraps, progress)
+        finally:
+            bar.empty()
     except BatchInputError as error:
         st.error(f"The profile could not be fitted: {error_line(error)}")
         return None

@@ -62,8 +62,9 @@ def pmi_section(run: Run, statistics: RunStatistics, index: int) -> None:
     if result is None:
         return
     detail = result.detail
-    st.markdown(f"**PMI of S{index + 1}**: U = −mean PMI = {result.per_sample[index]:.3f}. Green: the prompt made the "
-                "token likelier than the answer alone does; red: less likely, a token the question does not explain.")
+    st.markdown(f"**PMI of S{index + 1}**: U = {result.per_sample[index]:.3f}, −the mean of the tokens' PMI (the first "
+                "token, which has no term without the prompt, counts its log-probability with it). Green: the prompt "
+                "made the token likelier than the answer alone does; red: less likely, a token the question does not explain.")
     st.html(pmi_tokens_html(run.samples[index], detail.conditional[index], detail.unconditional[index]))
 
 

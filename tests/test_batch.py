@@ -389,6 +389,14 @@ def test_grading_by_the_meaning_judge_reads_the_best_gold_and_graders_are_compar
     assert set(agreement) == {"rouge", "rouge-recall", "judge"}  # no embedder: no embedding grader
     assert agreement["rouge-recall"] == {"threshold": 1.0, "labelled": 3, "correct": 2, "changed": 0}
     assert agreement["judge"] == {"threshold": 0.5, "labelled": 3, "correct": 1, "changed": 1}
+
+    def broken():
+        from uqviz.models.loading import ModelLoadError
+
+        raise ModelLoadError("NLI model 'x' is not a folder.")
+
+    skipped = grader_agreement(rows, questions, CorrectnessRule(), None, broken)
+    assert skipped["judge"] == {"threshold": 0.5, "skipped": "NLI model 'x' is not a folder."} and skipped["rouge"]["labelled"] == 3
     with pytest.raises(BatchInputError, match="needs an NLI model"):
         run_batch(questions, None, tmp_path / "res.csv", BatchSettings(correctness=rule), nli=None)
 
@@ -401,3 +409,16 @@ def test_the_packaged_judge_grades_a_chatty_right_answer_right_and_a_wrong_one_w
     nli, rule, q = load_nli_model("default"), CorrectnessRule(JUDGE, 0.5), "What is the capital of France?"
     assert match_score("The capital of France is Paris.", ["Paris"], rule, question=q, nli=nli) >= 0.5
     assert match_score("The capital of France is Lyon.", ["Paris"], rule, question=q, nli=nli) < 0.5
+
+
+def test_a_batch_scores_token_relevance_without_the_runs_budget(tmp_path, monkeypatch):
+    """docs/methods.md §4.6: a batch is an explicit long job; long answers must not silently drop out of its AUROC."""
+    seen = []
+
+    def score_question(question, lm, settings, config, embedder, nli=None):
+        seen.append(config.relevance_budget)
+        return fake_row(question, 1.0)
+
+    monkeypatch.setattr(batch, "score_question", score_question)
+    run_batch(QUESTIONS[:1], None, tmp_path / "res.csv")
+    assert seen == [None]

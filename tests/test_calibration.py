@@ -65,7 +65,10 @@ def test_a_profile_fits_informative_measures_says_why_others_are_not_and_calibra
     single = fit_profile([{**row, "correct": 1.0} for row in rows()], ["good", "flat"], {}, bootstraps=10,
                          progress=lambda done, total, name: told.append((done, total, name)))
     assert "good" in single["unfit"] and "0 wrong" in single["unfit"]["good"]
-    assert told == [(0, 3, "good"), (1, 3, "flat"), (2, 3, "ensemble")]  # each measure, then the ensemble
+    assert told == [(0, 3, "good"), (1, 3, "flat")]  # each measure; no ensemble: fewer than two measures were fitted
+    told.clear()
+    fit_profile(rows(), ["good", "noise"], {}, bootstraps=10, progress=lambda done, total, name: told.append((done, total, name)))
+    assert told == [(0, 3, "good"), (1, 3, "noise"), (2, 3, "ensemble")]
     calibrated = calibrate(profile, {"good": 0.8, "noise": 0.1})
     assert 0.55 < calibrated["good"].p_wrong < 0.95  # P(wrong) = U in the data
     assert calibrated["good"].low <= calibrated["good"].p_wrong <= calibrated["good"].high

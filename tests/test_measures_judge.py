@@ -97,3 +97,10 @@ def test_the_real_model_judges_each_distinct_answer_once_with_its_chat_template(
         greedy = language_model.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
     assert detail.judged[1].reply == tokenizer.decode(greedy[0, ids.shape[1]:], skip_special_tokens=True)
     assert (result.value is None) == (result.reason is not None)
+
+
+def test_placeholders_are_filled_once_so_an_answer_or_question_holding_one_stays_text():
+    from uqviz.statistics.probing import filled
+
+    assert filled("Question: {question}, Proposed Answer: {answer}.", question="Is {answer} a word?", answer="x {question}") == (
+        "Question: Is {answer} a word?, Proposed Answer: x {question}.")

@@ -294,16 +294,19 @@ def test_sampling_until_settled_from_a_server_keeps_the_fixed_run_seeds(server, 
     answers are those of a fixed-N run ("Paris#<seed>"); a loose tolerance stops after the first round."""
     out = tmp_path / "run.json"
     base = ["sample", "Hi", "--model", spec_of(server), "--n", "6", "--max-new-tokens", "4", "--seed", "5", "--out", str(out)]
-    assert cli_main([*base, "--until-settled", "0"]) == 0
+    assert cli_main([*base, "--until-settled", "--settle-variance", "0"]) == 0
     run = read_run(out)
     assert [answer.text for answer in run.samples] == [f"Paris#{seed}" for seed in range(5, 11)]
     assert run.settings.n == 6 and run.adaptive.max_n == 6 and len(run.adaptive.posterior_sd) == 2
     assert "4 answers: posterior sd of semantic entropy" in capsys.readouterr().err
-    assert cli_main([*base, "--until-settled", "100"]) == 0
+    assert cli_main([*base, "--until-settled", "--settle-variance", "100"]) == 0
     run = read_run(out)
     assert len(run.samples) == 4 and run.adaptive.max_variance == 100 and len(run.adaptive.posterior_sd) == 1
-    assert cli_main([*base, "--until-settled", "lots"]) == 2
-    assert "--until-settled expects a variance such as 0.01, not 'lots'" in capsys.readouterr().err
+    assert cli_main([*base, "--settle-variance", "0.1"]) == 2
+    assert "--settle-variance applies only with --until-settled" in capsys.readouterr().err
+    assert cli_main([*base, "--until-settled", "--settle-variance", "nan"]) == 2
+    assert "must be a finite number ≥ 0" in capsys.readouterr().err
+    assert cli_main(["sample", "--until-settled", "Hi", "--model", spec_of(server), "--n", "4", "--out", str(out)]) == 0
 
 
 def test_a_batch_until_settled_draws_in_rounds_and_reports_the_mean_drawn(server, tmp_path, embedder):

@@ -68,9 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--relevance-precision", choices=PRECISIONS, default="auto",
                        help="SAR token relevance at float32, or bfloat16 (about 2.4x faster on CPUs with AVX512-BF16; "
                             "R within about 1e-3); auto picks bfloat16 where it runs natively")
-    score.add_argument("--relevance-budget", type=int, default=ScoreConfig.relevance_budget, metavar="CHARS",
-                       help="characters of removal variants SAR's token relevance may embed (default 400000, about 20 s on "
-                            "a 2-core CPU); 0 removes the cap; beyond it TokenSAR, SAR and MARS are null with the reason")
+    add_relevance_budget_argument(score, ScoreConfig.relevance_budget)
 
     report = commands.add_parser("report", help="write a standalone HTML report of a run.json (no network needed to open it)")
     report.add_argument("run")
@@ -93,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "embedding, 0.5 for judge)")
     add_embedder_argument(batch)
     add_judge_arguments(batch)
+    add_relevance_budget_argument(batch, 0)
 
     claims = commands.add_parser("claims", help="split a run.json's answers into sentence claims and score each one (CSV)")
     claims.add_argument("run")
@@ -147,25 +146,31 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
     parser.add_argument("--no-chat", action="store_true", help="do not apply the chat template")
     parser.add_argument("--system", default=None, help="system prompt (chat template only)")
-    parser.add_argument("--until-settled", nargs="?", const="default", default=None, metavar="VARIANCE",
+    parser.add_argument("--until-settled", action="store_true",
                         help="draw the answers in rounds (4, then 2 at a time, at most --n) and stop once the posterior "
-                             "variance of semantic entropy is at most VARIANCE (default 0.01), Bayesian semantic entropy's "
+                             "variance of semantic entropy is at most --settle-variance, Bayesian semantic entropy's "
                              "adaptive rule (docs/methods.md §12.14)")
+    parser.add_argument("--settle-variance", type=float, default=None, metavar="VARIANCE",
+                        help="with --until-settled: the posterior variance to stop at (default 0.01)")
 
 
 def adaptive_rule(args: argparse.Namespace) -> AdaptiveRule | None:
     """The adaptive sampling rule --until-settled asks for, or None; a bad variance is a SamplingError."""
-    if args.until_settled is None:
+    if not args.until_settled:
+        if args.settle_variance is not None:
+            raise SamplingError("--settle-variance applies only with --until-settled.")
         return None
     from uqviz.workflows.adaptive import AdaptiveRule
 
-    if args.until_settled == "default":
-        return AdaptiveRule()
-    try:
-        variance = float(args.until_settled)
-    except ValueError:
-        raise SamplingError(f"--until-settled expects a variance such as 0.01, not {args.until_settled!r}.") from None
-    return AdaptiveRule(max_variance=variance)
+    return AdaptiveRule() if args.settle_variance is None else AdaptiveRule(max_variance=args.settle_variance)
+
+
+def add_relevance_budget_argument(parser: argparse.ArgumentParser, default: int | None) -> None:
+    """How many characters of removal variants SAR's token relevance may embed (docs/methods.md §4.6); 0: no cap."""
+    parser.add_argument("--relevance-budget", type=int, default=default or 0, metavar="CHARS",
+                        help=f"characters of removal variants SAR's token relevance may embed (default {default or 0}: "
+                             f"{'no cap' if not default else 'about 20 s on a 2-core CPU'}); 0 removes the cap; beyond it "
+                             "TokenSAR, SAR and MARS are null with the reason")
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -486,7 +491,8 @@ def _batch(args: argparse.Namespace) -> int:
         nli_model = nli_loader(nli)
         if nli_model:  # said once here; each question's results name the judge too
             print_note(rule_in_force(config.cluster_rule, nli_model)[2])
-        rows = run_batch(questions, lm, args.out, batch_settings, config=replace(config, uqac_sample=GREEDY), embedder=embedder,
+        rows = run_batch(questions, lm, args.out, batch_settings,
+                         config=replace(config, uqac_sample=GREEDY, relevance_budget=args.relevance_budget or None), embedder=embedder,
                          nli=nli_model, progress=progress)
     except BatchInputError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -495,8 +501,10 @@ def _batch(args: argparse.Namespace) -> int:
         similarity = functools.cache(lambda: BiEncoderSimilarity(embedder()))
         graders = grader_agreement(rows, questions, batch_settings.correctness, similarity, nli_model)
         for method, counts in graders.items():
-            print(f"grader {method} (threshold {counts['threshold']:g}): {counts['correct']} of {counts['labelled']} correct, "
-                  f"{counts['changed']} labels differ from --match {args.match}", file=sys.stderr)
+            print(f"grader {method} (threshold {counts['threshold']:g}): " + (
+                f"skipped: {counts['skipped']}" if "skipped" in counts else
+                f"{counts['correct']} of {counts['labelled']} correct, {counts['changed']} labels differ from --match {args.match}"),
+                file=sys.stderr)
         write_report(build_report(rows, batch_settings, lm.info.name, lm.has_chat_template, graders), args.report)
     print(f"wrote {len(rows)} rows to {args.out}" + (f" and the report to {args.report}" if args.report else ""), file=sys.stderr)
     return 0

@@ -154,7 +154,7 @@ def test_pmi_on_request_colours_the_chosen_answers_tokens_by_what_the_prompt_exp
     at.toggle(key="token_weights_pmi").set_value(True).run()
     assert not at.exception and not at.error
     expected = REGISTRY["pmi"].compute(RunStatistics(france_run, language_model=language_model))
-    assert any(f"U = −mean PMI = {expected.per_sample[0]:.3f}" in shown(m.value) for m in at.markdown)
+    assert any(f"**PMI of S1**: U = {expected.per_sample[0]:.3f}," in shown(m.value) for m in at.markdown)
     detail = expected.detail
     block = pmi_tokens_html(france_run.samples[0], detail.conditional[0], detail.unconditional[0])
     assert block in html_bodies(at) and "first token: no log-probability without the prompt" in block

@@ -157,7 +157,7 @@ def _decomposed(stats: RunStatistics, template: str, max_new_tokens: int) -> Dec
             raise MissingInputError(f"the model did not decompose the claims: {error}") from None
     read = dict(zip(asked, replies))
     claims, records, left_out = [], [], []
-    for sample_claims, already_left_out in zip(sentences.claims, sentences.left_out):
+    for sample_claims in sentences.claims:
         atomic: list[Claim] = []
         for claim in sample_claims:
             reply = read.get(claim.text)
@@ -170,7 +170,7 @@ def _decomposed(stats: RunStatistics, template: str, max_new_tokens: int) -> Dec
                 atomic.append(Claim(claim.sample, len(atomic), fact, claim.start, claim.end, claim.first_token,
                                     claim.last_token, claim.index))
         claims.append(atomic[:MAX_CLAIMS_PER_ANSWER])
-        left_out.append(already_left_out + max(len(atomic) - MAX_CLAIMS_PER_ANSWER, 0))
+        left_out.append(max(len(atomic) - MAX_CLAIMS_PER_ANSWER, 0))
     return Decomposition(AnswerClaims(claims, left_out), records)
 
 

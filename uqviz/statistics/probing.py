@@ -3,6 +3,7 @@ verbalized confidence replies and the answers' log-probs without the prompt (doc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,10 +25,10 @@ def probe_reasons() -> Iterator[None]:
 
 
 def filled(template: str, **fields: str) -> str:
-    """The template with each literal {name} replaced; nothing else in it is interpreted (no format specs)."""
-    for name, value in fields.items():
-        template = template.replace("{" + name + "}", value)
-    return template
+    """The template with each literal {name} replaced in one pass, so a field's value is never read as a placeholder;
+    nothing else in it is interpreted (no format specs)."""
+    pattern = re.compile("|".join(re.escape("{" + name + "}") for name in fields))
+    return pattern.sub(lambda match: fields[match.group(0)[1:-1]], template) if fields else template
 
 
 def answer_token_ids(stats: RunStatistics, consequence: str = "") -> list[list[int]]:

@@ -119,8 +119,8 @@ def _token_relevance(stats: RunStatistics) -> TokenRelevance:
     if budget is not None and cost > budget:
         raise MissingInputError(
             f"token relevance would embed {sum(len(s.tokens) for s in stats.run.samples):,} removal variants ({cost:,} "
-            f"characters), more than the {budget:,} the default analyses allow (about 20 s on a 2-core CPU); compute it "
-            "on the Token relevance page or with `uqviz score --relevance-budget 0`"
+            f"characters), more than the {budget:,} allowed (about 20 s on a 2-core CPU); compute it on the Token "
+            "relevance page or with --relevance-budget 0 (uqviz score, batch)"
         )
     return compute_token_relevance(stats.question, answer_variants(stats), stats.answers, stats.similarity, stats.relevance_precision)
 

@@ -28,11 +28,11 @@ from uqviz.format.run import Run, SamplingSettings
 from uqviz.format.spreadsheet import read_spreadsheet_text, spreadsheet_text
 from uqviz.measures.lexical import rouge_l
 from uqviz.measures.registry import REGISTRY
-from uqviz.models.loading import Embedder, LanguageModel
+from uqviz.models.loading import Embedder, LanguageModel, ModelLoadError
 from uqviz.models.nli import ENTAILMENT, NLI_LABELS, NliModel, label_probabilities
 from uqviz.models.similarity import BiEncoderSimilarity
 from uqviz.scoring.scores import score_run
-from uqviz.statistics.base import RunStatistics, ScoreConfig
+from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.statistics.uqac import GREEDY, use_greedy_answer
 from uqviz.workflows.adaptive import AdaptiveRule, sample_until_settled
 from uqviz.workflows.evaluation import (
@@ -365,7 +365,7 @@ def run_batch(
     (no model call, except the embedder for embedding grading). The file is rewritten first only when a grade
     changed, its columns differ from the registry's (a measure was added) or its last row was cut short.
     """
-    config = config or ScoreConfig(uqac_sample=GREEDY)
+    config = config or ScoreConfig(uqac_sample=GREEDY, relevance_budget=None)  # a batch scores everything it is asked
     if settings.correctness.method == EMBEDDING and embedder is None:
         raise BatchInputError("grading by embedding cosine needs an embedder")
     if settings.correctness.method == JUDGE and nli is None:
@@ -456,7 +456,8 @@ def grader_agreement(
 ) -> dict[str, dict[str, Any]]:
     """Every grader that can run here (ROUGE-L F and recall; embedding cosine with an embedder; the meaning judge with an
     NLI model), the chosen one at its threshold and the others at their defaults: how many labelled greedy answers it
-    calls correct, and how many labels differ from the chosen grader's (docs/methods.md §0.3)."""
+    calls correct, and how many labels differ from the chosen grader's (docs/methods.md §0.3); a grader whose model does
+    not load is skipped with the reason."""
     golds = {question.text: question.answers for question in questions}
     labelled = [row for row in rows if row["correct"] is not None and golds.get(row["question"])]
     agreement = {}
@@ -464,8 +465,12 @@ def grader_agreement(
         if (method == EMBEDDING and similarity is None) or (method == JUDGE and nli is None):
             continue
         rule = chosen if method == chosen.method else CorrectnessRule(method, threshold)
-        labels = [grade(row["greedy_answer"], golds[row["question"]], rule, similarity, row["question"], nli)["correct"]
-                  for row in labelled]
+        try:
+            labels = [grade(row["greedy_answer"], golds[row["question"]], rule, similarity, row["question"], nli)["correct"]
+                      for row in labelled]
+        except (ModelLoadError, MissingInputError) as error:  # a judge or embedder that does not load: that grader only
+            agreement[method] = {"threshold": rule.threshold, "skipped": str(error)}
+            continue
         agreement[method] = {"threshold": rule.threshold, "labelled": len(labels), "correct": sum(labels),
                              "changed": sum(label != row["correct"] for label, row in zip(labels, labelled))}
     return agreement

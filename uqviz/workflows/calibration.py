@@ -130,7 +130,7 @@ FitProgress = Callable[[int, int, str], None]
 def fit_profile(rows: Sequence[Mapping[str, Any]], measures: Sequence[str], valid_for: Mapping[str, Any],
                 bootstraps: int = BOOTSTRAPS, progress: FitProgress | None = None) -> dict[str, Any]:
     """A calibration profile from batch result rows (`correct` 1/0 and one column per measure; docs/methods.md §14).
-    `progress(done, total, what)` is told before each measure and before the ensemble."""
+    `progress(done, total, what)` is told before each measure and before the ensemble, when there is one to fit."""
     labelled = [row for row in rows if row.get("correct") in (0, 1)]
     fitted, unfit = {}, {}
     for done, name in enumerate(measures):
@@ -143,7 +143,7 @@ def fit_profile(rows: Sequence[Mapping[str, Any]], measures: Sequence[str], vali
                            f"and {MIN_PER_CLASS} of each class are needed")
             continue
         fitted[name] = fit_measure(u, wrong, question_folds([str(row.get("question", i)) for i, row in enumerate(usable)]), bootstraps)
-    if progress is not None:
+    if progress is not None and len(fitted) >= 2:
         progress(len(measures), len(measures) + 1, "ensemble")
     return {"schema": PROFILE_SCHEMA, "valid_for": dict(valid_for), "measures": fitted, "unfit": unfit,
             "ensemble": fit_ensemble(labelled, list(fitted)) if len(fitted) >= 2 else None}

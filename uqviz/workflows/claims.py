@@ -128,10 +128,13 @@ def claims_table(stats: RunStatistics, with_ccp: bool = False) -> ClaimsTable:
             relevance_weighted_entropy(own_entropies, relevance[claim.sample][span]) if own_entropies and relevance else None,
             claim.sentence,
         ))
-    unit = "claims" if stats.config.claim_unit == ATOMIC else "sentences"
-    notes = fallback + [f"S{k + 1} has {count} more {unit} than the {len(found.claims[k])} claims kept per answer; they are left out."
-             for k, count in enumerate(found.left_out) if count]
-    if stats.config.claim_unit == ATOMIC:
+    atomic = stats.config.claim_unit == ATOMIC
+    sentences = CLAIMS(stats)
+    notes = fallback + [f"S{k + 1} has {count} more sentences than the {len(sentences.claims[k])} kept per answer; they are left out."
+                        for k, count in enumerate(sentences.left_out) if count]
+    if atomic:
+        notes += [f"S{k + 1} has {count} more atomic claims than the {len(found.claims[k])} kept per answer; they are left out."
+                  for k, count in enumerate(found.left_out) if count]
         notes += decomposition_notes(stats)
     return ClaimsTable(rows, reasons, notes, claims, support)
 
