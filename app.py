@@ -71,7 +71,8 @@ def run_sampling(prompt: str) -> None:
             st.error(f"The model failed while sampling: {error_line(error)}")
             return
         status.update(label=f"Sampled {len(run.samples)} answers in {run.sampling_seconds:.2f} s", state="complete", expanded=False)
-    start_run(run, language_model=(lambda: lm) if isinstance(lm, LanguageModel) else None)  # a server has no insides to read
+    local = isinstance(lm, LanguageModel)  # a server has no insides to read, but it can reply (judge, atomic claims)
+    start_run(run, language_model=(lambda: lm) if local else None, reply_model=None if local else (lambda: lm))
 
 
 def draw(lm, prompt: str, settings, progress, status) -> Run:

@@ -47,9 +47,13 @@ def claim_statistics(run: Run) -> tuple[RunStatistics, bool]:
                             "greedy reply per sentence); a reply it cannot read keeps the sentence, with a note.")
     if not atomic:
         return statistics(), False
+    config = ScoreConfig(claim_unit=ATOMIC)
+    sampled_here = statistics(config)  # the model, or the server, that sampled the run in this session
+    if sampled_here.has_reply_model:
+        return sampled_here, True
     if not ask_to_load_run_model(run):
         st.stop()
-    return statistics(ScoreConfig(claim_unit=ATOMIC), run_model=True), True
+    return statistics(config, run_model=True), True
 
 
 def judged_table(run: Run, run_statistics: RunStatistics, atomic: bool) -> ClaimsTable | None:

@@ -73,7 +73,7 @@ def model_statistics(run: Run, config: ScoreConfig) -> tuple[RunStatistics, bool
     explicit offer to load the model the run file names (only that exact source, only when the user confirms it), else
     a stop."""
     stats = statistics(config)
-    if stats.has_language_model:
+    if stats.has_reply_model:
         return stats, False
     spec = loadable_spec(run)
     if spec is None:

@@ -34,6 +34,7 @@ RUN_ID_KEY = "run_id"
 SCORES_KEY = "scores"
 STATISTICS_KEY = "statistics"
 RUN_MODEL_KEY = "run_language_model"
+REPLY_MODEL_KEY = "run_reply_model"  # the server that sampled the run: it can reply, but has no insides to read
 CONFIRMED_MODELS_KEY = "confirmed_run_models"
 
 
@@ -57,11 +58,14 @@ def require_run() -> Run:
     return run
 
 
-def open_run(run: Run, run_id: int | None = None, language_model: Callable[[], Any] | None = None) -> None:
-    """Make `run` the current run of every view; `language_model` is the loaded model that sampled it, if any."""
+def open_run(run: Run, run_id: int | None = None, language_model: Callable[[], Any] | None = None,
+             reply_model: Callable[[], Any] | None = None) -> None:
+    """Make `run` the current run of every view; `language_model` is the loaded model that sampled it, if any, and
+    `reply_model` the server that did (asked for replies only: a judge's verdict, atomic claims)."""
     st.session_state[RUN_KEY] = run
     st.session_state[RUN_ID_KEY] = run_id
     st.session_state[RUN_MODEL_KEY] = language_model
+    st.session_state[REPLY_MODEL_KEY] = reply_model
     st.session_state[STATISTICS_KEY] = {}
     st.session_state.pop(SCORES_KEY, None)
 
@@ -77,9 +81,10 @@ def statistics_for(run: Run, config: ScoreConfig | None = None, language_model: 
     return RunStatistics(run, config, embedder=cached_embedder, nli=packaged_nli, language_model=language_model)
 
 
-def start_run(run: Run, name: str | None = None, language_model: Callable[[], Any] | None = None) -> int | None:
+def start_run(run: Run, name: str | None = None, language_model: Callable[[], Any] | None = None,
+              reply_model: Callable[[], Any] | None = None) -> int | None:
     """A new run (sampled, imported, pasted): score every measure the loaded models allow, save it, make it current."""
-    open_run(run, None, language_model)
+    open_run(run, None, language_model, reply_model)
     scores = current_scores()
     st.session_state[RUN_ID_KEY] = save_to_history(run, scores, name)
     return st.session_state[RUN_ID_KEY]
@@ -88,9 +93,9 @@ def start_run(run: Run, name: str | None = None, language_model: Callable[[], An
 def replace_run(run: Run) -> None:
     """The current run gained data (perturbations): it is scored again and its history entry updated. Measures this
     session cannot compute now (UQAC without the run's model) keep the values they had."""
-    run_id, language_model = current_run_id(), st.session_state.get(RUN_MODEL_KEY)
+    run_id, language_model, reply_model = current_run_id(), st.session_state.get(RUN_MODEL_KEY), st.session_state.get(REPLY_MODEL_KEY)
     before = st.session_state.get(SCORES_KEY)
-    open_run(run, run_id, language_model)
+    open_run(run, run_id, language_model, reply_model)
     scores = current_scores()
     if before is not None:
         kept = {name: scored for name, scored in before[1].measures.items()
@@ -136,7 +141,8 @@ def statistics(
     base = held.get(models)
     if base is None or base.run is not run:
         similarity = None if cross_encoder is None else CrossEncoderSimilarity(cross_encoder, cached_embedder())
-        base = RunStatistics(run, embedder=cached_embedder, similarity=similarity, nli=nli, language_model=language_model)
+        base = RunStatistics(run, embedder=cached_embedder, similarity=similarity, nli=nli, language_model=language_model,
+                             reply_model=st.session_state.get(REPLY_MODEL_KEY))
         held[models] = base
     if base.config == config:
         return base

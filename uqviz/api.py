@@ -97,19 +97,22 @@ def statistics(
     cross_encoder: str | None = None,
     language_model: LanguageModel | str | Callable[[], LanguageModel] | None = RUN_MODEL,
     config: ScoreConfig | None = None,
+    reply_model: object | None = None,
 ) -> RunStatistics:
     """The shared statistics of a run with its models, each loaded on first use.
 
     `nli` is the meaning judge: the packaged NLI model, a folder, a hub id, or None for embedding cosine (the
     clustering rule `auto` falls back to it, with a note, when the NLI model cannot be loaded); `cross_encoder` scores
     SAR's text pairs; `language_model` is a loaded model, a loader, a spec, "run" (the model the run names, for UQAC)
-    or None.
+    or None; `reply_model` is what answers questions about the answers when there is no language model (a connected
+    server, `load_model("openai:URL#MODEL")`: the LLM judge, atomic claims).
     """
     config = config or ScoreConfig()
     similarity = CrossEncoderSimilarity(load_cross_encoder(cross_encoder), load_embedder_model(embedder)) if cross_encoder else None
     return RunStatistics(
         run, config, embedder=functools.partial(load_embedder_model, embedder), similarity=similarity,
         nli=None if nli is None else functools.partial(load_nli_model, nli), language_model=_language_model(run, language_model),
+        reply_model=reply_model,
     )
 
 

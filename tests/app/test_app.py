@@ -166,3 +166,24 @@ def test_the_sidebar_toggle_draws_until_semantic_entropy_settles_and_says_how(se
     caption = next(shown(c.value) for c in at.caption if "Drawn in rounds" in shown(c.value))
     assert "6 of at most 6 answers" in caption and "did not settle" in caption
     assert f"{run.adaptive.posterior_sd[0]:.3f}, {run.adaptive.posterior_sd[1]:.3f}" in caption
+
+
+def test_a_server_run_sampled_here_is_judged_by_that_server(server, tmp_path, monkeypatch):
+    """docs/methods.md §12.15: the server has no insides to read (no P(True)), but it replies: one temperature-0 chat
+    request per distinct answer with UQLM's prompt, its reply ("Paris#0") read as a continuous score of 0."""
+    from tests.test_server import spec_of
+
+    monkeypatch.setenv("UQVIZ_STORE", str(tmp_path / "runs.sqlite3"))
+    at = submit(fresh_app(n=2, max_new_tokens=4, model_spec=spec_of(server)), "Capital of France?")
+    assert not at.exception and at.session_state["run"].distribution == "top-5"
+    at.switch_page("pages/self_report.py").run()
+    assert not at.exception
+    assert any("can still judge them" in shown(info.value) for info in at.info)
+    before = len(server.requests)
+    at.button(key="judge_submit").click().run()
+    assert not at.exception and not at.error
+    judged = [body for method, path, body, _ in server.requests[before:] if method == "POST" and path.endswith("/chat/completions")]
+    assert len(judged) == 4 and all(body["temperature"] == 0 for body in judged)  # 2 answers × 2 templates
+    assert at.session_state["scores"][1].measures["judge_continuous"].result.value == 1.0
+    tables = [frame.value for frame in at.dataframe if "J" in frame.value.columns]
+    assert list(tables[1]["reply"]) == ["Paris#0", "Paris#0"] and list(tables[1]["read"]) == ["0", "0"]

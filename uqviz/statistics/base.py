@@ -154,6 +154,7 @@ class RunStatistics:
         similarity: SimilarityBackend | None = None,
         nli: Any | Callable[[], Any] | None = None,
         language_model: Any | Callable[[], Any] | None = None,
+        reply_model: Any | Callable[[], Any] | None = None,
     ) -> None:
         self.run = run
         self.config = config or ScoreConfig()
@@ -162,6 +163,7 @@ class RunStatistics:
         self._similarity = similarity
         self._nli = nli
         self._language_model = language_model
+        self._reply_model = reply_model
         self._values: dict[tuple[str, tuple], Any] = {}
         self._calls_before_loading = 0  # calls a lazily loaded, shared model made for other runs: booked to none
 
@@ -173,7 +175,7 @@ class RunStatistics:
         """Statistics of `run` under `config` that keep these models and every embedding already computed."""
         return RunStatistics(
             run, config, embedder=self._embedder, similarity=self._similarity, nli=self._nli,
-            language_model=self._language_model,
+            language_model=self._language_model, reply_model=self._reply_model,
         )
 
     def get(self, statistic: Statistic[T], *key: Hashable) -> T:
@@ -285,6 +287,22 @@ class RunStatistics:
         return self._language_model is not None
 
     @property
+    def reply_model(self) -> Any:
+        """What writes replies about the answers (a judge's verdict, atomic claims): the run's language model, else the
+        server that sampled the run, which can reply but has no insides to read; loaded on first use."""
+        if self.has_language_model:
+            return self.language_model
+        if self._reply_model is None:
+            raise MissingModelError("no language model or server that sampled the run is available to ask")
+        if callable(self._reply_model):
+            self._reply_model = self._loaded(self._reply_model())
+        return self._reply_model
+
+    @property
+    def has_reply_model(self) -> bool:
+        return self.has_language_model or self._reply_model is not None
+
+    @property
     def relevance_precision(self) -> str:
         """float32 or bfloat16: the precision token relevance is computed at on the similarity backend's device."""
         return resolve_precision(self.config.relevance_precision, self.similarity)
@@ -307,7 +325,7 @@ class RunStatistics:
 
     def _model_calls(self) -> int:
         """Calls made so far by the loaded similarity, NLI and language models (each counts its own batched calls)."""
-        models = (self._similarity, self._nli, self._language_model)
+        models = (self._similarity, self._nli, self._language_model, self._reply_model)
         loaded = sum(getattr(model, "calls", 0) for model in models if model is not None and not callable(model))
         return loaded - self._calls_before_loading
 

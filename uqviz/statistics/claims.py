@@ -149,7 +149,7 @@ def _decomposed(stats: RunStatistics, template: str, max_new_tokens: int) -> Dec
     texts = list(dict.fromkeys(claim.text for claim in sentences.flat))
     asked = texts[:MAX_DECOMPOSED_SENTENCES]
     prompts = {text: filled(template, passage=text) for text in asked}
-    model = stats.language_model
+    model = stats.reply_model
     with probe_reasons():
         try:
             replies = probing.replies_to(model, [[("user", prompts[text])] for text in asked], True, None, max_new_tokens)

@@ -159,7 +159,7 @@ class JudgeReplies:
 
 
 def _judge_replies(stats: RunStatistics, template: str, max_new_tokens: int) -> JudgeReplies:
-    model = stats.language_model
+    model = stats.reply_model
     prompts = [filled(template, question=stats.question, answer=answer) for answer in stats.answers]
     distinct = list(dict.fromkeys(prompts))  # a repeated answer is judged once
     with probe_reasons():

@@ -254,7 +254,8 @@ def score_question(
     local = isinstance(lm, LanguageModel)  # a server gives no attention, hidden states or next-token passes
 
     def statistics_of(run: Run) -> RunStatistics:
-        return RunStatistics(run, config, embedder=embedder, nli=nli, language_model=lm if local else None)
+        return RunStatistics(run, config, embedder=embedder, nli=nli, language_model=lm if local else None,
+                             reply_model=None if local else lm)
 
     if settings.adaptive is None:
         run = sample(lm, question.text, settings.sampling, **options)
