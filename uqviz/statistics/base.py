@@ -258,11 +258,7 @@ class RunStatistics:
     @property
     def nli(self) -> Any:
         """The optional NLI model (entailment-based clustering); loaded on first use."""
-        if self._nli is None:
-            raise MissingModelError("no NLI model is configured")
-        if callable(self._nli):
-            self._nli = self._loaded(self._nli())
-        return self._nli
+        return self._model("_nli", "no NLI model is configured")
 
     @property
     def has_nli(self) -> bool:
@@ -271,15 +267,18 @@ class RunStatistics:
     @property
     def language_model(self) -> Any:
         """The run's language model (attention-based measures); loaded on first use."""
-        if self._language_model is None:
-            raise MissingModelError("no language model is available for this run")
-        if callable(self._language_model):
-            self._language_model = self._loaded(self._language_model())
-        return self._language_model
+        return self._model("_language_model", "no language model is available for this run")
 
-    def _loaded(self, model: Any) -> Any:
-        """A model just loaded (or taken from a cache shared with other runs), its earlier calls set aside."""
-        self._calls_before_loading += getattr(model, "calls", 0)
+    def _model(self, slot: str, missing: str) -> Any:
+        """The model held in `slot`, loaded on first use when it is a loader; its calls made before (for other runs of a
+        shared cache) are set aside. MissingModelError(missing) when there is none."""
+        model = getattr(self, slot)
+        if model is None:
+            raise MissingModelError(missing)
+        if callable(model):
+            model = model()
+            self._calls_before_loading += getattr(model, "calls", 0)
+            setattr(self, slot, model)
         return model
 
     @property
@@ -292,11 +291,7 @@ class RunStatistics:
         server that sampled the run, which can reply but has no insides to read; loaded on first use."""
         if self.has_language_model:
             return self.language_model
-        if self._reply_model is None:
-            raise MissingModelError("no language model or server that sampled the run is available to ask")
-        if callable(self._reply_model):
-            self._reply_model = self._loaded(self._reply_model())
-        return self._reply_model
+        return self._model("_reply_model", "no language model or server that sampled the run is available to ask")
 
     @property
     def has_reply_model(self) -> bool:

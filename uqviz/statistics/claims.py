@@ -9,12 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from uqviz.engine import probing
-from uqviz.engine.sampling import SamplingError
 from uqviz.format.run import Sample
 from uqviz.models.nli import CONTRADICTION, NliModel, argmax_labels, label_probabilities
 from uqviz.statistics.base import MissingInputError, RunStatistics, Statistic
-from uqviz.statistics.probing import filled, probe_reasons
+from uqviz.statistics.probing import asked_once, filled
 
 MAX_CLAIMS_PER_ANSWER = 64
 SENTENCE_LANGUAGE = "en"  # sentencex's English rules also end sentences at CJK and Devanagari marks (docs/methods.md §13.1)
@@ -149,13 +147,8 @@ def _decomposed(stats: RunStatistics, template: str, max_new_tokens: int) -> Dec
     texts = list(dict.fromkeys(claim.text for claim in sentences.flat))
     asked = texts[:MAX_DECOMPOSED_SENTENCES]
     prompts = {text: filled(template, passage=text) for text in asked}
-    model = stats.reply_model
-    with probe_reasons():
-        try:
-            replies = probing.replies_to(model, [[("user", prompts[text])] for text in asked], True, None, max_new_tokens)
-        except SamplingError as error:  # a server that fails or refuses (engine/server.py)
-            raise MissingInputError(f"the model did not decompose the claims: {error}") from None
-    read = dict(zip(asked, replies))
+    replies = asked_once(stats, list(prompts.values()), max_new_tokens, "the model did not decompose the claims")
+    read = {text: replies[prompt] for text, prompt in prompts.items()}
     claims, records, left_out = [], [], []
     for sample_claims in sentences.claims:
         atomic: list[Claim] = []

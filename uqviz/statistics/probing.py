@@ -158,17 +158,23 @@ class JudgeReplies:
     judge: str
 
 
-def _judge_replies(stats: RunStatistics, template: str, max_new_tokens: int) -> JudgeReplies:
+def asked_once(stats: RunStatistics, prompts: list[str], max_new_tokens: int, failure: str) -> dict[str, str]:
+    """The reply model's greedy reply to each distinct prompt, sent as one user turn through its chat template where it
+    has one; a pass the run cannot take, or a server that fails or refuses, is MissingInputError(failure: why)."""
+    distinct = list(dict.fromkeys(prompts))
     model = stats.reply_model
-    prompts = [filled(template, question=stats.question, answer=answer) for answer in stats.answers]
-    distinct = list(dict.fromkeys(prompts))  # a repeated answer is judged once
     with probe_reasons():
         try:
             replies = probing.replies_to(model, [[("user", prompt)] for prompt in distinct], True, None, max_new_tokens)
-        except SamplingError as error:  # a server that fails or refuses (engine/server.py)
-            raise MissingInputError(f"the judging model did not reply: {error}") from None
-    read = dict(zip(distinct, replies))
-    return JudgeReplies(prompts, [read[prompt] for prompt in prompts], model.info.name)
+        except SamplingError as error:  # engine/server.py
+            raise MissingInputError(f"{failure}: {error}") from None
+    return dict(zip(distinct, replies))
+
+
+def _judge_replies(stats: RunStatistics, template: str, max_new_tokens: int) -> JudgeReplies:
+    prompts = [filled(template, question=stats.question, answer=answer) for answer in stats.answers]
+    read = asked_once(stats, prompts, max_new_tokens, "the judging model did not reply")  # a repeated answer is judged once
+    return JudgeReplies(prompts, [read[prompt] for prompt in prompts], stats.reply_model.info.name)
 
 
 JUDGE_REPLIES = Statistic("judge_replies", _judge_replies)
