@@ -10,11 +10,11 @@ from pages.common import (
 )
 from pages.session import calibration, current_run, current_scores, start_run, statistics_for
 from pages.views import VIEWS
-from uqviz.engine.sampling import SamplingError, clean_prompt, sample, validate
+from uqviz.engine.sampling import SamplingError, clean_prompt, validate
 from uqviz.format.run import Run
 from uqviz.measures.bayesian_entropy import settled
 from uqviz.measures.registry import REGISTRY
-from uqviz.workflows.adaptive import sample_until_settled
+from uqviz.workflows.adaptive import sample_answers
 from uqviz.workflows.calibration import best_calibrated
 from uqviz.models.loading import LanguageModel
 from uqviz.viz.tokens import PROBABILITY, TOKEN_ROWS, error_line, legend_html, plain_markdown, recorded_rows, row_range, token_row_html
@@ -80,14 +80,12 @@ def draw(lm, prompt: str, settings, progress, status) -> Run:
     options = {"chat": bool(st.session_state.get("chat", True)),
                "system_prompt": st.session_state.get("system_prompt") or None, "progress": progress}
     rule = adaptive_rule()
-    if rule is None:
-        return sample(lm, prompt, settings, **options)
 
     def told(drawn: int, deviation: float) -> None:
         status.update(label=f"{drawn} answers drawn: posterior sd of semantic entropy {deviation:.3f} "
                             f"(stops at ≤ {rule.max_variance ** 0.5:.3f}, or at {settings.n} answers)…")
 
-    return sample_until_settled(lm, prompt, settings, statistics_for, rule, on_round=told, **options)
+    return sample_answers(lm, prompt, settings, statistics_for, rule, on_round=told, **options)
 
 
 def adaptive_caption(run: Run) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import replace
 
@@ -14,7 +13,6 @@ from pages.session import packaged_nli
 from uqviz.engine.sampling import MAX_SAMPLES, SamplingError
 from uqviz.models.loading import cache_root
 from uqviz.models.nli import DEFAULT_NLI
-from uqviz.models.similarity import BiEncoderSimilarity
 from uqviz.viz.overview import (
     calibration_figure,
     ranked_measures_figure,
@@ -119,8 +117,7 @@ def run_and_store(questions: list[Question], settings: BatchSettings) -> None:
             st.error(plain_markdown(str(error)))
             return
         status.update(label=f"Answered {len(rows)} questions", state="complete", expanded=False)
-    similarity = functools.cache(lambda: BiEncoderSimilarity(cached_embedder()))
-    graders = grader_agreement(rows, questions, settings.correctness, similarity, packaged_nli)
+    graders = grader_agreement(rows, questions, settings.correctness, cached_embedder, packaged_nli)
     report = build_report(rows, settings, lm.info.name, lm.has_chat_template, graders)
     st.session_state[BATCH_KEY] = BatchResult(rows, report, results_path)
 

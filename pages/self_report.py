@@ -4,7 +4,9 @@ prompts (docs/methods.md §12.6, §12.7, §12.15)."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import replace
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -18,7 +20,7 @@ from uqviz.measures.registry import REGISTRY
 from uqviz.measures.self_report import p_true, verbalized_confidence
 from uqviz.models.loading import ModelLoadError
 from uqviz.scoring.scores import score_run
-from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
+from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig, Statistic
 from uqviz.statistics.probing import JUDGE_REPLIES, ONE_STAGE, P_TRUE, TWO_STAGE, VERBALIZED_REPLIES, answer_sequences
 from uqviz.viz.self_report import answer_label, judge_rows, p_true_figure, verbalized_rows
 from uqviz.viz.tokens import error_line, plain_markdown
@@ -113,10 +115,12 @@ def warn_unscored(results: dict[str, MeasureResult] | None) -> None:
             st.warning(f"{REGISTRY[name].title}: {plain_markdown(result.reason)}")
 
 
-def holders(stats: RunStatistics, run_model: bool) -> list[RunStatistics]:
-    """Where asked answers are cached: the page's set, then the run's default set (the All scores button fills that)."""
+def asked(stats: RunStatistics, run_model: bool, statistic: Statistic, *key: Hashable) -> Any:
+    """What the model was already asked, or None: from the page's set, else the run's default set (the All scores
+    button fills that)."""
     base = statistics(run_model=run_model)
-    return [stats] if base is stats else [stats, base]
+    return next((held for held in (holder.cached(statistic, *key) for holder in dict.fromkeys((stats, base)))
+                 if held is not None), None)
 
 
 def p_true_section(run: Run, stats: RunStatistics, config: ScoreConfig, run_model: bool) -> None:
@@ -135,7 +139,7 @@ def p_true_section(run: Run, stats: RunStatistics, config: ScoreConfig, run_mode
     if submitted:
         with st.spinner(f"One forward pass per answer through the P(True) prompt ({len(run.samples)} answers)…", show_time=True):
             warn_unscored(ask(run, ["p_true"], config, run_model, template == DEFAULTS.p_true_prompt))
-    probe = next((held for held in (s.cached(P_TRUE, template) for s in holders(stats, run_model)) if held is not None), None)
+    probe = asked(stats, run_model, P_TRUE, template)
     if probe is None:
         st.caption("Press the button to ask the model about every answer with this prompt.")
         return
@@ -186,8 +190,7 @@ def verbalized_section(run: Run, stats: RunStatistics, config: ScoreConfig, run_
     answers = [sample.text for sample in run.samples]
     shown = False
     for stage, template, title in ((ONE_STAGE, one, "1-stage"), (TWO_STAGE, two, "2-stage")):
-        replies = next((held for held in (s.cached(VERBALIZED_REPLIES, stage, template, int(tokens)) for s in holders(stats, run_model))
-                        if held is not None), None)
+        replies = asked(stats, run_model, VERBALIZED_REPLIES, stage, template, int(tokens))
         if replies is None:
             continue
         shown = True
@@ -232,8 +235,7 @@ def judge_section(run: Run, stats: RunStatistics, config: ScoreConfig, run_model
             warn_unscored(ask(run, list(JUDGE_MEASURES.values()), config, run_model, default))
     shown = False
     for kind, template in templates.items():
-        replies = next((held for held in (s.cached(JUDGE_REPLIES, template, config.judge_max_new_tokens)
-                                          for s in holders(stats, run_model)) if held is not None), None)
+        replies = asked(stats, run_model, JUDGE_REPLIES, template, config.judge_max_new_tokens)
         if replies is not None:
             shown = True
             show_judgement(run, judge_uncertainty(replies, kind), kind)

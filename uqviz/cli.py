@@ -25,7 +25,7 @@ from uqviz.models.similarity import PRECISIONS
 
 if TYPE_CHECKING:
     from uqviz.workflows.adaptive import AdaptiveRule
-from uqviz.statistics.base import MissingModelError, ScoreConfig
+from uqviz.statistics.base import MissingModelError, RunStatistics, ScoreConfig
 from uqviz.workflows.calibration import ProfileError
 
 EXIT_FAILED = 1
@@ -304,31 +304,30 @@ def open_model(args: argparse.Namespace, trust_remote_code: bool = False):
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from uqviz.engine.sampling import sample
     from uqviz.format.run import write_run
+    from uqviz.workflows.adaptive import sample_answers
 
     settings = sampling_settings(args)
     rule = adaptive_rule(args)
     lm = open_model(args, args.trust_remote_code)
-    options = {"chat": not args.no_chat, "system_prompt": args.system}
-    if rule is None:
-        run = sample(lm, args.prompt, settings, **options)
-    else:
+
+    def statistics_of(run: Run) -> RunStatistics:  # only when drawing in rounds: the API's models load on first use
         from uqviz.api import statistics
-        from uqviz.workflows.adaptive import sample_until_settled
 
-        def told(drawn: int, deviation: float) -> None:
-            print(f"{drawn} answers: posterior sd of semantic entropy {deviation:.3f}", file=sys.stderr)
+        return statistics(run, language_model=None)
 
-        run = sample_until_settled(lm, args.prompt, settings, functools.partial(statistics, language_model=None), rule, on_round=told, **options)
+    def told(drawn: int, deviation: float) -> None:
+        print(f"{drawn} answers: posterior sd of semantic entropy {deviation:.3f}", file=sys.stderr)
+
+    run = sample_answers(lm, args.prompt, settings, statistics_of, rule, chat=not args.no_chat, system_prompt=args.system,
+                         on_round=told)
     write_run(run, args.out)
     print(f"wrote {len(run.samples)} samples to {args.out} in {run.sampling_seconds:.2f} s", file=sys.stderr)
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
-    from uqviz.api import RUN_MODEL, statistics
-    from uqviz.models.loading import is_packaged_source
+    from uqviz.api import statistics
     from uqviz.scoring.scores import score_run, write_scores
     from uqviz.workflows.calibration import calibrated_document, read_profile, run_conditions
 
@@ -339,7 +338,7 @@ def _score(args: argparse.Namespace) -> int:
                      relevance_budget=args.relevance_budget or None)
     run_statistics = statistics(
         run, embedder=args.embedder, nli=nli, cross_encoder=args.cross_encoder, config=config,
-        language_model=RUN_MODEL if args.run_model or is_packaged_source(run.model.source) else functools.partial(run_model_not_asked_for, run),
+        language_model=run_model_choice(run, args.run_model),
     )
     scores = score_run(run, run_statistics, on_demand=on_demand(args))
     print_note(scores.judge and scores.judge.note)
@@ -400,18 +399,22 @@ def run_model_not_asked_for(run: Run) -> None:
     raise MissingModelError(f"the run's model ({run.model.source}) is loaded only with --run-model")
 
 
+def run_model_choice(run: Run, asked: bool) -> object:
+    """The run's own model when asked for (--run-model) or packaged (it can only mean the installed weights), else a
+    loader that says how to ask for it."""
+    from uqviz.api import RUN_MODEL
+    from uqviz.models.loading import is_packaged_source
+
+    return RUN_MODEL if asked or is_packaged_source(run.model.source) else functools.partial(run_model_not_asked_for, run)
+
+
 def _claims(args: argparse.Namespace) -> int:
     from uqviz.api import claims
     from uqviz.workflows.claims import write_claims_csv
 
     run = read_run_with_samples(args.run)
-    from uqviz.api import RUN_MODEL
-    from uqviz.models.loading import is_packaged_source
-
-    allowed = args.run_model or is_packaged_source(run.model.source)
     table = claims(run, with_ccp=args.ccp, atomic=args.atomic, embedder=args.embedder, nli=nli_spec(args.nli),
-                   **({"language_model": RUN_MODEL if allowed else functools.partial(run_model_not_asked_for, run)}
-                      if args.atomic else {}))
+                   **({"language_model": run_model_choice(run, args.run_model)} if args.atomic else {}))
     for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
     for column, reason in sorted(table.reasons.items()):
@@ -469,7 +472,6 @@ def _batch(args: argparse.Namespace) -> int:
         run_batch,
         write_report,
     )
-    from uqviz.models.similarity import BiEncoderSimilarity
 
     settings = sampling_settings(args)
     try:
@@ -498,8 +500,7 @@ def _batch(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.report:
-        similarity = functools.cache(lambda: BiEncoderSimilarity(embedder()))
-        graders = grader_agreement(rows, questions, batch_settings.correctness, similarity, nli_model)
+        graders = grader_agreement(rows, questions, batch_settings.correctness, embedder, nli_model)
         for method, counts in graders.items():
             print(f"grader {method} (threshold {counts['threshold']:g}): " + (
                 f"skipped: {counts['skipped']}" if "skipped" in counts else

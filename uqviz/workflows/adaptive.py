@@ -73,3 +73,22 @@ def sample_until_settled(
     run = joined(parts)
     record = AdaptiveSampling(rule.first, rule.step, rule.max_variance, settings.n, deviations)
     return replace(run, settings=replace(settings, n=drawn), adaptive=record)
+
+
+def sample_answers(
+    lm: Any,
+    prompt: str,
+    settings: SamplingSettings,
+    statistics_of: Callable[[Run], RunStatistics],
+    rule: AdaptiveRule | None,
+    *,
+    chat: bool = True,
+    system_prompt: str | None = None,
+    progress: ProgressCallback | None = None,
+    on_round: RoundCallback | None = None,
+) -> Run:
+    """The N answers at once when `rule` is None, else drawn in rounds until semantic entropy settles (above)."""
+    if rule is None:
+        return sample(lm, prompt, settings, chat=chat, system_prompt=system_prompt, progress=progress)
+    return sample_until_settled(lm, prompt, settings, statistics_of, rule, chat=chat, system_prompt=system_prompt,
+                                progress=progress, on_round=on_round)

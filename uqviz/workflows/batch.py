@@ -34,7 +34,7 @@ from uqviz.models.similarity import BiEncoderSimilarity
 from uqviz.scoring.scores import score_run
 from uqviz.statistics.base import MissingInputError, RunStatistics, ScoreConfig
 from uqviz.statistics.uqac import GREEDY, use_greedy_answer
-from uqviz.workflows.adaptive import AdaptiveRule, sample_until_settled
+from uqviz.workflows.adaptive import AdaptiveRule, sample_answers
 from uqviz.workflows.evaluation import (
     auroc,
     calibration_bins,
@@ -257,10 +257,7 @@ def score_question(
         return RunStatistics(run, config, embedder=embedder, nli=nli, language_model=lm if local else None,
                              reply_model=None if local else lm)
 
-    if settings.adaptive is None:
-        run = sample(lm, question.text, settings.sampling, **options)
-    else:
-        run = sample_until_settled(lm, question.text, settings.sampling, statistics_of, settings.adaptive, **options)
+    run = sample_answers(lm, question.text, settings.sampling, statistics_of, settings.adaptive, **options)
     statistics = statistics_of(run)
     if local:
         use_greedy_answer(statistics, greedy_run.prompt_token_ids, greedy_run.samples[0])
@@ -375,8 +372,7 @@ def run_batch(
     columns = result_columns(list(REGISTRY))
     existing = read_results(out) if out.is_file() and out.stat().st_size else []
     golds = {question.text: question.answers for question in questions}
-    similarity = functools.cache(lambda: BiEncoderSimilarity(embedder() if callable(embedder) else embedder))
-    judge = functools.cache(lambda: nli() if callable(nli) else nli)
+    similarity, judge = grading_models(embedder, nli)
     regraded = [
         {**row, **grade(row["greedy_answer"], golds[row["question"]], settings.correctness, similarity, row["question"], judge)}
         if row["question"] in golds else row
@@ -451,9 +447,18 @@ def evaluate_measure(name: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any
     }
 
 
+def grading_models(
+    embedder: Embedder | Callable[[], Embedder] | None, nli: NliModel | Callable[[], NliModel] | None,
+) -> tuple[Callable[[], BiEncoderSimilarity], Callable[[], NliModel]]:
+    """What embedding and judge grading read, each loaded once and only when a grade needs it."""
+    similarity = functools.cache(lambda: BiEncoderSimilarity(embedder() if callable(embedder) else embedder))
+    judge = functools.cache(lambda: nli() if callable(nli) else nli)
+    return similarity, judge
+
+
 def grader_agreement(
     rows: Sequence[dict[str, Any]], questions: Sequence[Question], chosen: CorrectnessRule,
-    similarity: Callable[[], BiEncoderSimilarity] | None = None, nli: Callable[[], NliModel] | None = None,
+    embedder: Embedder | Callable[[], Embedder] | None = None, nli: NliModel | Callable[[], NliModel] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every grader that can run here (ROUGE-L F and recall; embedding cosine with an embedder; the meaning judge with an
     NLI model), the chosen one at its threshold and the others at their defaults: how many labelled greedy answers it
@@ -461,13 +466,14 @@ def grader_agreement(
     not load is skipped with the reason."""
     golds = {question.text: question.answers for question in questions}
     labelled = [row for row in rows if row["correct"] is not None and golds.get(row["question"])]
+    similarity, judge = grading_models(embedder, nli)
     agreement = {}
     for method, threshold in DEFAULT_THRESHOLDS.items():
-        if (method == EMBEDDING and similarity is None) or (method == JUDGE and nli is None):
+        if (method == EMBEDDING and embedder is None) or (method == JUDGE and nli is None):
             continue
         rule = chosen if method == chosen.method else CorrectnessRule(method, threshold)
         try:
-            labels = [grade(row["greedy_answer"], golds[row["question"]], rule, similarity, row["question"], nli)["correct"]
+            labels = [grade(row["greedy_answer"], golds[row["question"]], rule, similarity, row["question"], judge)["correct"]
                       for row in labelled]
         except (ModelLoadError, MissingInputError) as error:  # a judge or embedder that does not load: that grader only
             agreement[method] = {"threshold": rule.threshold, "skipped": str(error)}
